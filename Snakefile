@@ -1,0 +1,22 @@
+# metareview: systematic review pipeline. Run `snakemake --cores 4`.
+from snakemake.utils import min_version, validate
+
+min_version("8.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/extract.smk"
+include: "workflow/rules/pool.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        expand(f"{RESULTS}/{{review}}/manifest.json", review=REVIEWS),
+    default_target: True

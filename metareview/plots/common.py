@@ -1,0 +1,146 @@
+"""Shared plotting helpers: journal style and deterministic, atomic figure writing.
+
+Every figure of the pipeline is drawn inside :func:`journal_style` and written with
+:func:`save_figure`, so that two runs on the same inputs give byte-identical SVG and PNG
+files (no dates, no creator/software strings, no random element ids) and a crash never
+leaves a half-written file behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+__all__ = [
+    "FONT_FAMILY",
+    "JOURNAL_RC",
+    "SAVE_RC",
+    "journal_style",
+    "new_figure",
+    "save_figure",
+]
+
+#: Only DejaVu Sans, which ships with matplotlib: text is measured (for truncation and
+#: column widths) and rasterised with the same font on every machine. SVG viewers get
+#: ``font-family: 'DejaVu Sans', sans-serif``.
+FONT_FAMILY = ["DejaVu Sans"]
+
+#: rc settings of every metareview figure: small journal fonts, no top/right spines,
+#: no mathtext or LaTeX (labels come from users' tables and are printed literally).
+JOURNAL_RC: dict[str, object] = {
+    "font.family": "sans-serif",
+    "font.sans-serif": FONT_FAMILY,
+    "font.size": 7.0,
+    "axes.titlesize": 8.0,
+    "axes.labelsize": 7.0,
+    "xtick.labelsize": 7.0,
+    "ytick.labelsize": 7.0,
+    "legend.fontsize": 7.0,
+    "figure.titlesize": 8.0,
+    "axes.linewidth": 0.6,
+    "lines.linewidth": 0.8,
+    "xtick.major.width": 0.6,
+    "ytick.major.width": 0.6,
+    "xtick.major.size": 2.5,
+    "ytick.major.size": 2.5,
+    "xtick.minor.visible": False,
+    "ytick.minor.visible": False,
+    "xtick.direction": "out",
+    "ytick.direction": "out",
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.unicode_minus": True,
+    "text.usetex": False,
+    "text.parse_math": False,
+    "figure.dpi": 100.0,
+    "savefig.dpi": 200.0,
+    "figure.facecolor": "white",
+    "savefig.facecolor": "white",
+    "axes.facecolor": "white",
+    "path.simplify": True,
+}
+
+#: rc settings applied while writing files (read by matplotlib at save time).
+SAVE_RC: dict[str, object] = {
+    **JOURNAL_RC,
+    "svg.fonttype": "none",  # text stays <text>: searchable, selectable, small
+    "svg.hashsalt": "metareview",  # fixed ids for clip paths and markers
+    "svg.id": None,
+    "svg.image_inline": True,
+    "pdf.fonttype": 42,
+    "savefig.bbox": None,  # fixed figure size: layout never depends on text extents
+    "savefig.transparent": False,
+}
+
+_SVG_METADATA = {"Date": None, "Creator": None}
+_PNG_METADATA = {"Software": None}
+
+
+@contextlib.contextmanager
+def journal_style() -> Iterator[dict[str, object]]:
+    """Context manager applying :data:`JOURNAL_RC`; yields the rc dictionary."""
+    with matplotlib.rc_context(JOURNAL_RC):
+        yield JOURNAL_RC
+
+
+def new_figure(width: float, height: float) -> Figure:
+    """A pyplot-free figure (no global state) with an Agg canvas attached.
+
+    Call inside :func:`journal_style` so that artists pick up the journal rc values.
+    """
+    fig = Figure(figsize=(width, height), dpi=float(JOURNAL_RC["figure.dpi"]))
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _atomic_save(fig: Figure, path: Path, fmt: str, **kwargs: object) -> None:
+    """Render ``fig`` to a temporary file next to ``path``, then rename it into place."""
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    directory.mkdir(parents=True, exist_ok=True)
+    tmp = directory / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    # os.open applies the umask (unlike tempfile.mkstemp's fixed 0600).
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            fig.savefig(handle, format=fmt, **kwargs)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def save_figure(
+    fig: Figure,
+    svg_path: str | os.PathLike[str] | None = None,
+    png_path: str | os.PathLike[str] | None = None,
+    dpi: int = 200,
+) -> None:
+    """Write ``fig`` deterministically as SVG and/or PNG.
+
+    * SVG: text kept as text (``svg.fonttype = "none"``), fixed ``svg.hashsalt``, no
+      date or creator metadata.
+    * PNG: ``dpi`` pixels per inch, no ``Software`` text chunk and no time chunk.
+    * Each file is written to a temporary file in the target directory and moved into
+      place with :func:`os.replace`, so readers never see a partial file.
+    """
+    if svg_path is None and png_path is None:
+        raise ValueError("save_figure: give svg_path and/or png_path")
+    with matplotlib.rc_context(SAVE_RC):
+        if svg_path is not None:
+            _atomic_save(fig, Path(svg_path), "svg", metadata=_SVG_METADATA)
+        if png_path is not None:
+            _atomic_save(fig, Path(png_path), "png", dpi=dpi, metadata=_PNG_METADATA)

@@ -1,0 +1,199 @@
+"""One entry point from a table of studies to a fit: used by the CLI and the pipeline alike.
+
+Rows are dicts with ``study`` and either ``ai, n1i, ci, n2i`` (two-arm) or ``xi, ni``
+(single-arm); other keys are covariates. ``Settings`` carries the protocol's choices; its
+defaults are metafor's for the chosen model (``drop00`` is TRUE for ``rma.mh`` and
+``rma.peto``, FALSE otherwise; ``add`` is 0 for PAS/PFT and 1/2 otherwise).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from .effects import SINGLE_ARM, TWO_ARM, escalc
+from .errors import AnalysisError
+from .models import Fit, _clean, fit_iv_many, pad_groups, rma, rma_mh, rma_peto
+from .subgroups import metareg, subgroup_analysis
+from .transforms import back_transform
+
+
+@dataclass(frozen=True)
+class Settings:
+    measure: str = "OR"
+    method: str = "REML"
+    test: str = "z"
+    level: float = 95.0
+    add: float | None = None
+    to: str = "only0"
+    drop00: bool | None = None
+    correction: str = "constant"
+
+    def resolved(self) -> Settings:
+        add = self.add if self.add is not None else (0.0 if self.measure in ("PAS", "PFT") else 0.5)
+        drop00 = self.drop00 if self.drop00 is not None else self.method in ("MH", "PETO")
+        return replace(self, add=add, drop00=drop00)
+
+    def check(self) -> None:
+        if self.measure not in TWO_ARM + SINGLE_ARM:
+            raise AnalysisError(f"unknown measure {self.measure!r}")
+        if self.method in ("MH", "PETO") and self.measure not in TWO_ARM:
+            raise AnalysisError(f"method {self.method} needs a two-arm measure (OR, RR, RD)")
+        if self.method == "PETO" and self.measure != "OR":
+            raise AnalysisError("the Peto method pools odds ratios only (measure OR)")
+        if self.method in ("MH", "PETO") and self.test != "z":
+            raise AnalysisError(f"method {self.method} supports test z only")
+
+
+def is_two_arm(measure: str) -> bool:
+    return measure in TWO_ARM
+
+
+def _columns(rows, names):
+    return {n: np.array([float(r[n]) for r in rows]) for n in names}
+
+
+def effect_sizes(rows: list[dict], s: Settings):
+    names = ("ai", "n1i", "ci", "n2i") if is_two_arm(s.measure) else ("xi", "ni")
+    data = _columns(rows, names)
+    return escalc(s.measure, data, add=s.add, to=s.to, drop00=s.drop00, correction=s.correction)
+
+
+def pool(rows: list[dict], settings: Settings, *, what: str = "meta-analysis") -> Fit:
+    """Fit the model of ``settings`` to ``rows``."""
+    s = settings.resolved()
+    s.check()
+    ids = [r["study"] for r in rows]
+    if s.method in ("MH", "PETO"):
+        if len(rows) < 2:
+            raise AnalysisError(f"{what}: only {len(rows)} study; a meta-analysis needs at least two")
+        d = _columns(rows, ("ai", "n1i", "ci", "n2i"))
+        kwargs = {"level": s.level, "add": s.add, "to": s.to, "drop00": s.drop00, "what": what}
+        if s.method == "MH":
+            return rma_mh(d["ai"], d["n1i"], d["ci"], d["n2i"], ids, measure=s.measure, **kwargs)
+        return rma_peto(d["ai"], d["n1i"], d["ci"], d["n2i"], ids, **kwargs)
+    es = effect_sizes(rows, s)
+    if not np.any(es.usable) or _all_zero_events(rows, s.measure):
+        raise AnalysisError(f"{what}: no events in any study; the effect is not estimable")
+    return rma(es, ids, method=s.method, test=s.test, level=s.level, what=what)
+
+
+def _all_zero_events(rows, measure) -> bool:
+    if is_two_arm(measure):
+        return all(float(r["ai"]) == 0 and float(r["ci"]) == 0 for r in rows)
+    return False
+
+
+def pool_subgroups(rows: list[dict], settings: Settings, column: str) -> dict[str, Any]:
+    s = settings.resolved()
+    s.check()
+    if s.method in ("MH", "PETO"):
+        raise AnalysisError("subgroup analysis is implemented for inverse-variance models")
+    missing = [r["study"] for r in rows if column not in r]
+    if missing:
+        raise AnalysisError(f"subgroup column '{column}' not found")
+    es = effect_sizes(rows, s)
+    res = subgroup_analysis(
+        es, [r["study"] for r in rows], [r[column] for r in rows], column=column,
+        method=s.method, test=s.test, level=s.level,
+    )
+    res.overall = pool(rows, s)
+    return res.to_dict()
+
+
+def pool_mods(rows: list[dict], settings: Settings, mods: list[str]) -> dict[str, Any]:
+    s = settings.resolved()
+    s.check()
+    if s.method in ("MH", "PETO"):
+        raise AnalysisError("meta-regression needs an inverse-variance model")
+    es = effect_sizes(rows, s)
+    use = es.usable
+    cov = {}
+    for m in mods:
+        if any(m not in r for r in rows):
+            raise AnalysisError(f"moderator column '{m}' not found")
+        cov[m] = [r[m] for r, u in zip(rows, use, strict=True) if u]
+    out = metareg(es.yi[use], es.vi[use], cov, mods, method=s.method, test=s.test, level=s.level)
+    out["measure"] = s.measure
+    return out
+
+
+def pool_by(rows: list[dict], settings: Settings, by: str) -> list[dict[str, Any]]:
+    """One fit per value of ``by``; inverse-variance models in one vectorised pass."""
+    s = settings.resolved()
+    s.check()
+    groups = [str(r[by]) for r in rows]
+    if s.method in ("MH", "PETO"):
+        out = []
+        for g in sorted(set(groups)):
+            sub = [r for r, gg in zip(rows, groups, strict=True) if gg == g]
+            out.append(_group_entry(g, lambda sub=sub, g=g: pool(sub, s, what=f"group {g}").to_dict()))
+        return out
+    return many_fits(rows, s, groups)
+
+
+def _group_entry(group, make):
+    try:
+        d = make()
+    except AnalysisError as exc:
+        d = {"error": str(exc)}
+    d["group"] = group
+    return d
+
+
+def many_fits(rows, s: Settings, groups) -> list[dict[str, Any]]:
+    """Vectorised per-group fits; ``if0all`` is applied within each group."""
+    groups = np.asarray(groups, dtype=object)
+    codes = sorted(set(groups.tolist()))
+    if s.to == "if0all":
+        parts = {}
+        for g in codes:
+            sel = groups == g
+            parts[g] = effect_sizes([r for r, m in zip(rows, sel, strict=True) if m], s)
+        yi = np.empty(len(rows))
+        vi = np.empty(len(rows))
+        for g in codes:
+            sel = groups == g
+            yi[sel], vi[sel] = parts[g].yi, parts[g].vi
+    else:
+        es = effect_sizes(rows, s)
+        yi, vi = es.yi, es.vi
+    use = np.isfinite(yi) & np.isfinite(vi)
+    y, v, mask, order = pad_groups(yi[use], vi[use], groups[use])
+    k = mask.sum(1)
+    out = []
+    ok = k >= 2
+    res = fit_iv_many(y[ok], v[ok], mask[ok], s.method, s.test, s.level, tau2_ci=True) if ok.any() else {}
+    pos = {g: i for i, g in enumerate(order[ok])}
+    ni_by_group = {}
+    if not is_two_arm(s.measure):
+        nis = np.array([float(r["ni"]) for r in rows])[use]
+        gg = groups[use]
+        ni_by_group = {g: nis[gg == g] for g in order}
+    for g in codes:
+        if g not in pos:
+            kk = int(k[list(order).index(g)]) if g in set(order) else 0
+            out.append({"group": g, "k": kk, "error": f"group {g}: k = {kk}; at least two studies are needed"})
+            continue
+        i = pos[g]
+        d = {key: (val[i] if key not in ("weights", "notes") else None) for key, val in res.items()}
+        if not d["converged"]:
+            out.append({"group": g, "k": int(d["k"]), "error": f"group {g}: {s.method} did not converge"})
+            continue
+        d.pop("weights")
+        d.pop("notes")
+        d.pop("converged")
+        d.pop("vt")
+        d.update(group=g, measure=s.measure, method=s.method, test=s.test, level=s.level)
+        d["df"] = int(d["df"]) if s.test == "knha" else None
+        if s.method == "FE":
+            d["tau2_se"] = None
+        ni = ni_by_group.get(g)
+        d["back"] = {
+            key: back_transform(s.measure, d[key], ni=ni)
+            for key in ("estimate", "ci_lb", "ci_ub", "pi_lb", "pi_ub")
+        }
+        out.append(_clean(d))
+    return out

@@ -1,0 +1,591 @@
+"""Loading a review protocol (``config/reviews/<review>.yaml``).
+
+``load_protocol`` reads the YAML (rejecting duplicate keys), validates it against
+``workflow/schemas/protocol.schema.yaml``, fills the schema's defaults and checks what the
+schema cannot express. Every problem is an ``InputError`` whose ``column`` is the YAML path
+(``outcomes[2].measure``, list indices counted from 0) and whose ``row`` is the line in the
+file. ``outcome_settings`` gives one outcome's effective analysis settings.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from metareview.errors import InputError, raise_collected
+
+SCHEMA_PATH = (
+    Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "protocol.schema.yaml"
+)
+CONFIG_SCHEMA_PATH = SCHEMA_PATH.with_name("config.schema.yaml")
+
+TWO_ARM_MEASURES = ("OR", "RR", "RD")
+SINGLE_ARM_MEASURES = ("PR", "PLN", "PLO", "PAS", "PFT")
+SETTINGS = ("measure", "method", "test", "level", "add", "to", "drop00", "correction")
+# measures each pooling method accepts (metafor: rma.mh and rma.peto)
+METHOD_MEASURES = {"MH": TWO_ARM_MEASURES, "PETO": ("OR",)}
+# used when a protocol dict did not come through load_protocol
+FALLBACK_SETTINGS = {
+    "measure": "OR",
+    "method": "REML",
+    "test": "z",
+    "level": 95,
+    "add": None,
+    "to": "only0",
+    "drop00": None,
+    "correction": "constant",
+}
+
+_schema_cache: dict[Path, dict] = {}
+
+
+# --------------------------------------------------------------------------- YAML reading
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, yaml.Node] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    earlier = seen.get(key)
+                except TypeError:
+                    continue
+                if earlier is not None:
+                    raise yaml.constructor.ConstructorError(
+                        None,
+                        None,
+                        f"duplicate key {key!r} "
+                        f"(first given on line {earlier.start_mark.line + 1})",
+                        key_node.start_mark,
+                    )
+                seen[key] = key_node
+        return super().construct_mapping(node, deep=deep)
+
+
+def _read_yaml(path: str | Path) -> tuple[Any, yaml.Node | None]:
+    file = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(file, None, None, "file not found") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            file, None, None, f"not valid UTF-8 (byte offset {exc.start}); save it as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise InputError(file, None, None, f"cannot read file: {exc.strerror}") from None
+    loader = _UniqueKeyLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        what = " ".join(str(p) for p in (exc.context, exc.problem) if p)
+        raise InputError(
+            file, mark.line + 1 if mark else None, None, f"invalid YAML: {what}"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise InputError(file, None, None, f"invalid YAML: {exc}") from None
+    finally:
+        loader.dispose()
+    return _dates_to_text(data), node
+
+
+def _dates_to_text(value: Any) -> Any:
+    """YAML reads 2025-01-31 as a date; the protocol keeps such values as ISO text."""
+    if isinstance(value, dict):
+        return {k: _dates_to_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_dates_to_text(v) for v in value]
+    if isinstance(value, _dt.date):
+        return value.isoformat()
+    return value
+
+
+def yaml_path(path) -> str:
+    """``['outcomes', 2, 'measure']`` -> ``'outcomes[2].measure'``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _node_at(root: yaml.Node | None, path, key: bool = False) -> yaml.Node | None:
+    """The node at ``path`` (the deepest existing one); with ``key``, the last key's node."""
+    node = root
+    for i, part in enumerate(path):
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if getattr(key_node, "value", None) == part:
+                    if key and i == len(path) - 1:
+                        return key_node
+                    node = value_node
+                    break
+            else:
+                return node
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if part >= len(node.value):
+                return node
+            node = node.value[part]
+        else:
+            return node
+    return node
+
+
+def _line(root: yaml.Node | None, path, key: bool = False) -> int | None:
+    node = _node_at(root, path, key)
+    return None if node is None else node.start_mark.line + 1
+
+
+# --------------------------------------------------------------------------- schema
+
+
+def _load_schema(path: Path) -> dict:
+    if path not in _schema_cache:
+        with open(path, encoding="utf-8") as fh:
+            _schema_cache[path] = yaml.safe_load(fh)
+    return _schema_cache[path]
+
+
+def _resolve(schema: dict, root: dict) -> dict:
+    """Follow local ``$ref``s, keeping the referring schema's own keys (e.g. ``default``)."""
+    while isinstance(schema, dict) and "$ref" in schema:
+        ref = schema["$ref"]
+        if not ref.startswith("#/"):
+            raise ValueError(f"only local $ref supported, got {ref!r}")
+        target = root
+        for part in ref[2:].split("/"):
+            target = target[part]
+        siblings = {k: v for k, v in schema.items() if k != "$ref"}
+        schema = {**target, **siblings}
+    return schema
+
+
+def fill_defaults(schema: dict, instance: Any, root: dict | None = None) -> Any:
+    """Set every absent property that has a schema ``default`` (in place; also returned).
+
+    Follows ``properties``, array ``items`` and local ``$ref``; defaults are deep-copied.
+    """
+    root = schema if root is None else root
+    schema = _resolve(schema, root)
+    if isinstance(instance, dict):
+        for key, sub in schema.get("properties", {}).items():
+            if key not in instance:
+                resolved = _resolve(sub, root)
+                if "default" in resolved:
+                    instance[key] = copy.deepcopy(resolved["default"])
+            if key in instance:
+                fill_defaults(sub, instance[key], root)
+    elif isinstance(instance, list) and isinstance(schema.get("items"), dict):
+        for item in instance:
+            fill_defaults(schema["items"], item, root)
+    return instance
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+_TYPE_WORDS = {
+    "string": "text",
+    "number": "a number",
+    "integer": "a whole number",
+    "boolean": "true or false",
+    "array": "a list",
+    "object": "a mapping (key: value)",
+    "null": "null",
+}
+
+
+def _choice_hint(value: Any, allowed) -> str:
+    if isinstance(value, str):
+        for choice in allowed:
+            if isinstance(choice, str) and choice.lower() == value.lower():
+                return f" (did you mean {choice!r}?)"
+        import difflib
+
+        close = difflib.get_close_matches(value, [str(a) for a in allowed], n=1, cutoff=0.7)
+        if close:
+            return f" (did you mean {close[0]!r}?)"
+    return ""
+
+
+def _convert(err, file: str, root_node, data) -> list[InputError]:
+    """A jsonschema ValidationError as InputErrors with YAML path and line."""
+    path = list(err.absolute_path)
+    inst = err.instance
+    v = err.validator
+    schema = err.schema if isinstance(err.schema, dict) else {}
+    desc = schema.get("description")
+    context = _context(path, data)
+
+    def make(p, message, key=False):
+        return InputError(file, _line(root_node, p, key), yaml_path(p) or None, message + context)
+
+    if v == "additionalProperties":
+        allowed = list(schema.get("properties", {}))
+        return [
+            make(
+                path + [k],
+                f"unknown key {k!r}{_choice_hint(k, allowed)}; allowed here: {', '.join(allowed)}",
+                key=True,
+            )
+            for k in inst
+            if k not in allowed
+        ]
+    if v == "required":
+        return [
+            InputError(
+                file,
+                _line(root_node, path),
+                yaml_path(path + [k]),
+                f"missing required key {k!r}" + _context(path + [k], data),
+            )
+            for k in err.validator_value
+            if isinstance(inst, dict) and k not in inst
+        ]
+    if v == "dependentRequired":
+        out = []
+        for k, needs in err.validator_value.items():
+            for n in needs:
+                if k in inst and n not in inst:
+                    out.append(
+                        InputError(
+                            file,
+                            _line(root_node, path),
+                            yaml_path(path + [n]),
+                            f"{k!r} is given, so {n!r} is needed too" + context,
+                        )
+                    )
+        return out
+    if v in ("enum", "const"):
+        allowed = err.validator_value if v == "enum" else [err.validator_value]
+        shown = ", ".join(str(a) for a in allowed)
+        return [
+            make(path, f"{inst!r} is not allowed{_choice_hint(inst, allowed)}; allowed: {shown}")
+        ]
+    if v == "type":
+        types = (
+            err.validator_value if isinstance(err.validator_value, list) else [err.validator_value]
+        )
+        want = " or ".join(_TYPE_WORDS.get(t, t) for t in types)
+        return [make(path, f"expected {want}, got {_type_name(inst)} ({inst!r})")]
+    if v == "pattern":
+        return [
+            make(
+                path, f"{inst!r} is not allowed here: {desc or 'must match ' + err.validator_value}"
+            )
+        ]
+    if v in ("anyOf", "oneOf") and desc:
+        return [make(path, f"{inst!r} is not allowed here: expected {desc}")]
+    message = err.message
+    if desc:
+        message += f" ({desc})"
+    return [make(path, message)]
+
+
+def _context(path, data) -> str:
+    """' (outcome 'sich')' for a path inside an outcome / subgroup / sensitivity entry."""
+    if len(path) >= 2 and isinstance(path[1], int) and isinstance(data, dict):
+        items = data.get(path[0])
+        if isinstance(items, list) and path[1] < len(items) and isinstance(items[path[1]], dict):
+            ident = items[path[1]].get("id")
+            if isinstance(ident, str) and ident and len(path) > 2:
+                word = {"outcomes": "outcome", "subgroups": "subgroup"}.get(path[0], path[0])
+                return f" (in {word} {ident!r})"
+    return ""
+
+
+def validate_against_schema(
+    data: Any, schema_path: str | Path, file: str, root_node: yaml.Node | None = None
+) -> None:
+    """Raise ``InputError`` (all findings, in file order) unless ``data`` fits the schema."""
+    from jsonschema import Draft202012Validator
+
+    schema = _load_schema(Path(schema_path))
+    validator = Draft202012Validator(schema)
+    errors: list[InputError] = []
+    for err in validator.iter_errors(data):
+        errors.extend(_convert(err, file, root_node, data))
+    errors.sort(key=lambda e: (e.row or 0, e.column or ""))
+    raise_collected(errors)
+
+
+# --------------------------------------------------------------------------- filters
+
+
+@dataclass(frozen=True)
+class StudyFilter:
+    """``column == value``, ``column != value``, ``column in a, b``, ``column not in a, b``."""
+
+    column: str
+    op: str
+    values: tuple[str, ...]
+
+    def matches(self, study) -> bool:
+        """Whether a study (a ``tables.Study`` or a mapping of column -> value) matches."""
+        value = study.get(self.column)
+        text = "" if value is None else str(value)
+        hit = text in self.values
+        return hit if self.op in ("==", "in") else not hit
+
+
+_FILTER = re.compile(
+    r"\s*(?P<column>[A-Za-z_][A-Za-z0-9_]*)\s*(?P<op>==|!=|\bnot\s+in\b|\bin\b)\s*(?P<rest>.*?)\s*\Z"
+)
+
+
+def _unquote(text: str) -> str:
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    return text
+
+
+def parse_filter(text: str) -> StudyFilter:
+    """Parse a sensitivity ``filter``; ``ValueError`` with a readable reason if malformed."""
+    m = _FILTER.match(text)
+    if not m:
+        raise ValueError(
+            f"cannot read filter {text!r}; write `column == value`, `column != value`, "
+            "`column in a, b` or `column not in a, b`"
+        )
+    op = " ".join(m["op"].split())
+    rest = m["rest"]
+    parts = rest.split(",") if op in ("in", "not in") else [rest]
+    if not rest or any(not p.strip() for p in parts):
+        raise ValueError(f'filter {text!r} has no value after {op!r} (use "" for empty)')
+    return StudyFilter(m["column"], op, tuple(_unquote(p) for p in parts))
+
+
+# --------------------------------------------------------------------------- protocol
+
+
+def load_protocol(path: str | Path) -> dict:
+    """Read, validate and complete a protocol; returns the protocol as a dict.
+
+    Defaults of the schema are filled in (``defaults``, ``role``, ``prespecified``, ...);
+    ``add: null`` / ``drop00: null`` mean metafor's default and are resolved per outcome by
+    ``outcome_settings``. Raises ``InputError`` naming the file, line and YAML path.
+    """
+    file = str(path)
+    data, root = _read_yaml(path)
+    if not isinstance(data, dict):
+        got = "an empty file" if data is None else _type_name(data)
+        raise InputError(file, None, None, f"a protocol is a YAML mapping (key: value), got {got}")
+    validate_against_schema(data, SCHEMA_PATH, file, root)
+
+    errors: list[InputError] = []
+
+    def err(p, message, key=False):
+        errors.append(InputError(file, _line(root, p, key), yaml_path(p), message))
+
+    # post_hoc: true implies not pre-specified (checked before defaults are filled)
+    for i, out in enumerate(data["outcomes"]):
+        if out.get("post_hoc") is True:
+            if out.get("prespecified") is True:
+                err(
+                    ["outcomes", i, "prespecified"],
+                    f"outcome {out['id']!r} is both prespecified and post_hoc",
+                )
+            out.setdefault("prespecified", False)
+    fill_defaults(_load_schema(SCHEMA_PATH), data)
+
+    stem = Path(path).stem
+    if data["review_id"] != stem:
+        err(
+            ["review_id"],
+            f"review_id {data['review_id']!r} must equal the file name {stem!r} "
+            "(config/reviews/<review_id>.yaml)",
+        )
+    for section in ("outcomes", "subgroups", "sensitivity"):
+        first: dict[str, int] = {}
+        for i, item in enumerate(data.get(section, [])):
+            if item["id"] in first:
+                j = first[item["id"]]
+                err(
+                    [section, i, "id"],
+                    f"duplicate id {item['id']!r} (also {section}[{j}], line "
+                    f"{_line(root, [section, j, 'id'])})",
+                )
+            else:
+                first[item["id"]] = i
+
+    ids = [o["id"] for o in data["outcomes"]]
+    arms = data["arms"]
+    for i, out in enumerate(data["outcomes"]):
+        s = _settings(data, out)
+        oid = out["id"]
+
+        def where(key, i=i, out=out):
+            return ["outcomes", i, key] if key in out else ["defaults", key]
+
+        allowed = METHOD_MEASURES.get(s["method"])
+        if allowed and s["measure"] not in allowed:
+            key = "method" if "method" in out or "measure" not in out else "measure"
+            err(
+                where(key),
+                f"outcome {oid!r}: method {s['method']} works only with measure "
+                f"{', '.join(allowed)}, not {s['measure']}",
+            )
+        if s["test"] == "knha" and s["method"] in ("MH", "PETO"):
+            err(where("test"), f"outcome {oid!r}: test knha is not available with {s['method']}")
+        if s["measure"] in TWO_ARM_MEASURES:
+            if "intervention" not in arms:
+                err(
+                    ["arms", "intervention"],
+                    f"outcome {oid!r} (measure {s['measure']}) compares two arms: give "
+                    "arms.intervention and arms.control",
+                )
+            if "arm" in out:
+                err(
+                    ["outcomes", i, "arm"],
+                    f"outcome {oid!r}: 'arm' is for single-arm measures "
+                    f"({', '.join(SINGLE_ARM_MEASURES)}), not {s['measure']}",
+                )
+        else:
+            if "arm" not in out and "single" not in arms:
+                err(
+                    ["outcomes", i],
+                    f"outcome {oid!r} (measure {s['measure']}) pools one arm: give the "
+                    "outcome an 'arm' or the protocol an arms.single",
+                )
+            if s["correction"] == "treatment_arm":
+                err(
+                    where("correction"),
+                    f"outcome {oid!r}: the treatment-arm correction needs two arms",
+                )
+        rep = out.get("reported") or {}
+        lb, ub, est = rep.get("ci_lb"), rep.get("ci_ub"), rep.get("estimate")
+        if lb is not None and ub is not None and lb > ub:
+            err(["outcomes", i, "reported", "ci_lb"], f"reported ci_lb ({lb}) > ci_ub ({ub})")
+        elif est is not None and ((lb is not None and est < lb) or (ub is not None and est > ub)):
+            err(
+                ["outcomes", i, "reported", "estimate"],
+                f"reported estimate ({est}) lies outside its CI ({lb}, {ub})",
+            )
+
+    for section in ("subgroups", "sensitivity", "small_study"):
+        for i, item in enumerate(data.get(section, [])):
+            sel = item.get("outcomes", "all")
+            if isinstance(sel, list):
+                for j, oid in enumerate(sel):
+                    if oid not in ids:
+                        err(
+                            [section, i, "outcomes", j],
+                            f"unknown outcome {oid!r}{_choice_hint(oid, ids)}; the protocol's "
+                            f"outcomes: {', '.join(dict.fromkeys(ids))}",
+                        )
+    for i, item in enumerate(data.get("sensitivity", [])):
+        if "filter" in item:
+            if item["kind"] != "exclude":
+                err(["sensitivity", i, "filter"], "'filter' is only used with kind: exclude")
+            else:
+                try:
+                    parse_filter(item["filter"])
+                except ValueError as exc:
+                    err(["sensitivity", i, "filter"], str(exc))
+        if "methods" in item and item["kind"] != "methods":
+            err(["sensitivity", i, "methods"], "'methods' is only used with kind: methods")
+    errors.sort(key=lambda e: e.row or 0)
+    raise_collected(errors)
+    return data
+
+
+def _outcome(protocol: dict, outcome_id: str) -> dict:
+    for out in protocol.get("outcomes", []):
+        if out.get("id") == outcome_id:
+            return out
+    known = ", ".join(o.get("id", "?") for o in protocol.get("outcomes", []))
+    raise KeyError(f"no outcome {outcome_id!r} in the protocol (outcomes: {known})")
+
+
+def outcome_settings(protocol: dict, outcome_id: str) -> dict:
+    """Effective ``measure, method, test, level, add, to, drop00, correction`` of an outcome.
+
+    The outcome's own keys override ``defaults``; ``add: null`` becomes metafor's default
+    (0 for PAS and PFT, else 0.5, as ``effects.default_add``) and ``drop00: null`` becomes
+    true for MH and PETO, else false. ``KeyError`` for an unknown outcome id.
+    """
+    return _settings(protocol, _outcome(protocol, outcome_id))
+
+
+def _settings(protocol: dict, out: dict) -> dict:
+    defaults = protocol.get("defaults") or {}
+    s = {}
+    for key in SETTINGS:
+        if key in out:
+            s[key] = out[key]
+        else:
+            s[key] = defaults.get(key, FALLBACK_SETTINGS[key])
+    if s["add"] is None:
+        s["add"] = 0.0 if s["measure"] in ("PAS", "PFT") else 0.5
+    s["add"] = float(s["add"])
+    if s["drop00"] is None:
+        s["drop00"] = s["method"] in ("MH", "PETO")
+    return s
+
+
+def outcome_ids(protocol: dict) -> list[str]:
+    """The outcome ids in protocol order."""
+    return [o["id"] for o in protocol["outcomes"]]
+
+
+def outcome_arms(protocol: dict, outcome_id: str) -> tuple[str, ...]:
+    """``(intervention, control)`` for a two-arm outcome, ``(arm,)`` for a single-arm one."""
+    out = _outcome(protocol, outcome_id)
+    arms = protocol.get("arms") or {}
+    if outcome_settings(protocol, outcome_id)["measure"] in TWO_ARM_MEASURES:
+        return (arms["intervention"], arms["control"])
+    return (out.get("arm") or arms["single"],)
+
+
+def protocol_arms(protocol: dict) -> set[str]:
+    """Every arm label the protocol uses (for ``tables.load_extraction``)."""
+    arms = protocol.get("arms") or {}
+    found = {arms[k] for k in ("intervention", "control", "single") if k in arms}
+    found |= {o["arm"] for o in protocol["outcomes"] if "arm" in o}
+    return found
+
+
+def selected_outcomes(protocol: dict, selection: str | list[str]) -> list[str]:
+    """Outcome ids of a subgroup/sensitivity/small_study ``outcomes`` entry ("all" or a list)."""
+    return outcome_ids(protocol) if selection == "all" else list(selection)
+
+
+def load_config(path: str | Path) -> dict:
+    """Read and validate the pipeline config (``config/config.yaml``), defaults filled in."""
+    file = str(path)
+    data, root = _read_yaml(path)
+    if not isinstance(data, dict):
+        got = "an empty file" if data is None else _type_name(data)
+        raise InputError(file, None, None, f"the config is a YAML mapping, got {got}")
+    validate_against_schema(data, CONFIG_SCHEMA_PATH, file, root)
+    return fill_defaults(_load_schema(CONFIG_SCHEMA_PATH), data)

@@ -1,0 +1,724 @@
+"""Reading and validating a review's input tables (``studies.csv``, ``extraction.csv``).
+
+Every problem is reported as an ``InputError`` naming the file, the row as a spreadsheet
+user sees it (header = row 1, blank lines count as rows, a quoted multi-line cell is one
+row) and the column. Problems that do not stop the analysis are ``InputWarning`` records
+collected on the returned objects.
+
+Only the standard library is imported here: pipeline jobs are fresh processes and these
+readers run in every one of them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from metareview.errors import InputError, InputWarning, raise_collected
+
+MAX_ERRORS = 50
+"""At most this many errors are collected from one file before reporting."""
+
+STUDY_REQUIRED = ("study_id", "design")
+STUDY_OPTIONAL = ("label", "year", "reference", "rob_overall")
+DESIGNS = ("rct", "observational", "single_arm")
+ROB_LEVELS = ("low", "some", "high")
+YEAR_RANGE = (1900, 2100)
+
+EXTRACTION_REQUIRED = ("study_id", "outcome", "arm", "events", "total", "source")
+
+_DELIMITERS = ((";", "semicolon"), ("\t", "tab"), ("|", "pipe"))
+_UINT = re.compile(r"\d+\Z")
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\Z")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+# --------------------------------------------------------------------------- generic CSV
+
+
+class CsvRow(dict):
+    """One data row (column name -> stripped cell text) with its spreadsheet ``row`` number."""
+
+    __slots__ = ("row",)
+
+    def __init__(self, values: dict[str, str], row: int) -> None:
+        super().__init__(values)
+        self.row = row
+
+    def __repr__(self) -> str:
+        return f"CsvRow(row={self.row}, {dict.__repr__(self)})"
+
+
+@dataclass
+class CsvTable:
+    """A validated CSV table: ``columns`` in header order and its data ``rows``.
+
+    Iterating, ``len()`` and indexing act on ``rows`` (a list of ``CsvRow`` dicts).
+    """
+
+    file: str
+    columns: list[str]
+    rows: list[CsvRow]
+    header_row: int = 1
+
+    def __iter__(self) -> Iterator[CsvRow]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> CsvRow:
+        return self.rows[index]
+
+
+def column_letter(index: int) -> str:
+    """Spreadsheet column letter of a 0-based column index (0 -> A, 26 -> AA)."""
+    letters = ""
+    index += 1
+    while index:
+        index, rem = divmod(index - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters
+
+
+def _quote_list(names: Iterable[str], limit: int = 12) -> str:
+    names = list(names)
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+
+
+def _hint(value: str, choices: Iterable[str]) -> str:
+    """' (did you mean 'x'?)' for a close or case-insensitive match, else ''."""
+    choices = list(choices)
+    for choice in choices:
+        if choice.lower() == value.lower():
+            return f" (did you mean {choice!r}? names are case-sensitive)"
+    import difflib
+
+    close = difflib.get_close_matches(value, choices, n=1, cutoff=0.75)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _decode(file: str, data: bytes) -> str:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InputError(
+            file, None, None, "file is UTF-16 encoded; save it as 'CSV UTF-8 (comma delimited)'"
+        )
+    bom = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    try:
+        return data[bom:].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        start = exc.start + bom
+        prefix = data[bom:start].decode("utf-8")
+        row = _count_records(prefix)
+        bad = data[start]
+        lo = max(bom, data.rfind(b"\n", 0, start) + 1, start - 20)
+        hi = start + 20
+        nl = data.find(b"\n", start)
+        hi = min(hi, nl if nl >= 0 else len(data))
+        as_cp1252 = data[lo:hi].decode("cp1252", errors="replace").strip()
+        line = data.count(b"\n", 0, start) + 1
+        raise InputError(
+            file,
+            row,
+            None,
+            f"not valid UTF-8: byte 0x{bad:02x} at byte offset {start} "
+            f"(line {line}), near {as_cp1252!r} if read as "
+            "Windows-1252; save the file as 'CSV UTF-8'",
+        ) from None
+
+
+def _count_records(prefix: str) -> int:
+    """Spreadsheet row of the character right after ``prefix``."""
+    if not prefix:
+        return 1
+    try:
+        n = sum(1 for _ in csv.reader(io.StringIO(prefix, newline="")))
+    except csv.Error:
+        n = prefix.count("\n") + 1
+        return n
+    return n + 1 if prefix.endswith(("\n", "\r")) else n
+
+
+def _records(file: str, text: str) -> list[list[str]]:
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    records: list[list[str]] = []
+    try:
+        for cells in reader:
+            records.append(cells)
+    except csv.Error as exc:
+        raise InputError(
+            file,
+            len(records) + 1,
+            None,
+            f"cannot parse CSV at line {reader.line_num}: {exc} (a '\"' that is not "
+            "closed, or text after a closing quote?)",
+        ) from None
+    return records
+
+
+def read_csv_table(
+    path: str | Path,
+    required_columns: Iterable[str],
+    optional_columns: Iterable[str] = (),
+) -> CsvTable:
+    """Read a UTF-8 CSV file with one header row into a ``CsvTable``.
+
+    Cells are stripped of surrounding whitespace; a UTF-8 byte-order mark and CRLF line
+    ends are accepted; blank rows are skipped; absent ``optional_columns`` read as ''.
+    Columns beyond the required and optional ones are kept. Raises ``InputError`` for a
+    missing, empty or non-UTF-8 file, a wrong delimiter, missing or duplicate columns,
+    and rows with the wrong number of cells.
+    """
+    file = str(path)
+    required = list(required_columns)
+    optional = list(optional_columns)
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise InputError(file, None, None, "file not found") from None
+    except IsADirectoryError:
+        raise InputError(file, None, None, "is a directory, expected a CSV file") from None
+    except OSError as exc:
+        raise InputError(file, None, None, f"cannot read file: {exc.strerror}") from None
+    text = _decode(file, data)
+    expected = ", ".join(required + optional)
+    if not text.strip():
+        raise InputError(file, None, None, f"file is empty; expected a header row: {expected}")
+
+    records = _records(file, text)
+    start = 0
+    while start < len(records) and not any(c.strip() for c in records[start]):
+        start += 1
+    header_row = start + 1
+    raw_header = records[start]
+    names = [c.strip().lstrip("\ufeff") for c in raw_header]
+
+    for delim, word in _DELIMITERS:
+        if required and not set(required) & set(names) and any(delim in c for c in raw_header):
+            shown = "tab" if delim == "\t" else repr(delim)
+            raise InputError(
+                file,
+                header_row,
+                None,
+                f"the header looks like {shown}-separated ({word}); save the file as "
+                f"comma-separated CSV (expected columns: {expected})",
+            )
+
+    errors: list[InputError] = []
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if not name:
+            continue
+        if name in seen:
+            errors.append(
+                InputError(
+                    file,
+                    header_row,
+                    name,
+                    f"column name {name!r} appears twice (columns {column_letter(seen[name])} "
+                    f"and {column_letter(i)})",
+                )
+            )
+        else:
+            seen[name] = i
+    for name in required:
+        if name not in seen:
+            errors.append(
+                InputError(
+                    file,
+                    header_row,
+                    name,
+                    f"missing required column {name!r}{_hint(name, seen)} "
+                    f"(the header has: {_quote_list(n for n in names if n)})",
+                )
+            )
+    raise_collected(errors)
+
+    ncols = len(names)
+    unnamed = [i for i, n in enumerate(names) if not n]
+    rows: list[CsvRow] = []
+    for index in range(start + 1, len(records)):
+        cells = records[index]
+        rownum = index + 1
+        if not any(c.strip() for c in cells):
+            continue
+        if len(cells) > ncols:
+            if any(c.strip() for c in cells[ncols:]):
+                errors.append(
+                    InputError(
+                        file,
+                        rownum,
+                        None,
+                        f"row has {len(cells)} cells but the header has {ncols} columns "
+                        "(a ',' inside a cell that is not quoted?)",
+                    )
+                )
+                continue
+            cells = cells[:ncols]
+        elif len(cells) < ncols:
+            errors.append(
+                InputError(
+                    file,
+                    rownum,
+                    names[len(cells)] or None,
+                    f"row has {len(cells)} cells but the header has {ncols} columns",
+                )
+            )
+            continue
+        for i in unnamed:
+            if cells[i].strip():
+                errors.append(
+                    InputError(
+                        file,
+                        rownum,
+                        None,
+                        f"column {column_letter(i)} has a value ({cells[i].strip()!r}) but "
+                        "no name in the header",
+                    )
+                )
+        values = {name: cells[i].strip() for i, name in enumerate(names) if name}
+        for name in optional:
+            values.setdefault(name, "")
+        rows.append(CsvRow(values, rownum))
+        if len(errors) >= MAX_ERRORS:
+            break
+    raise_collected(errors[:MAX_ERRORS])
+    columns = [n for n in names if n] + [n for n in optional if n not in seen]
+    return CsvTable(file=file, columns=columns, rows=rows, header_row=header_row)
+
+
+# --------------------------------------------------------------------------- studies.csv
+
+
+@dataclass
+class Study:
+    """One included study (a row of ``studies.csv``); other columns are ``covariates``."""
+
+    study_id: str
+    label: str
+    year: int | None
+    design: str
+    reference: str
+    rob_overall: str | None
+    covariates: dict[str, str] = field(default_factory=dict)
+    row: int | None = None
+
+    def get(self, column: str, default: object = None) -> object:
+        """The value of any ``studies.csv`` column (typed for the fixed ones)."""
+        if column in ("study_id", "label", "year", "design", "reference", "rob_overall"):
+            return getattr(self, column)
+        return self.covariates.get(column, default)
+
+
+@dataclass
+class StudyTable:
+    """The studies of ``studies.csv`` in file order (iterable; ``in`` tests a study id)."""
+
+    file: str
+    studies: list[Study]
+    columns: list[str]
+    warnings: list[InputWarning] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._by_id = {s.study_id: s for s in self.studies}
+
+    def __iter__(self) -> Iterator[Study]:
+        return iter(self.studies)
+
+    def __len__(self) -> int:
+        return len(self.studies)
+
+    def __contains__(self, study_id: object) -> bool:
+        return study_id in self._by_id
+
+    def get(self, study_id: str) -> Study | None:
+        return self._by_id.get(study_id)
+
+    @property
+    def ids(self) -> list[str]:
+        return [s.study_id for s in self.studies]
+
+    @property
+    def covariate_columns(self) -> list[str]:
+        fixed = set(STUDY_REQUIRED) | set(STUDY_OPTIONAL)
+        return [c for c in self.columns if c not in fixed]
+
+
+def _norm_choice(value: str) -> str:
+    return re.sub(r"[\s-]+", "_", value.strip().lower())
+
+
+def load_studies(path: str | Path) -> StudyTable:
+    """Read and validate ``studies.csv``.
+
+    ``design`` must be rct, observational or single_arm, ``rob_overall`` low, some or high
+    (or empty), ``year`` empty or a whole number 1900-2100 (both matched ignoring case;
+    'some concerns' reads as 'some'); an empty ``label`` defaults to the ``study_id``.
+    """
+    table = read_csv_table(path, STUDY_REQUIRED, STUDY_OPTIONAL)
+    file = table.file
+    errors: list[InputError] = []
+    studies: list[Study] = []
+    first_row: dict[str, int] = {}
+    fixed = set(STUDY_REQUIRED) | set(STUDY_OPTIONAL)
+    for r in table:
+        sid = r["study_id"]
+        if not sid:
+            errors.append(InputError(file, r.row, "study_id", "study_id is empty"))
+            continue
+        if sid in first_row:
+            errors.append(
+                InputError(
+                    file,
+                    r.row,
+                    "study_id",
+                    f"duplicate study_id {sid!r}: rows {first_row[sid]} and {r.row}",
+                )
+            )
+            continue
+        first_row[sid] = r.row
+
+        design = _norm_choice(r["design"])
+        if design not in DESIGNS:
+            what = "empty" if not r["design"] else f"{r['design']!r} is not allowed"
+            errors.append(
+                InputError(file, r.row, "design", f"design {what}; use one of {', '.join(DESIGNS)}")
+            )
+        rob = _norm_choice(r["rob_overall"])
+        rob = {"some_concerns": "some", "": None}.get(rob, rob)
+        if rob is not None and rob not in ROB_LEVELS:
+            errors.append(
+                InputError(
+                    file,
+                    r.row,
+                    "rob_overall",
+                    f"rob_overall {r['rob_overall']!r} is not allowed; use one of "
+                    f"{', '.join(ROB_LEVELS)} or leave it empty",
+                )
+            )
+        year: int | None = None
+        if r["year"]:
+            lo, hi = YEAR_RANGE
+            if _UINT.match(r["year"]) and lo <= int(r["year"]) <= hi:
+                year = int(r["year"])
+            else:
+                errors.append(
+                    InputError(
+                        file,
+                        r.row,
+                        "year",
+                        f"year {r['year']!r} is not a whole number between {lo} and {hi} "
+                        "(leave it empty if unknown)",
+                    )
+                )
+        studies.append(
+            Study(
+                study_id=sid,
+                label=r["label"] or sid,
+                year=year,
+                design=design,
+                reference=r["reference"],
+                rob_overall=rob,
+                covariates={k: v for k, v in r.items() if k not in fixed},
+                row=r.row,
+            )
+        )
+        if len(errors) >= MAX_ERRORS:
+            break
+    if not errors and not studies:
+        raise InputError(file, None, None, "no studies: the file has a header row but no data")
+    raise_collected(errors)
+    return StudyTable(file=file, studies=studies, columns=table.columns)
+
+
+# --------------------------------------------------------------------------- extraction.csv
+
+
+@dataclass
+class ExtractionRecord:
+    """One row of ``extraction.csv``: ``events`` of ``total`` in one arm of one study."""
+
+    study_id: str
+    outcome: str
+    arm: str
+    events: int
+    total: int
+    source: str
+    row: int | None = None
+
+
+@dataclass
+class Extraction:
+    """Validated extraction records in file order, with the non-fatal findings."""
+
+    file: str
+    records: list[ExtractionRecord]
+    warnings: list[InputWarning] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator[ExtractionRecord]:
+        return iter(self.records)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def for_outcome(self, outcome: str) -> list[ExtractionRecord]:
+        return [r for r in self.records if r.outcome == outcome]
+
+    @property
+    def outcomes(self) -> list[str]:
+        return list(dict.fromkeys(r.outcome for r in self.records))
+
+
+def _count(file: str, row: int, column: str, text: str) -> tuple[int | None, InputError | None]:
+    if _UINT.match(text):
+        return int(text), None
+    if not text:
+        why = "is empty; enter a whole number (leave the row out if the count is not reported)"
+    elif text.startswith("-") and _NUMBER.match(text):
+        why = f"must not be negative (got {text!r})"
+    elif "," in text and _NUMBER.match(text.replace(",", ".")):
+        why = f"must be a whole number (got {text!r}: a decimal comma?)"
+    elif _NUMBER.match(text):
+        why = f"must be a whole number (got {text!r})"
+    else:
+        why = f"must be a whole number of patients (got {text!r})"
+    return None, InputError(file, row, column, f"{column} {why}")
+
+
+def check_count(file: str | Path | None, row: int | None, column: str, text: str) -> int:
+    """A cell holding a whole non-negative number (surrounding spaces allowed) as ``int``.
+
+    Raises ``InputError`` at (file, row, column) for '', '12.5', '-1', '1,5', 'abc', ...
+    """
+    value, error = _count(None if file is None else str(file), row, column, str(text).strip())
+    if error is not None:
+        raise error
+    return value
+
+
+def load_extraction(
+    path: str | Path,
+    studies: StudyTable | Iterable[Study],
+    outcomes: set[str] | None,
+    arms: set[str] | None,
+) -> Extraction:
+    """Read and validate ``extraction.csv`` against the studies and the protocol.
+
+    ``outcomes`` and ``arms`` are the ids the protocol defines (``None`` skips that check).
+    Errors: unknown study, outcome or arm; ``events``/``total`` not whole non-negative
+    numbers; events > total; total == 0; duplicate (study_id, outcome, arm). Warnings: a
+    study x arm whose total differs between outcomes; a study with no rows at all.
+    """
+    table = read_csv_table(path, EXTRACTION_REQUIRED)
+    file = table.file
+    study_list = list(studies)
+    known = {s.study_id: s for s in study_list}
+    studies_file = getattr(studies, "file", None)
+    studies_name = Path(studies_file).name if studies_file else "studies.csv"
+    errors: list[InputError] = []
+    records: list[ExtractionRecord] = []
+    first_row: dict[tuple[str, str, str], int] = {}
+
+    def unknown(row, column, value, allowed, where):
+        if not value:
+            return InputError(file, row, column, f"{column} is empty")
+        allowed = sorted(allowed)
+        return InputError(
+            file,
+            row,
+            column,
+            f"unknown {column} {value!r}: not in {where}{_hint(value, allowed)}; "
+            f"known: {_quote_list(allowed)}",
+        )
+
+    for r in table:
+        bad = len(errors)
+        sid, outcome, arm = r["study_id"], r["outcome"], r["arm"]
+        if sid not in known:
+            errors.append(unknown(r.row, "study_id", sid, known, studies_name))
+        if outcome == "" or (outcomes is not None and outcome not in outcomes):
+            errors.append(unknown(r.row, "outcome", outcome, outcomes or (), "the protocol"))
+        if arm == "" or (arms is not None and arm not in arms):
+            errors.append(unknown(r.row, "arm", arm, arms or (), "the protocol's arms"))
+        events, err_e = _count(file, r.row, "events", r["events"])
+        total, err_t = _count(file, r.row, "total", r["total"])
+        errors.extend(e for e in (err_e, err_t) if e is not None)
+        if total is not None and total == 0:
+            errors.append(InputError(file, r.row, "total", "total is 0; a group needs patients"))
+        elif events is not None and total is not None and events > total:
+            errors.append(InputError(file, r.row, "events", f"events ({events}) > total ({total})"))
+        key = (sid, outcome, arm)
+        if key in first_row:
+            errors.append(
+                InputError(
+                    file,
+                    r.row,
+                    None,
+                    f"duplicate row for study_id {sid!r}, outcome {outcome!r}, arm {arm!r}: "
+                    f"rows {first_row[key]} and {r.row}",
+                )
+            )
+        else:
+            first_row[key] = r.row
+        if len(errors) == bad:
+            records.append(ExtractionRecord(sid, outcome, arm, events, total, r["source"], r.row))
+        if len(errors) >= MAX_ERRORS:
+            break
+    raise_collected(errors[:MAX_ERRORS])
+
+    warnings: list[InputWarning] = []
+    by_arm: dict[tuple[str, str], list[ExtractionRecord]] = {}
+    for rec in records:
+        by_arm.setdefault((rec.study_id, rec.arm), []).append(rec)
+    for (sid, arm), recs in by_arm.items():
+        totals: dict[int, list[ExtractionRecord]] = {}
+        for rec in recs:
+            totals.setdefault(rec.total, []).append(rec)
+        if len(totals) < 2:
+            continue
+        # the most frequent total (first seen on ties) is taken as the arm's size
+        usual = max(totals, key=lambda t: len(totals[t]))
+        odd = next(rec for rec in recs if rec.total != usual)
+        detail = "; ".join(
+            f"{t} ({', '.join(x.outcome for x in rs)}; "
+            f"row{'s' if len(rs) > 1 else ''} {', '.join(str(x.row) for x in rs)})"
+            for t, rs in totals.items()
+        )
+        warnings.append(
+            InputWarning(
+                file,
+                odd.row,
+                "total",
+                f"total of study {sid!r}, arm {arm!r} differs between outcomes: {detail}",
+            )
+        )
+    present = {rec.study_id for rec in records}
+    for study in study_list:
+        if study.study_id not in present:
+            warnings.append(
+                InputWarning(
+                    studies_file,
+                    study.row,
+                    "study_id",
+                    f"study {study.study_id!r} has no rows in {file}; it contributes to no outcome",
+                )
+            )
+    return Extraction(file=file, records=records, warnings=warnings)
+
+
+# --------------------------------------------------------------------------- analysis tables
+
+
+@dataclass
+class ArmTable:
+    """Per-study counts for one outcome, in ``studies.csv`` order, ready for pooling."""
+
+    outcome: str
+    columns: list[str]
+    rows: list[dict[str, object]]
+    warnings: list[InputWarning] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator[dict[str, object]]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def _covariates(studies, study: Study, covariates: Iterable[str]) -> dict[str, object]:
+    out = {}
+    for column in covariates:
+        if column not in _study_columns(studies, study):
+            file = getattr(studies, "file", None)
+            raise InputError(file, 1, column, f"no column {column!r} in the studies table")
+        out[column] = study.get(column)
+    return out
+
+
+def _study_columns(studies, study: Study) -> set[str]:
+    columns = getattr(studies, "columns", None)
+    if columns is not None:
+        return set(columns) | {"label", "year", "design", "reference", "rob_overall"}
+    return {"study_id", "label", "year", "design", "reference", "rob_overall"} | set(
+        study.covariates
+    )
+
+
+def two_arm_table(
+    extraction: Extraction | Iterable[ExtractionRecord],
+    studies: StudyTable | Iterable[Study],
+    outcome: str,
+    intervention: str,
+    control: str,
+    covariates: Iterable[str] = (),
+) -> ArmTable:
+    """Rows ``{study, ai, n1i, ci, n2i}`` (+ ``covariates`` columns of ``studies.csv``).
+
+    Studies with both arms for ``outcome`` are kept in ``studies.csv`` order; a study with
+    only one of the two arms gives a warning and is left out.
+    """
+    covariates = list(covariates)
+    file = getattr(extraction, "file", None)
+    cells = {(r.study_id, r.arm): r for r in extraction if r.outcome == outcome}
+    rows: list[dict[str, object]] = []
+    warnings: list[InputWarning] = []
+    for study in studies:
+        a = cells.get((study.study_id, intervention))
+        c = cells.get((study.study_id, control))
+        if a is not None and c is not None:
+            row = {"study": study.study_id, "ai": a.events, "n1i": a.total}
+            row |= {"ci": c.events, "n2i": c.total}
+            rows.append(row | _covariates(studies, study, covariates))
+        elif a is not None or c is not None:
+            have, missing = (a, control) if a is not None else (c, intervention)
+            warnings.append(
+                InputWarning(
+                    file,
+                    have.row,
+                    "arm",
+                    f"study {study.study_id!r} has outcome {outcome!r} for arm {have.arm!r} "
+                    f"but not for arm {missing!r}; left out of this outcome",
+                )
+            )
+    columns = ["study", "ai", "n1i", "ci", "n2i", *covariates]
+    return ArmTable(outcome=outcome, columns=columns, rows=rows, warnings=warnings)
+
+
+def single_arm_table(
+    extraction: Extraction | Iterable[ExtractionRecord],
+    studies: StudyTable | Iterable[Study],
+    outcome: str,
+    arm: str,
+    covariates: Iterable[str] = (),
+) -> ArmTable:
+    """Rows ``{study, xi, ni}`` (+ ``covariates``) of the studies with ``arm`` for ``outcome``."""
+    covariates = list(covariates)
+    cells = {r.study_id: r for r in extraction if r.outcome == outcome and r.arm == arm}
+    rows: list[dict[str, object]] = []
+    for study in studies:
+        rec = cells.get(study.study_id)
+        if rec is not None:
+            row = {"study": study.study_id, "xi": rec.events, "ni": rec.total}
+            rows.append(row | _covariates(studies, study, covariates))
+    columns = ["study", "xi", "ni", *covariates]
+    return ArmTable(outcome=outcome, columns=columns, rows=rows)
+
+
+# --------------------------------------------------------------------------- CSV output
+
+
+def safe_text(value):
+    """Guard a text cell of an output CSV against spreadsheet formula injection.
+
+    Text starting with ``= + - @``, a tab or a carriage return gets a leading apostrophe
+    unless it is a number (``-0.43``, ``+1e-3`` stay as they are); other values are
+    returned unchanged.
+    """
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _NUMBER.match(value):
+        return "'" + value
+    return value

@@ -1,0 +1,22 @@
+"""Shared by the scripts: log to the rule's log file; bad input ends the job with a
+clear message (file, row, column) on stderr and in the log, and exit code 1."""
+
+import logging
+import sys
+
+from metareview.errors import AnalysisError, InputError
+
+
+def run(snakemake, step):
+    logging.basicConfig(
+        filename=str(snakemake.log[0]), filemode="w", level=logging.INFO,
+        format="%(levelname)s %(message)s",
+    )
+    log = logging.getLogger("metareview")
+    try:
+        for warning in step() or []:
+            log.warning(warning)
+    except (InputError, AnalysisError) as exc:
+        log.error(str(exc))
+        print(f"metareview: error: {exc}", file=sys.stderr)
+        sys.exit(1)
