@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 TWO_ARM = ("OR", "RR", "RD")
+PETO = "PETO"  # Peto's one-step log odds ratio per study (used by the Peto model)
 SINGLE_ARM = ("PR", "PLN", "PLO", "PAS", "PFT")
 MEASURES = TWO_ARM + SINGLE_ARM
 ZERO_RULES = ("only0", "all", "if0all", "none")
@@ -91,7 +92,7 @@ def escalc_two_arm(
     correction: str = "constant",
 ) -> EffectSizes:
     """Effect sizes of 2x2 tables (see module docstring)."""
-    if measure not in TWO_ARM:
+    if measure not in TWO_ARM + (PETO,):
         raise ValueError(f"measure {measure!r} is not a two-arm measure ({', '.join(TWO_ARM)})")
     add = default_add(measure) if add is None else float(add)
     ai, n1i, ci, n2i = (_as_float(x) for x in (ai, n1i, ci, n2i))
@@ -129,6 +130,12 @@ def escalc_two_arm(
         elif measure == "RR":
             yi = np.log(p1) - np.log(p2)
             vi = 1 / a - 1 / m1 + 1 / c - 1 / m2
+        elif measure == PETO:
+            n = m1 + m2
+            xt, yt = a + c, b + d
+            var = xt * yt * (m1 / n) * (m2 / n) / (n - 1)
+            yi = (a - xt * m1 / n) / var
+            vi = 1 / var
         else:  # RD
             yi = p1 - p2
             vi = p1 * (1 - p1) / m1 + p2 * (1 - p2) / m2
@@ -200,7 +207,7 @@ def escalc_single_arm(
 
 def escalc(measure: str, data: dict, **options) -> EffectSizes:
     """Dispatch on the measure: ``data`` holds ``ai, n1i, ci, n2i`` or ``xi, ni``."""
-    if measure in TWO_ARM:
+    if measure in TWO_ARM + (PETO,):
         return escalc_two_arm(measure, data["ai"], data["n1i"], data["ci"], data["n2i"], **options)
     options.pop("drop00", None)
     options.pop("correction", None)

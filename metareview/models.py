@@ -103,6 +103,8 @@ class Fit:
     i2_ci_lb: float | None
     i2_ci_ub: float | None
     h2: float | None
+    h2_ci_lb: float | None
+    h2_ci_ub: float | None
     q: float | None
     q_df: int | None
     q_pval: float | None
@@ -207,6 +209,8 @@ def fit_iv_many(y, v, mask, method="REML", test="z", level=95.0, tau2_ci=False):
         out["tau2_ci_lb"], out["tau2_ci_ub"] = lb, ub
         out["i2_ci_lb"] = 100 * lb / (vt + lb)
         out["i2_ci_ub"] = 100 * ub / (vt + ub)
+        out["h2_ci_lb"] = lb / vt + 1
+        out["h2_ci_ub"] = ub / vt + 1
     return out
 
 
@@ -398,6 +402,8 @@ def rma(
         i2_ci_lb=scalar.get("i2_ci_lb"),
         i2_ci_ub=scalar.get("i2_ci_ub"),
         h2=scalar["h2"],
+        h2_ci_lb=scalar.get("h2_ci_lb"),
+        h2_ci_ub=scalar.get("h2_ci_ub"),
         q=scalar["q"],
         q_df=k - 1,
         q_pval=scalar["q_pval"],
@@ -473,7 +479,8 @@ def rma_peto(ai, n1i, ci, n2i, study_ids, *, level=95.0, add=0.5, to="only0", dr
     var = xt * yt * (n1 / n) * (n2 / n) / (n - 1)
     if var.sum() == 0:
         raise AnalysisError(f"{what}: Peto OR not estimable (no events, or only events, in all studies)")
-    es = escalc("OR", {"ai": a, "n1i": n1, "ci": c, "n2i": n2}, add=add, to=to, drop00=drop00)
+    es = escalc("PETO", {"ai": a, "n1i": n1, "ci": c, "n2i": n2}, add=add, to=to, drop00=drop00)
+    es.measure = "OR"
     est = (a - e).sum() / var.sum()
     se = np.sqrt(1 / var.sum())
     pos = var > 0
@@ -508,7 +515,7 @@ def _fixed_fit(es, study_ids, method, measure, level, est, se, weights, crit, q_
         k=len(study_ids), estimate=float(est), se=float(se), ci_lb=float(lo), ci_ub=float(hi),
         stat=float(stat), pval=float(norm_sf2(stat)), df=None, pi_lb=float(lo), pi_ub=float(hi),
         tau2=None, tau2_se=None, tau2_ci_lb=None, tau2_ci_ub=None, i2=i2, i2_ci_lb=None,
-        i2_ci_ub=None, h2=h2, q=q, q_df=k_yi - 1, q_pval=q_pval,
+        i2_ci_ub=None, h2=h2, h2_ci_lb=None, h2_ci_ub=None, q=q, q_df=k_yi - 1, q_pval=q_pval,
         back=_back(measure, vals, None),
         studies=_study_records(es, study_ids, weights, norm_crit(level)),
     )

@@ -244,10 +244,10 @@ def _convert(err, file: str, root_node, data) -> list[InputError]:
     v = err.validator
     schema = err.schema if isinstance(err.schema, dict) else {}
     desc = schema.get("description")
-    context = _context(path, data)
 
     def make(p, message, key=False):
-        return InputError(file, _line(root_node, p, key), yaml_path(p) or None, message + context)
+        message += _context(p, data)
+        return InputError(file, _line(root_node, p, key), yaml_path(p) or None, message)
 
     if v == "additionalProperties":
         allowed = list(schema.get("properties", {}))
@@ -281,7 +281,7 @@ def _convert(err, file: str, root_node, data) -> list[InputError]:
                             file,
                             _line(root_node, path),
                             yaml_path(path + [n]),
-                            f"{k!r} is given, so {n!r} is needed too" + context,
+                            f"{k!r} is given, so {n!r} is needed too",
                         )
                     )
         return out

@@ -148,8 +148,9 @@ def _single_study_fit(es: EffectSizes, ids, level, measure) -> Fit:
         measure=measure, method="single study", test="z", level=level, model="single",
         k=1, estimate=y, se=se, ci_lb=vals["ci_lb"], ci_ub=vals["ci_ub"], stat=y / se,
         pval=float(norm_sf2(y / se)), df=None, pi_lb=vals["pi_lb"], pi_ub=vals["pi_ub"],
-        tau2=None, tau2_se=None, tau2_ci_lb=None, tau2_ci_ub=None, i2=None, i2_ci_lb=None,
-        i2_ci_ub=None, h2=None, q=None, q_df=None, q_pval=None,
+        # metafor's conventions for k = 1: tau2 = 0, Q = 0 on 0 df, p = 1, I2 = 0, H2 = 1
+        tau2=0.0, tau2_se=None, tau2_ci_lb=None, tau2_ci_ub=None, i2=0.0, i2_ci_lb=None,
+        i2_ci_ub=None, h2=1.0, h2_ci_lb=None, h2_ci_ub=None, q=0.0, q_df=0, q_pval=1.0,
         back=_back(measure, vals, ni),
         studies=_study_records(es, ids, weights, crit),
     )

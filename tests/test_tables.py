@@ -58,7 +58,9 @@ def studies(tmp_path: Path, text: str = STUDIES):
 
 
 def extraction(tmp_path: Path, text: str, outcomes=OUTCOMES, arms=ARMS):
-    return load_extraction(write(tmp_path, "extraction.csv", text), studies(tmp_path), outcomes, arms)
+    return load_extraction(
+        write(tmp_path, "extraction.csv", text), studies(tmp_path), outcomes, arms
+    )
 
 
 def assert_located(exc: InputError, path: Path, row: int | None, column: str | None):
@@ -335,7 +337,7 @@ def test_load_extraction(tmp_path):
         ("A,death,EVT,1,10,x", "arm", "unknown arm 'EVT'"),
         ("A,sich,evt,12.5,100,x", "events", "events must be a whole number (got '12.5')"),
         ("A,sich,evt,-1,100,x", "events", "events must not be negative (got '-1')"),
-        ("A,sich,evt,\"1,5\",100,x", "events", "a decimal comma?"),
+        ('A,sich,evt,"1,5",100,x', "events", "a decimal comma?"),
         ("A,sich,evt,,100,x", "events", "events is empty"),
         ("A,sich,evt,abc,100,x", "events", "events must be a whole number of patients"),
         ("A,sich,evt,1,ten,x", "total", "total must be a whole number of patients (got 'ten')"),
@@ -413,7 +415,15 @@ def test_two_arm_table(tmp_path):
     table = two_arm_table(ex, st, "death", "evt", "control", covariates=["label", "region"])
     assert table.columns == ["study", "ai", "n1i", "ci", "n2i", "label", "region"]
     assert table.rows == [
-        {"study": "A", "ai": 10, "n1i": 100, "ci": 20, "n2i": 100, "label": "Trial A", "region": "Europe"},
+        {
+            "study": "A",
+            "ai": 10,
+            "n1i": 100,
+            "ci": 20,
+            "n2i": 100,
+            "label": "Trial A",
+            "region": "Europe",
+        },
         {"study": "B", "ai": 5, "n1i": 50, "ci": 7, "n2i": 52, "label": "B", "region": "Asia"},
     ]
     (warning,) = table.warnings  # C has only the evt arm
@@ -453,7 +463,7 @@ def test_single_arm_table(tmp_path):
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        ("=HYPERLINK(\"x\")", "'=HYPERLINK(\"x\")"),
+        ('=HYPERLINK("x")', '\'=HYPERLINK("x")'),
         ("+cmd", "'+cmd"),
         ("-cmd|' /C calc'!A0", "'-cmd|' /C calc'!A0"),
         ("@SUM(A1)", "'@SUM(A1)"),
