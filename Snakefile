@@ -17,6 +17,6 @@ include: "workflow/rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         expand(f"{RESULTS}/{{review}}/manifest.json", review=REVIEWS),
-    default_target: True

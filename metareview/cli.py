@@ -17,8 +17,22 @@ from .errors import AnalysisError, InputError
 MEASURES = ("OR", "RR", "RD", "PR", "PLN", "PLO", "PAS", "PFT")
 METHODS = ("FE", "MH", "PETO", "DL", "REML", "ML", "PM", "EB", "SJ", "HE", "HS")
 CSV_FIELDS = (
-    "group", "k", "estimate", "se", "ci_lb", "ci_ub", "pi_lb", "pi_ub", "tau2", "i2", "h2",
-    "q", "q_pval", "stat", "pval", "error",
+    "group",
+    "k",
+    "estimate",
+    "se",
+    "ci_lb",
+    "ci_ub",
+    "pi_lb",
+    "pi_ub",
+    "tau2",
+    "i2",
+    "h2",
+    "q",
+    "q_pval",
+    "stat",
+    "pval",
+    "error",
 )
 
 
@@ -31,10 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default="REML", choices=METHODS)
     p.add_argument("--test", default="z", choices=("z", "knha"))
     p.add_argument("--level", type=float, default=95.0)
-    p.add_argument("--add", type=float, default=None, help="continuity correction (metafor default)")
+    p.add_argument(
+        "--add", type=float, default=None, help="continuity correction (metafor default)"
+    )
     p.add_argument("--to", default="only0", choices=("only0", "all", "if0all", "none"))
     p.add_argument(
-        "--correction", default="constant", choices=("constant", "treatment_arm"),
+        "--correction",
+        default="constant",
+        choices=("constant", "treatment_arm"),
         help="constant add, or the treatment-arm correction of Sweeting et al. (2004)",
     )
     p.add_argument("--drop00", dest="drop00", action="store_true", default=None)
@@ -61,7 +79,9 @@ def read_rows(path: str, measure: str, extra: list[str]) -> list[dict]:
             raise InputError(path, r.row, "study", "study is empty")
         if row["study"] in seen:
             raise InputError(
-                path, r.row, "study",
+                path,
+                r.row,
+                "study",
                 f"duplicate study {row['study']!r} (also in row {seen[row['study']]})",
             )
         seen[row["study"]] = r.row
@@ -86,15 +106,22 @@ def run_pool(args) -> str:
     extra = [c for c in (args.subgroup, args.by) if c] + mods
     rows = read_rows(args.file, args.measure, extra)
     settings = Settings(
-        measure=args.measure, method=args.method, test=args.test, level=args.level,
-        add=args.add, to=args.to, drop00=args.drop00, correction=args.correction,
+        measure=args.measure,
+        method=args.method,
+        test=args.test,
+        level=args.level,
+        add=args.add,
+        to=args.to,
+        drop00=args.drop00,
+        correction=args.correction,
     )
     if args.by:
         fits = pool_by(rows, settings, args.by)
         if args.format == "csv":
             buf = io.StringIO()
-            writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore",
-                                    lineterminator="\n")
+            writer = csv.DictWriter(
+                buf, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n"
+            )
             writer.writeheader()
             for f in fits:
                 writer.writerow({k: ("" if f.get(k) is None else f.get(k)) for k in CSV_FIELDS})

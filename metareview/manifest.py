@@ -11,7 +11,14 @@ from pathlib import Path
 from .io import write_json
 
 PACKAGES = (
-    "metareview", "numpy", "scipy", "matplotlib", "jinja2", "pyyaml", "jsonschema", "snakemake",
+    "metareview",
+    "numpy",
+    "scipy",
+    "matplotlib",
+    "jinja2",
+    "pyyaml",
+    "jsonschema",
+    "snakemake",
 )
 
 
@@ -39,10 +46,16 @@ def git_state(cwd: str | Path = ".") -> dict[str, object]:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
         ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
-            capture_output=True, text=True, check=True,
-        ).stdout.strip() != ""
+        dirty = (
+            subprocess.run(
+                ["git", "status", "--porcelain", "--untracked-files=no"],
+                cwd=cwd,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+            != ""
+        )
     except (OSError, subprocess.CalledProcessError):
         return {"commit": None, "dirty": None}
     return {"commit": commit, "dirty": dirty}

@@ -268,6 +268,11 @@ def _sj_se(y, v, mask, t, k):
     return out
 
 
+def _q_at(yi, vi, t):
+    one = np.ones((1, yi.size), dtype=bool)
+    return float(tau2mod.q_generalised(yi[None], vi[None], one, np.array([t]))[0])
+
+
 def q_profile_ci(y, v, mask, t2, level=95.0):
     """Q-profile confidence interval for tau^2 (metafor ``confint.rma.uni``)."""
     g = y.shape[0]
@@ -283,9 +288,8 @@ def q_profile_ci(y, v, mask, t2, level=95.0):
         upper = max(100.0, 10 * float(t2[i]))
         crit_u = float(chi2_quantile(1 - alpha / 2, k - 1))
         crit_l = float(chi2_quantile(alpha / 2, k - 1))
-        one = np.ones((1, k), dtype=bool)
-        q_at = lambda t: float(tau2mod.q_generalised(yi[None], vi[None], one, np.array([t]))[0])  # noqa: E731
-        q_min, q_max = q_at(0.0), q_at(upper)
+        q_min = _q_at(yi, vi, 0.0)
+        q_max = _q_at(yi, vi, upper)
         if q_min < crit_l:
             lb[i] = ub[i] = 0.0
             continue
@@ -376,7 +380,11 @@ def rma(
     weights[use] = 100 * w / w.sum()
     crit = norm_crit(level)
     ni = es.counts["ni"][use] if "ni" in es.counts else None
-    scalar = {key: float(np.asarray(val)[0]) for key, val in r.items() if key not in ("weights", "notes", "converged")}
+    scalar = {
+        key: float(np.asarray(val)[0])
+        for key, val in r.items()
+        if key not in ("weights", "notes", "converged")
+    }
     is_fe = method == "FE"
     fit = Fit(
         measure=es.measure,
@@ -415,7 +423,17 @@ def rma(
 
 
 def rma_mh(
-    ai, n1i, ci, n2i, study_ids, *, measure="OR", level=95.0, add=0.5, to="only0", drop00=True,
+    ai,
+    n1i,
+    ci,
+    n2i,
+    study_ids,
+    *,
+    measure="OR",
+    level=95.0,
+    add=0.5,
+    to="only0",
+    drop00=True,
     what: str = "meta-analysis",
 ) -> Fit:
     """Mantel-Haenszel pooled OR, RR or RD (metafor ``rma.mh``; no correction in the pooling).
@@ -460,7 +478,10 @@ def rma_mh(
         est = (a * (n2 / n) - c * (n1 / n)).sum() / denom
         se = np.sqrt(
             (
-                est * (c * (n1 / n) ** 2 - a * (n2 / n) ** 2 + (n1 / n) * (n2 / n) * (n2 - n1) / 2).sum()
+                est
+                * (
+                    c * (n1 / n) ** 2 - a * (n2 / n) ** 2 + (n1 / n) * (n2 / n) * (n2 - n1) / 2
+                ).sum()
                 + (a * (n2 - c) / n + c * (n1 - a) / n).sum() / 2
             )
             / denom**2
@@ -469,8 +490,19 @@ def rma_mh(
     return _fixed_fit(es, study_ids, "MH", measure, level, est, se, 100 * wts / wts.sum(), z)
 
 
-def rma_peto(ai, n1i, ci, n2i, study_ids, *, level=95.0, add=0.5, to="only0", drop00=True,
-             what: str = "meta-analysis") -> Fit:
+def rma_peto(
+    ai,
+    n1i,
+    ci,
+    n2i,
+    study_ids,
+    *,
+    level=95.0,
+    add=0.5,
+    to="only0",
+    drop00=True,
+    what: str = "meta-analysis",
+) -> Fit:
     """Peto's one-step odds ratio (Yusuf et al. 1985; metafor ``rma.peto``)."""
     a, n1, c, n2 = (np.asarray(x, dtype=float) for x in (ai, n1i, ci, n2i))
     n = n1 + n2
@@ -478,20 +510,34 @@ def rma_peto(ai, n1i, ci, n2i, study_ids, *, level=95.0, add=0.5, to="only0", dr
     e = xt * n1 / n
     var = xt * yt * (n1 / n) * (n2 / n) / (n - 1)
     if var.sum() == 0:
-        raise AnalysisError(f"{what}: Peto OR not estimable (no events, or only events, in all studies)")
+        raise AnalysisError(
+            f"{what}: Peto OR not estimable (no events, or only events, in all studies)"
+        )
     es = escalc("PETO", {"ai": a, "n1i": n1, "ci": c, "n2i": n2}, add=add, to=to, drop00=drop00)
     es.measure = "OR"
     est = (a - e).sum() / var.sum()
     se = np.sqrt(1 / var.sum())
     pos = var > 0
     q_peto = max(0.0, ((a - e)[pos] ** 2 / var[pos]).sum() - (a - e).sum() ** 2 / var.sum())
-    fit = _fixed_fit(es, study_ids, "PETO", "OR", level, est, se, 100 * var / var.sum(),
-                     norm_crit(level), q_override=q_peto, k_pos=int(pos.sum()))
+    fit = _fixed_fit(
+        es,
+        study_ids,
+        "PETO",
+        "OR",
+        level,
+        est,
+        se,
+        100 * var / var.sum(),
+        norm_crit(level),
+        q_override=q_peto,
+        k_pos=int(pos.sum()),
+    )
     return fit
 
 
-def _fixed_fit(es, study_ids, method, measure, level, est, se, weights, crit, q_override=None,
-               k_pos=None) -> Fit:
+def _fixed_fit(
+    es, study_ids, method, measure, level, est, se, weights, crit, q_override=None, k_pos=None
+) -> Fit:
     use = es.usable
     k_yi = int(use.sum())
     if q_override is None:
@@ -511,11 +557,34 @@ def _fixed_fit(es, study_ids, method, measure, level, est, se, weights, crit, q_
     lo, hi = est - crit * se, est + crit * se
     vals = {"estimate": est, "ci_lb": lo, "ci_ub": hi, "pi_lb": lo, "pi_ub": hi}
     return Fit(
-        measure=measure, method=method, test="z", level=level, model=method,
-        k=len(study_ids), estimate=float(est), se=float(se), ci_lb=float(lo), ci_ub=float(hi),
-        stat=float(stat), pval=float(norm_sf2(stat)), df=None, pi_lb=float(lo), pi_ub=float(hi),
-        tau2=None, tau2_se=None, tau2_ci_lb=None, tau2_ci_ub=None, i2=i2, i2_ci_lb=None,
-        i2_ci_ub=None, h2=h2, h2_ci_lb=None, h2_ci_ub=None, q=q, q_df=k_yi - 1, q_pval=q_pval,
+        measure=measure,
+        method=method,
+        test="z",
+        level=level,
+        model=method,
+        k=len(study_ids),
+        estimate=float(est),
+        se=float(se),
+        ci_lb=float(lo),
+        ci_ub=float(hi),
+        stat=float(stat),
+        pval=float(norm_sf2(stat)),
+        df=None,
+        pi_lb=float(lo),
+        pi_ub=float(hi),
+        tau2=None,
+        tau2_se=None,
+        tau2_ci_lb=None,
+        tau2_ci_ub=None,
+        i2=i2,
+        i2_ci_lb=None,
+        i2_ci_ub=None,
+        h2=h2,
+        h2_ci_lb=None,
+        h2_ci_ub=None,
+        q=q,
+        q_df=k_yi - 1,
+        q_pval=q_pval,
         back=_back(measure, vals, None),
         studies=_study_records(es, study_ids, weights, norm_crit(level)),
     )

@@ -57,8 +57,12 @@ def extract_outcome(protocol_path, studies_path, extraction_path, outcome, out_c
         es = effect_sizes(rows, settings.resolved())
         for i, row in enumerate(rows):
             row.update(
-                outcome=outcome, measure=settings.measure, yi=float(es.yi[i]),
-                vi=float(es.vi[i]), correction=es.correction[i], excluded=es.excluded[i] or "",
+                outcome=outcome,
+                measure=settings.measure,
+                yi=float(es.yi[i]),
+                vi=float(es.vi[i]),
+                correction=es.correction[i],
+                excluded=es.excluded[i] or "",
             )
     covariates = [c for c in table.columns if c not in ["study", *counts]]
     fields = ["study", "outcome", "measure", *counts, "yi", "vi", "correction", "excluded"]
@@ -113,13 +117,39 @@ def not_pooled(rows, settings, reason: str) -> dict[str, Any]:
 
     s = settings.resolved()
     out: dict[str, Any] = {
-        "measure": s.measure, "method": s.method, "test": s.test, "level": s.level,
-        "model": None, "k": 0, "pooled": False, "studies": [], "warnings": [reason],
+        "measure": s.measure,
+        "method": s.method,
+        "test": s.test,
+        "level": s.level,
+        "model": None,
+        "k": 0,
+        "pooled": False,
+        "studies": [],
+        "warnings": [reason],
         "back": {k: None for k in ("estimate", "ci_lb", "ci_ub", "pi_lb", "pi_ub")},
     }
-    for key in ("estimate", "se", "ci_lb", "ci_ub", "stat", "pval", "df", "pi_lb", "pi_ub",
-                "tau2", "tau2_se", "tau2_ci_lb", "tau2_ci_ub", "i2", "i2_ci_lb", "i2_ci_ub",
-                "h2", "q", "q_df", "q_pval"):
+    for key in (
+        "estimate",
+        "se",
+        "ci_lb",
+        "ci_ub",
+        "stat",
+        "pval",
+        "df",
+        "pi_lb",
+        "pi_ub",
+        "tau2",
+        "tau2_se",
+        "tau2_ci_lb",
+        "tau2_ci_ub",
+        "i2",
+        "i2_ci_lb",
+        "i2_ci_ub",
+        "h2",
+        "q",
+        "q_df",
+        "q_pval",
+    ):
         out[key] = None
     if rows:
         es = effect_sizes(rows, s)

@@ -68,7 +68,9 @@ def pool(rows: list[dict], settings: Settings, *, what: str = "meta-analysis") -
     ids = [r["study"] for r in rows]
     if s.method in ("MH", "PETO"):
         if len(rows) < 2:
-            raise AnalysisError(f"{what}: only {len(rows)} study; a meta-analysis needs at least two")
+            raise AnalysisError(
+                f"{what}: only {len(rows)} study; a meta-analysis needs at least two"
+            )
         d = _columns(rows, ("ai", "n1i", "ci", "n2i"))
         kwargs = {"level": s.level, "add": s.add, "to": s.to, "drop00": s.drop00, "what": what}
         if s.method == "MH":
@@ -96,8 +98,13 @@ def pool_subgroups(rows: list[dict], settings: Settings, column: str) -> dict[st
         raise AnalysisError(f"subgroup column '{column}' not found")
     es = effect_sizes(rows, s)
     res = subgroup_analysis(
-        es, [r["study"] for r in rows], [r[column] for r in rows], column=column,
-        method=s.method, test=s.test, level=s.level,
+        es,
+        [r["study"] for r in rows],
+        [r[column] for r in rows],
+        column=column,
+        method=s.method,
+        test=s.test,
+        level=s.level,
     )
     res.overall = pool(rows, s)
     return res.to_dict()
@@ -129,7 +136,9 @@ def pool_by(rows: list[dict], settings: Settings, by: str) -> list[dict[str, Any
         out = []
         for g in sorted(set(groups)):
             sub = [r for r, gg in zip(rows, groups, strict=True) if gg == g]
-            out.append(_group_entry(g, lambda sub=sub, g=g: pool(sub, s, what=f"group {g}").to_dict()))
+            out.append(
+                _group_entry(g, lambda sub=sub, g=g: pool(sub, s, what=f"group {g}").to_dict())
+            )
         return out
     return many_fits(rows, s, groups)
 
@@ -165,7 +174,11 @@ def many_fits(rows, s: Settings, groups) -> list[dict[str, Any]]:
     k = mask.sum(1)
     out = []
     ok = k >= 2
-    res = fit_iv_many(y[ok], v[ok], mask[ok], s.method, s.test, s.level, tau2_ci=True) if ok.any() else {}
+    res = (
+        fit_iv_many(y[ok], v[ok], mask[ok], s.method, s.test, s.level, tau2_ci=True)
+        if ok.any()
+        else {}
+    )
     pos = {g: i for i, g in enumerate(order[ok])}
     ni_by_group = {}
     if not is_two_arm(s.measure):
@@ -175,12 +188,20 @@ def many_fits(rows, s: Settings, groups) -> list[dict[str, Any]]:
     for g in codes:
         if g not in pos:
             kk = int(k[list(order).index(g)]) if g in set(order) else 0
-            out.append({"group": g, "k": kk, "error": f"group {g}: k = {kk}; at least two studies are needed"})
+            out.append(
+                {
+                    "group": g,
+                    "k": kk,
+                    "error": f"group {g}: k = {kk}; at least two studies are needed",
+                }
+            )
             continue
         i = pos[g]
         d = {key: (val[i] if key not in ("weights", "notes") else None) for key, val in res.items()}
         if not d["converged"]:
-            out.append({"group": g, "k": int(d["k"]), "error": f"group {g}: {s.method} did not converge"})
+            out.append(
+                {"group": g, "k": int(d["k"]), "error": f"group {g}: {s.method} did not converge"}
+            )
             continue
         d.pop("weights")
         d.pop("notes")

@@ -17,9 +17,14 @@ from .io import atomic_write_text, write_json
 from .protocol import load_protocol, outcome_settings
 
 MEASURE_NAMES = {
-    "OR": "odds ratio", "RR": "risk ratio", "RD": "risk difference", "PR": "proportion",
-    "PLN": "proportion (log transformed)", "PLO": "proportion (logit transformed)",
-    "PAS": "proportion (arcsine transformed)", "PFT": "proportion (Freeman-Tukey transformed)",
+    "OR": "odds ratio",
+    "RR": "risk ratio",
+    "RD": "risk difference",
+    "PR": "proportion",
+    "PLN": "proportion (log transformed)",
+    "PLO": "proportion (logit transformed)",
+    "PAS": "proportion (arcsine transformed)",
+    "PFT": "proportion (Freeman-Tukey transformed)",
 }
 METHOD_NAMES = {
     "FE": "a fixed-effect (inverse-variance) model",
@@ -59,11 +64,19 @@ def audit_outcome(entry: dict, fit: dict) -> list[dict[str, Any]]:
     rows = []
     back = fit.get("back") or {}
     ours_by_key = {
-        "estimate": back.get("estimate"), "ci_lb": back.get("ci_lb"), "ci_ub": back.get("ci_ub"),
-        "i2": fit.get("i2"), "tau2": fit.get("tau2"), "k": fit.get("k") if fit.get("pooled") else None,
+        "estimate": back.get("estimate"),
+        "ci_lb": back.get("ci_lb"),
+        "ci_ub": back.get("ci_ub"),
+        "i2": fit.get("i2"),
+        "tau2": fit.get("tau2"),
+        "k": fit.get("k") if fit.get("pooled") else None,
         "pval": fit.get("pval"),
-        "n": sum((s.get("n1i") or 0) + (s.get("n2i") or 0) + (s.get("ni") or 0)
-                 for s in fit.get("studies", []) if not s.get("excluded")) or None,
+        "n": sum(
+            (s.get("n1i") or 0) + (s.get("n2i") or 0) + (s.get("ni") or 0)
+            for s in fit.get("studies", [])
+            if not s.get("excluded")
+        )
+        or None,
     }
     for key in ("estimate", "ci_lb", "ci_ub", "i2", "tau2", "k", "n", "pval"):
         if key not in reported or reported[key] is None:
@@ -78,8 +91,14 @@ def audit_outcome(entry: dict, fit: dict) -> list[dict[str, Any]]:
         elif key in ("k", "n"):
             row["ours_rounded"] = int(ours)
             row["status"] = "reproduced" if int(ours) == int(pub) else "differs"
-            row["reason"] = "" if row["status"] == "reproduced" else (
-                f"{int(ours)} studies with data here vs {int(pub)} published" if key == "k" else ""
+            row["reason"] = (
+                ""
+                if row["status"] == "reproduced"
+                else (
+                    f"{int(ours)} studies with data here vs {int(pub)} published"
+                    if key == "k"
+                    else ""
+                )
             )
         else:
             places = decimals_of(pub)
@@ -107,17 +126,25 @@ def methods_paragraph(protocol: dict) -> str:
     parts = []
     reg = protocol.get("registration") or {}
     if reg.get("id"):
-        parts.append(f"The review protocol was registered with {reg.get('registry', 'a registry')} ({reg['id']}).")
+        parts.append(
+            f"The review protocol was registered with {reg.get('registry', 'a registry')} ({reg['id']})."
+        )
     parts.append(
         "Effects were expressed as "
         + " and ".join(MEASURE_NAMES.get(m, m) + "s" for m in measures)
-        + " with " + f"{d.get('level', 95):g}% confidence intervals and pooled with "
-        + " or ".join(METHOD_NAMES.get(m, m) for m in methods) + "."
+        + " with "
+        + f"{d.get('level', 95):g}% confidence intervals and pooled with "
+        + " or ".join(METHOD_NAMES.get(m, m) for m in methods)
+        + "."
     )
     if "knha" in tests:
-        parts.append("Confidence intervals and tests of the pooled effect used the Hartung-Knapp-Sidik-Jonkman method (t distribution with k-1 degrees of freedom).")
+        parts.append(
+            "Confidence intervals and tests of the pooled effect used the Hartung-Knapp-Sidik-Jonkman method (t distribution with k-1 degrees of freedom)."
+        )
     else:
-        parts.append("Confidence intervals and tests of the pooled effect used the normal (Wald-type) approximation.")
+        parts.append(
+            "Confidence intervals and tests of the pooled effect used the normal (Wald-type) approximation."
+        )
     parts.append(
         "Heterogeneity was quantified with Cochran's Q, I² and tau², with Q-profile confidence intervals for tau² and I²; "
         "95% prediction intervals are reported for random-effects models."
@@ -126,7 +153,11 @@ def methods_paragraph(protocol: dict) -> str:
     add = d.get("add")
     parts.append(
         f"For study-level effect sizes, {0.5 if add is None else add:g} was added {ZERO_RULES.get(to, to)}"
-        + ("; studies without events (or with only events) in both arms were excluded." if d.get("drop00") else ".")
+        + (
+            "; studies without events (or with only events) in both arms were excluded."
+            if d.get("drop00")
+            else "."
+        )
     )
     parts.append(
         "Analyses were run with the metareview pipeline, whose engine reproduces R metafor's results "
@@ -147,8 +178,9 @@ def fmt_p(p: Any) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
-def build_report(protocol_path, template_path, validation_path, fit_paths, forest_paths,
-                 out_html, out_audit) -> list[str]:
+def build_report(
+    protocol_path, template_path, validation_path, fit_paths, forest_paths, out_html, out_audit
+) -> list[str]:
     import jinja2
 
     protocol = load_protocol(protocol_path)
@@ -160,25 +192,39 @@ def build_report(protocol_path, template_path, validation_path, fit_paths, fores
         fit = fits[entry["id"]]
         rows = audit_outcome(entry, fit)
         audit_rows += rows
-        outcomes.append({"entry": entry, "fit": fit, "svg": svgs[entry["id"]], "audit": rows,
-                         "settings": outcome_settings(protocol, entry["id"])})
+        outcomes.append(
+            {
+                "entry": entry,
+                "fit": fit,
+                "svg": svgs[entry["id"]],
+                "audit": rows,
+                "settings": outcome_settings(protocol, entry["id"]),
+            }
+        )
     audit = {
         "review_id": protocol["review_id"],
         "rule": "reproduced = our value rounded (half up) to the published number of decimals equals the published value; k must match exactly",
         "values": audit_rows,
-        "summary": {s: sum(r["status"] == s for r in audit_rows)
-                    for s in ("reproduced", "differs", "not computable")},
+        "summary": {
+            s: sum(r["status"] == s for r in audit_rows)
+            for s in ("reproduced", "differs", "not computable")
+        },
     }
     write_json(out_audit, audit)
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(Path(template_path).parent)),
-        autoescape=True, undefined=jinja2.ChainableUndefined, keep_trailing_newline=True,
+        autoescape=True,
+        undefined=jinja2.ChainableUndefined,
+        keep_trailing_newline=True,
     )
     env.filters["num"] = fmt
     env.filters["p"] = fmt_p
     html = env.get_template(Path(template_path).name).render(
-        protocol=protocol, methods=methods_paragraph(protocol), outcomes=outcomes,
-        validation=validation, audit=audit,
+        protocol=protocol,
+        methods=methods_paragraph(protocol),
+        outcomes=outcomes,
+        validation=validation,
+        audit=audit,
     )
     atomic_write_text(out_html, html)
     return []

@@ -111,12 +111,16 @@ def subgroup_analysis(
         k = int(sub.usable.sum())
         if k == 1:
             # a single study is its own subgroup estimate (as RevMan prints it)
-            only = EffectSizes(sub.measure, sub.yi, sub.vi, sub.correction, sub.excluded, sub.counts)
+            only = EffectSizes(
+                sub.measure, sub.yi, sub.vi, sub.correction, sub.excluded, sub.counts
+            )
             fits.append(_single_study_fit(only, ids, level, es.measure))
             warnings.append(f"subgroup '{lev}' has one study; its estimate is that study's")
             continue
         try:
-            fits.append(rma(sub, ids, method=method, test=test, level=level, what=f"subgroup {lev}"))
+            fits.append(
+                rma(sub, ids, method=method, test=test, level=level, what=f"subgroup {lev}")
+            )
         except AnalysisError as exc:
             fits.append(None)
             skipped[lev] = str(exc)
@@ -145,12 +149,35 @@ def _single_study_fit(es: EffectSizes, ids, level, measure) -> Fit:
     weights = np.where(es.usable, 100.0, np.nan)
     ni = es.counts["ni"][es.usable] if "ni" in es.counts else None
     return Fit(
-        measure=measure, method="single study", test="z", level=level, model="single",
-        k=1, estimate=y, se=se, ci_lb=vals["ci_lb"], ci_ub=vals["ci_ub"], stat=y / se,
-        pval=float(norm_sf2(y / se)), df=None, pi_lb=vals["pi_lb"], pi_ub=vals["pi_ub"],
+        measure=measure,
+        method="single study",
+        test="z",
+        level=level,
+        model="single",
+        k=1,
+        estimate=y,
+        se=se,
+        ci_lb=vals["ci_lb"],
+        ci_ub=vals["ci_ub"],
+        stat=y / se,
+        pval=float(norm_sf2(y / se)),
+        df=None,
+        pi_lb=vals["pi_lb"],
+        pi_ub=vals["pi_ub"],
         # metafor's conventions for k = 1: tau2 = 0, Q = 0 on 0 df, p = 1, I2 = 0, H2 = 1
-        tau2=0.0, tau2_se=None, tau2_ci_lb=None, tau2_ci_ub=None, i2=0.0, i2_ci_lb=None,
-        i2_ci_ub=None, h2=1.0, h2_ci_lb=None, h2_ci_ub=None, q=0.0, q_df=0, q_pval=1.0,
+        tau2=0.0,
+        tau2_se=None,
+        tau2_ci_lb=None,
+        tau2_ci_ub=None,
+        i2=0.0,
+        i2_ci_lb=None,
+        i2_ci_ub=None,
+        h2=1.0,
+        h2_ci_lb=None,
+        h2_ci_ub=None,
+        q=0.0,
+        q_df=0,
+        q_pval=1.0,
         back=_back(measure, vals, ni),
         studies=_study_records(es, ids, weights, crit),
     )
@@ -209,6 +236,7 @@ def _tau2_general(y, v, x, method):
         pw, _ = _p_matrix(1 / (v + tau0), x)
         return max(0.0, tau0 * float(y @ pw @ y) / (k - p))
     if method == "PM":
+
         def f(t):
             pw, _ = _p_matrix(1 / (v + t), x)
             return float(y @ pw @ y) - (k - p)
@@ -244,6 +272,7 @@ def _tau2_general(y, v, x, method):
         if it > tau2mod.MAXITER:
             raise AnalysisError(f"{method} estimator did not converge in meta-regression")
     if method in ("ML", "REML"):
+
         def ll(tt):
             w = 1 / (v + tt)
             pm, inv = _p_matrix(w, x)
@@ -259,8 +288,9 @@ def _tau2_general(y, v, x, method):
     return max(0.0, t)
 
 
-def metareg(yi, vi, covariates: dict[str, list], mods: list[str], *, method="REML", test="z",
-            level=95.0) -> dict[str, Any]:
+def metareg(
+    yi, vi, covariates: dict[str, list], mods: list[str], *, method="REML", test="z", level=95.0
+) -> dict[str, Any]:
     """Meta-regression on ``mods`` (columns of ``covariates``); returns a JSON-ready dict."""
     y = np.asarray(yi, float)
     v = np.asarray(vi, float)
@@ -308,13 +338,33 @@ def metareg(yi, vi, covariates: dict[str, list], mods: list[str], *, method="REM
         i2 = 100 * t2 / (vt + t2)
         h2 = t2 / vt + 1
     coefs = [
-        {"name": n, "estimate": b, "se": s, "stat": z, "pval": pv, "ci_lb": b - crit * s,
-         "ci_ub": b + crit * s}
+        {
+            "name": n,
+            "estimate": b,
+            "se": s,
+            "stat": z,
+            "pval": pv,
+            "ci_lb": b - crit * s,
+            "ci_ub": b + crit * s,
+        }
         for n, b, s, z, pv in zip(names, beta, se, stat, pval, strict=True)
     ]
     return _clean(
-        {"k": k, "method": method, "test": test, "mods": mods, "coefficients": coefs, "qm": qm,
-         "qm_df": m, "qm_pval": qm_pval, "tau2": t2, "i2": i2, "h2": h2, "q": qe, "q_df": k - p,
-         "q_pval": float(chi2_sf(qe, k - p)),
-         "df": (k - p) if test == "knha" else None}
+        {
+            "k": k,
+            "method": method,
+            "test": test,
+            "mods": mods,
+            "coefficients": coefs,
+            "qm": qm,
+            "qm_df": m,
+            "qm_pval": qm_pval,
+            "tau2": t2,
+            "i2": i2,
+            "h2": h2,
+            "q": qe,
+            "q_df": k - p,
+            "q_pval": float(chi2_sf(qe, k - p)),
+            "df": (k - p) if test == "knha" else None,
+        }
     )

@@ -521,12 +521,7 @@ def _no_overlapping_texts(fig) -> bool:
     for i, (s1, b1) in enumerate(boxes):
         for s2, b2 in boxes[i + 1 :]:
             # shrink by a pixel: touching line boxes of adjacent rows are not an overlap
-            if (
-                b1.x0 + 1 < b2.x1
-                and b2.x0 + 1 < b1.x1
-                and b1.y0 + 1 < b2.y1
-                and b2.y0 + 1 < b1.y1
-            ):
+            if b1.x0 + 1 < b2.x1 and b2.x0 + 1 < b1.x1 and b1.y0 + 1 < b2.y1 and b2.y0 + 1 < b1.y1:
                 print("overlap:", s1, b1, s2, b2)
                 return False
     return True

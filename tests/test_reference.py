@@ -17,9 +17,29 @@ from metareview.pooling import Settings, pool, pool_mods, pool_subgroups
 FIXTURES = json.loads((Path(__file__).parent / "reference" / "fixtures.json").read_text())
 REL, ABS = 1e-6, 1e-9
 FIT_FIELDS = (
-    "k", "estimate", "se", "ci_lb", "ci_ub", "stat", "pval", "df", "pi_lb", "pi_ub", "tau2",
-    "tau2_se", "tau2_ci_lb", "tau2_ci_ub", "i2", "i2_ci_lb", "i2_ci_ub", "h2", "h2_ci_lb",
-    "h2_ci_ub", "q", "q_df", "q_pval",
+    "k",
+    "estimate",
+    "se",
+    "ci_lb",
+    "ci_ub",
+    "stat",
+    "pval",
+    "df",
+    "pi_lb",
+    "pi_ub",
+    "tau2",
+    "tau2_se",
+    "tau2_ci_lb",
+    "tau2_ci_ub",
+    "i2",
+    "i2_ci_lb",
+    "i2_ci_ub",
+    "h2",
+    "h2_ci_lb",
+    "h2_ci_ub",
+    "q",
+    "q_df",
+    "q_pval",
 )
 
 
@@ -32,8 +52,13 @@ def rows_of(spec):
 def settings_of(spec):
     s = spec["settings"]
     return Settings(
-        measure=s["measure"], method=s["method"], test=s["test"], level=float(s["level"]),
-        add=s["add"], to=s["to"], drop00=s["drop00"],
+        measure=s["measure"],
+        method=s["method"],
+        test=s["test"],
+        level=float(s["level"]),
+        add=s["add"],
+        to=s["to"],
+        drop00=s["drop00"],
     )
 
 
@@ -76,9 +101,11 @@ DEVIATIONS = {
 def by_kind(*kinds):
     return [
         pytest.param(
-            s, id=s["id"],
+            s,
+            id=s["id"],
             marks=[pytest.mark.xfail(reason=DEVIATIONS[s["id"]], strict=True)]
-            if s["id"] in DEVIATIONS else [],
+            if s["id"] in DEVIATIONS
+            else [],
         )
         for s in FIXTURES
         if s["kind"] in kinds
@@ -123,8 +150,9 @@ def test_metareg_matches_metafor(spec):
 
 def test_fixture_coverage():
     """Every measure x method x test of the issue is covered by at least one spec."""
-    seen = {(s["settings"]["measure"], s["settings"]["method"], s["settings"]["test"])
-            for s in FIXTURES}
+    seen = {
+        (s["settings"]["measure"], s["settings"]["method"], s["settings"]["test"]) for s in FIXTURES
+    }
     for measure in ("OR", "RR", "RD"):
         for method in ("FE", "DL", "REML", "ML", "PM", "EB", "SJ", "HE", "HS"):
             for test in ("z", "knha"):

@@ -9,6 +9,7 @@ RAW = config.get("raw_dir", "data/raw")
 PROTOCOLS = config.get("reviews_dir", "config/reviews")
 REVIEWS = list(config["reviews"])
 
+
 wildcard_constraints:
     review="[A-Za-z0-9][A-Za-z0-9_-]*",
     outcome="[A-Za-z0-9][A-Za-z0-9_-]*",
@@ -51,7 +52,11 @@ def outcome_digest(wildcards):
     with open(raw(wildcards.review, "studies"), "rb") as fh:
         h.update(fh.read())
     entry = next(
-        (o for o in protocol(wildcards.review)["outcomes"] if o["id"] == wildcards.outcome),
+        (
+            o
+            for o in protocol(wildcards.review)["outcomes"]
+            if o["id"] == wildcards.outcome
+        ),
         None,
     )
     h.update(json.dumps([entry, settings_of(wildcards)], sort_keys=True).encode())

@@ -8,13 +8,13 @@ rule extract:
         extraction=ancient(f"{RAW}/{{review}}/extraction.csv"),
     output:
         f"{RESULTS}/{{review}}/extraction/by_outcome/{{outcome}}.csv",
-    params:
-        digest=outcome_digest,
-        settings=settings_of,
     log:
         f"{RESULTS}/{{review}}/logs/extract/{{outcome}}.log",
     conda:
         "../envs/metareview.yaml"
+    params:
+        digest=outcome_digest,
+        settings=settings_of,
     script:
         "../scripts/extract.py"
 

@@ -9,11 +9,11 @@ rule pool:
         fit=f"{RESULTS}/{{review}}/pooled/{{outcome}}.json",
         svg=f"{RESULTS}/{{review}}/forest/{{outcome}}.svg",
         png=f"{RESULTS}/{{review}}/forest/{{outcome}}.png",
-    params:
-        settings=settings_of,
     log:
         f"{RESULTS}/{{review}}/logs/pool/{{outcome}}.log",
     conda:
         "../envs/metareview.yaml"
+    params:
+        settings=settings_of,
     script:
         "../scripts/pool.py"

@@ -45,18 +45,21 @@ rule manifest:
             outcome=outcomes(wc.review),
             ext=["svg", "png"],
         )
-        + expand(f"{RESULTS}/{wc.review}/pooled/{{outcome}}.json", outcome=outcomes(wc.review))
+        + expand(
+            f"{RESULTS}/{wc.review}/pooled/{{outcome}}.json",
+            outcome=outcomes(wc.review),
+        )
         + expand(
             f"{RESULTS}/{wc.review}/extraction/by_outcome/{{outcome}}.csv",
             outcome=outcomes(wc.review),
         ),
     output:
         f"{RESULTS}/{{review}}/manifest.json",
-    params:
-        config=lambda wc: protocol(wc.review),
     log:
         f"{RESULTS}/{{review}}/logs/manifest.log",
     conda:
         "../envs/metareview.yaml"
+    params:
+        config=lambda wc: protocol(wc.review),
     script:
         "../scripts/manifest.py"

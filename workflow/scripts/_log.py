@@ -9,7 +9,9 @@ from metareview.errors import AnalysisError, InputError
 
 def run(snakemake, step):
     logging.basicConfig(
-        filename=str(snakemake.log[0]), filemode="w", level=logging.INFO,
+        filename=str(snakemake.log[0]),
+        filemode="w",
+        level=logging.INFO,
         format="%(levelname)s %(message)s",
     )
     log = logging.getLogger("metareview")

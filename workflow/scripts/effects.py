@@ -11,7 +11,11 @@ sm = snakemake  # noqa: F821
 run(
     sm,
     lambda: gather_effects(
-        sm.input.protocol, sm.input.studies, sm.input.extraction, list(sm.input.tables),
-        sm.output.effects, sm.output.validation,
+        sm.input.protocol,
+        sm.input.studies,
+        sm.input.extraction,
+        list(sm.input.tables),
+        sm.output.effects,
+        sm.output.validation,
     ),
 )

@@ -11,7 +11,10 @@ sm = snakemake  # noqa: F821
 run(
     sm,
     lambda: extract_outcome(
-        sm.input.protocol, sm.input.studies, sm.input.extraction, sm.wildcards.outcome,
+        sm.input.protocol,
+        sm.input.studies,
+        sm.input.extraction,
+        sm.wildcards.outcome,
         sm.output[0],
     ),
 )

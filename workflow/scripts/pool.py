@@ -11,7 +11,12 @@ sm = snakemake  # noqa: F821
 run(
     sm,
     lambda: pool_outcome(
-        sm.input.table, sm.input.protocol, sm.wildcards.outcome, dict(sm.params.settings),
-        sm.output.fit, sm.output.svg, sm.output.png,
+        sm.input.table,
+        sm.input.protocol,
+        sm.wildcards.outcome,
+        dict(sm.params.settings),
+        sm.output.fit,
+        sm.output.svg,
+        sm.output.png,
     ),
 )

@@ -11,7 +11,12 @@ sm = snakemake  # noqa: F821
 run(
     sm,
     lambda: build_report(
-        sm.input.protocol, sm.input.template, sm.input.validation, list(sm.input.fits),
-        list(sm.input.forests), sm.output.html, sm.output.audit,
+        sm.input.protocol,
+        sm.input.template,
+        sm.input.validation,
+        list(sm.input.fits),
+        list(sm.input.forests),
+        sm.output.html,
+        sm.output.audit,
     ),
 )
