@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-
 from test_reference import FIXTURES, close
 
 SPEC = next(s for s in FIXTURES if s["id"] == "bcg_OR_REML_z")
