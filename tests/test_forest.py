@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from metareview.plots import draw_forest, save_figure
-from metareview.plots.forest import _fmt_p, _nice_log_ticks, measure_kind
+from metareview.plots.forest import _fmt_p, _heterogeneity_text, _nice_log_ticks, measure_kind
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
 Z975 = 1.959963984540054
@@ -28,6 +28,36 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _p_norm(z: float) -> float:
     return math.erfc(abs(z) / math.sqrt(2))
+
+
+def _chi2_sf(x: float, df: int) -> float:
+    """Upper tail of chi-squared (regularised incomplete gamma: series / continued fraction)."""
+    a, z = df / 2, x / 2
+    if z <= 0:
+        return 1.0
+    log_pre = -z + a * math.log(z) - math.lgamma(a)
+    if z < a + 1:  # series for the lower tail
+        term = total = 1 / a
+        n = 1
+        while abs(term) > 1e-15 * abs(total):
+            term *= z / (a + n)
+            total += term
+            n += 1
+        return 1 - math.exp(log_pre) * total
+    b, c, d = z + 1 - a, 1e300, 1 / (z + 1 - a)  # Lentz continued fraction, upper tail
+    h = d
+    for i in range(1, 500):
+        an = -i * (i - a)
+        b += 2
+        d = an * d + b
+        d = 1 / (d if abs(d) > 1e-300 else 1e-300)
+        c = b + an / c
+        c = c if abs(c) > 1e-300 else 1e-300
+        delta = d * c
+        h *= delta
+        if abs(delta - 1) < 1e-15:
+            break
+    return math.exp(log_pre) * h
 
 
 def _pool(yi, vi, model):
@@ -56,7 +86,7 @@ def _pool(yi, vi, model):
         "i2": i2,
         "q": q,
         "q_df": k - 1,
-        "q_pval": math.exp(-q / 2) if k == 3 else 0.27,  # chi2 df=2 tail; else a stand-in
+        "q_pval": _chi2_sf(q, k - 1),
         "weights": [100 * wi / sum(ws) for wi in ws],
     }
 
@@ -181,7 +211,7 @@ def k25_fit():
         a = max(1, int(n1 * (0.15 + 0.02 * (j % 9))))
         c = max(1, int(n2 * (0.12 + 0.025 * ((j * 5) % 8))))
         arms.append((f"Trial {j + 1:02d}", a, n1, c, n2))
-    arms[3] = ("Tiny 2003", 1, 9, 0, 8)  # wide CI: runs beyond the axis
+    arms[3] = ("Tiny 2003", 0, 5, 3, 5)  # CI runs beyond the axis
     return two_arm_fit(arms)
 
 
@@ -198,12 +228,6 @@ def render(fit, tmp_path, name="forest", **kw):
     svg, png = tmp_path / f"{name}.svg", tmp_path / f"{name}.png"
     save_figure(fig, svg_path=svg, png_path=png)
     return fig, svg, png
-
-
-LAYOUT_BUG = pytest.mark.xfail(
-    reason="known layout bug: study/model-label columns too narrow at 7.2 in; labels truncated",
-    strict=False,
-)
 
 
 def svg_texts(svg: Path) -> list[str]:
@@ -234,7 +258,6 @@ def png_chunks(png: Path) -> list[bytes]:
 # --------------------------------------------------------------------------- tests
 
 
-@LAYOUT_BUG
 def test_k3_or_random_effects_structure(tmp_path):
     fit = k3_fit()
     fig, svg, png = render(fit, tmp_path, study_labels=SMALL_LABELS)
@@ -248,7 +271,8 @@ def test_k3_or_random_effects_structure(tmp_path):
     assert "Prediction interval" in texts
     assert "Favours medical management" in texts
     assert "Favours thrombectomy" in texts
-    assert "Thrombectomy" in texts and "Medical management" in texts
+    assert "Thrombectomy" in texts
+    assert "Medical" in texts and "management" in texts  # a long arm header wraps
     assert "Odds ratio" in texts and "(95% CI)" in texts
     b = fit["back"]
     assert f"{b['estimate']:.2f}" in texts
@@ -343,7 +367,11 @@ def test_k25_or_with_arrow_and_no_overlap(tmp_path):
     for s in fit["studies"]:
         assert texts.count(s["study"]) == 1
     # the tiny trial's CI runs beyond the axis: it is drawn with an arrowhead
-    assert fit["studies"][3]["back"]["ci_ub"] > 10
+    assert fit["studies"][3]["back"]["ci_lb"] < 0.01
+    ids = svg_ids(svg)
+    assert "study-ci-3-arrow-left" in ids
+    assert not any(i.endswith("-arrow-right") for i in ids)
+    assert sum(i.startswith("study-ci-") and "arrow" not in i for i in ids) == 25
     assert _no_overlapping_texts(fig)
     h25 = fig.get_size_inches()[1]
     h3 = draw_forest(
@@ -375,7 +403,6 @@ def test_no_overlap_for_k_1_to_40(k):
     assert _texts_inside_figure(fig)
 
 
-@LAYOUT_BUG
 def test_risk_difference_fixed_effect(tmp_path):
     fit = two_arm_fit(K3_ARMS, measure="RD", model="FE", method="FE")
     _, svg, _ = render(fit, tmp_path, measure_label="Risk difference")
@@ -390,16 +417,16 @@ def test_risk_difference_fixed_effect(tmp_path):
     assert "prediction-interval" not in svg_ids(svg)
 
 
-@LAYOUT_BUG
 def test_mantel_haenszel_and_knha_labels(tmp_path):
     fit = two_arm_fit(K3_ARMS, model="MH", method="MH")
     _, svg, _ = render(fit, tmp_path, "mh")
-    assert "Fixed-effect model (Mantel-Haenszel)" in svg_texts(svg)
+    assert "Fixed-effect model (M-H)" in svg_texts(svg)
     fit = two_arm_fit(K3_ARMS, test="knha")
     _, svg, _ = render(fit, tmp_path, "hk")
     texts = svg_texts(svg)
-    assert "Random-effects model (REML, Hartung-Knapp)" in texts
-    assert any(t.startswith("Test for overall effect: t = ") and "df = 2" in t for t in texts)
+    assert "Random-effects model (REML)" in texts
+    overall = "Test for overall effect (Hartung-Knapp): t = "
+    assert any(t.startswith(overall) and "df = 2" in t for t in texts)
 
 
 def test_pft_single_arm_proportion(tmp_path):
@@ -413,6 +440,8 @@ def test_pft_single_arm_proportion(tmp_path):
     assert "n/N" in texts and texts.count("n/N") == 1  # one arm column
     assert "Medical management" not in texts
     assert not any(t.startswith("Favours") for t in texts)
+    assert not any(t.startswith("Test for overall effect") for t in texts)
+    assert any(t.startswith("Heterogeneity: tau") for t in texts)
     assert measure_kind(fit) == "proportion"
     assert "pooled-diamond" in svg_ids(svg)
 
@@ -430,7 +459,6 @@ def test_excluded_study_drop00(tmp_path):
     assert {f"study-marker-{i}" for i in range(3)} <= ids
 
 
-@LAYOUT_BUG
 def test_labels_are_printed_literally(tmp_path):
     labels = {
         "ESCAPE-MeVO": "<script>alert(1)</script>",
@@ -509,6 +537,14 @@ def test_helpers():
     assert _fmt_p(0.0049) == "p = 0.005"
     assert _fmt_p(0.0496) == "p = 0.050"
     assert _fmt_p(0.27) == "p = 0.27"
+    fit = k3_fit()
+    fit["tau2"] = 0.0004
+    assert _heterogeneity_text(fit).startswith("Heterogeneity: tau\u00b2 < 0.001; I\u00b2 = ")
+    fit["tau2"] = 0.0123
+    assert _heterogeneity_text(fit).startswith("Heterogeneity: tau\u00b2 = 0.012; I\u00b2 = ")
+    assert _chi2_sf(2.61, 2) == pytest.approx(math.exp(-2.61 / 2))
+    assert _chi2_sf(3.84145882, 1) == pytest.approx(0.05, abs=1e-7)
+    assert _chi2_sf(36.4150285, 24) == pytest.approx(0.05, abs=1e-7)
     assert _nice_log_ticks(0.58, 1.8) == [0.5, 1, 2]
     assert _nice_log_ticks(0.03, 40) == [0.01, 0.1, 1, 10, 100]
 

@@ -36,9 +36,10 @@ __all__ = ["draw_forest", "measure_kind", "default_measure_label"]
 FIG_WIDTH = 7.2  # inches: a two-column journal page
 MARGIN = 0.10  # left/right margin, inches
 ROW_H = 0.165  # inches per table row (7 pt text with generous leading)
-GAP = 0.14  # horizontal gap between columns, inches
-MIN_PLOT_W = 1.9  # inches
+GAP = 0.12  # horizontal gap between columns, inches
+MIN_PLOT_W = 1.6  # inches
 MAX_PLOT_W = 2.6  # inches
+SHORT_HEADER_W = 0.9  # arm headers up to this width stay on one line, inches
 MAX_ARM_W = 1.25  # widest an arm column (header included) may get, inches
 FONT_SIZE = 7.0
 TITLE_SIZE = 8.0
@@ -247,22 +248,46 @@ class _Measurer:
         return s[:lo].rstrip() + ELLIPSIS if lo > 0 else ELLIPSIS
 
 
+def _wrap_header(
+    m: _Measurer, label: str, body_w: float, max_w: float = MAX_ARM_W
+) -> tuple[float, list[str]]:
+    """Width and (at most two) lines of an arm header over a column of ``body_w`` inches.
+
+    The column is as narrow as the counts allow; the header wraps onto two lines before
+    the column widens (up to ``max_w``), and is truncated beyond that.
+    """
+    bold = {"weight": "bold"}
+    max_w = max(max_w, body_w)
+    if not label:
+        return body_w, []
+    if m.width(label, **bold) <= min(max(body_w, SHORT_HEADER_W), max_w):
+        return max(body_w, m.width(label, **bold)), [label]
+    width = max(body_w, min(max(m.width(w, **bold) for w in label.split(" ")), max_w))
+    while True:
+
+        def fits(s: str, width: float = width) -> bool:
+            return m.width(s, **bold) <= width
+
+        lines = _wrap_words(label, fits, 2)
+        if all(fits(line) for line in lines) or width >= max_w:
+            return width, [m.fit(line, width, **bold) for line in lines]
+        width = min(width + 0.05, max_w)
+
+
 # --------------------------------------------------------------------------- axis scale
 
 
 def _nice_log_ticks(lo: float, hi: float) -> list[float]:
-    cands_a = [m * 10.0**e for e in range(-3, 4) for m in (1, 2, 5)]
-    cands_b = [m * 10.0**e for e in range(-3, 4) for m in (1, 5)]
-    cands_c = [10.0**e for e in range(-3, 4)]
-    for cands in (cands_a, cands_b, cands_c):
-        cands = [c for c in cands if 0.0009 < c < 1100]
+    """1-2-5 ticks covering [lo, hi] if at most 7 are needed, else decades."""
+    for mantissas in ((1, 2, 5), (1,)):
+        cands = [m * 10.0**e for e in range(-3, 4) for m in mantissas]
         below = [c for c in cands if c <= lo * (1 + 1e-9)]
         above = [c for c in cands if c >= hi * (1 - 1e-9)]
         tmin = max(below) if below else min(cands)
         tmax = min(above) if above else max(cands)
         ticks = [c for c in cands if tmin * (1 - 1e-9) <= c <= tmax * (1 + 1e-9)]
         if len(ticks) <= 7:
-            return ticks
+            break
     return ticks
 
 
@@ -374,14 +399,10 @@ def _is_two_arm(fit: Mapping[str, Any]) -> bool:
 def _model_label(fit: Mapping[str, Any]) -> str:
     model = str(fit.get("model") or "").upper()
     method = _clean(fit.get("method"))
-    knha = str(fit.get("test") or "").lower() in ("knha", "t", "hksj")
-    if model == "RE":
-        inner = method or "random"
-        if knha:
-            inner += ", Hartung-Knapp"
-        return f"Random-effects model ({inner})"
+    if model == "RE":  # Hartung-Knapp is named on the overall-effect line
+        return f"Random-effects model ({method})" if method else "Random-effects model"
     if model == "MH":
-        return "Fixed-effect model (Mantel-Haenszel)"
+        return "Fixed-effect model (M-H)"  # as RevMan abbreviates Mantel-Haenszel
     if model == "PETO":
         return "Fixed-effect model (Peto)"
     if model == "FE":
@@ -393,7 +414,8 @@ def _heterogeneity_text(fit: Mapping[str, Any]) -> str | None:
     parts = []
     model = str(fit.get("model") or "").upper()
     if model == "RE" and _finite(fit.get("tau2")):
-        parts.append(f"tau\u00b2 = {_fmt_tau2(fit['tau2'])}")
+        tau2 = _fmt_tau2(fit["tau2"])
+        parts.append(f"tau\u00b2 {tau2}" if tau2.startswith("<") else f"tau\u00b2 = {tau2}")
     i2 = fit.get("i2")
     q = fit.get("q")
     if not (_finite(q) or _finite(i2)):
@@ -418,15 +440,16 @@ def _overall_text(fit: Mapping[str, Any]) -> str | None:
     if not _finite(stat):
         return None
     test = str(fit.get("test") or "z").lower()
+    name = "Test for overall effect"
+    if test in ("knha", "hksj"):
+        name += " (Hartung-Knapp)"
     if test in ("knha", "t", "hksj") or _finite(fit.get("df")):
         letter = "t"
         df = f", df = {int(fit['df'])}" if _finite(fit.get("df")) else ""
     else:
         letter, df = "z", ""
-    return (
-        f"Test for overall effect: {letter} = {_minus(f'{float(stat):.2f}')}{df} "
-        f"({_fmt_p(fit.get('pval'))})"
-    )
+    value = _minus(f"{float(stat):.2f}")
+    return f"{name}: {letter} = {value}{df} ({_fmt_p(fit.get('pval'))})"
 
 
 def _not_pooled_reason(fit: Mapping[str, Any]) -> str:
@@ -515,17 +538,15 @@ def _draw(
     pi_ci = _fmt_ci(back.get("pi_lb"), back.get("pi_ub")) if show_pi else ""
 
     # n/N columns: events right-aligned up to and including "/", totals left-aligned.
-    arm_ev_w, arm_n_w, arm_w = [], [], []
+    arm_ev_w, arm_n_w, arm_body_w = [], [], []
     for a in range(n_arms):
         evs = [_fmt_count(r.arms[a][0]) + "/" for r in rows]
         ns = [_fmt_count(r.arms[a][1]) for r in rows]
         ev_w = max(m.max_width(evs), m.width(totals[a][0] + "/", **bold))
         n_w = max(m.max_width(ns), m.width(totals[a][1], **bold))
-        body_w = ev_w + n_w
-        head_w = min(max(m.width(arm_labels[a], **bold), m.width("n/N", **bold)), MAX_ARM_W)
         arm_ev_w.append(ev_w)
         arm_n_w.append(n_w)
-        arm_w.append(max(body_w, head_w))
+        arm_body_w.append(max(ev_w + n_w, m.width("n/N", **bold)))
 
     est_head = (mlabel, f"({level_txt})")
     est_w_num = max(m.max_width(est_txt), m.width(pooled_est, **bold))
@@ -536,14 +557,28 @@ def _draw(
     est_col_w = max(est_w, min(est_head_w, 1.6))
     weight_w = max(m.max_width(w_txt), m.width("100.0%", **bold), m.width("Weight", **bold))
 
-    fixed = 2 * MARGIN + sum(arm_w) + est_col_w + weight_w + GAP * (n_arms + 3)
     study_needed = max(
         m.max_width(r.label for r in rows),
         m.width(model_label, **bold),
         m.width("Prediction interval") if show_pi else 0.0,
         m.width("Study", **bold),
     )
-    study_max = W - fixed - MIN_PLOT_W
+    # Study labels and the pooled-model label come before wide arm headers: narrow the
+    # arm columns (headers wrap, then truncate) until the study column gets what it needs
+    # (at least the model label or 1.6 in).
+    study_wanted = min(study_needed, max(m.width(model_label, **bold), 1.6))
+    cap = MAX_ARM_W
+    while True:
+        heads = [_wrap_header(m, arm_labels[a], arm_body_w[a], cap) for a in range(n_arms)]
+        arm_w = [h[0] for h in heads]
+        arm_head = [h[1] for h in heads]
+        fixed = 2 * MARGIN + sum(arm_w) + est_col_w + weight_w + GAP * (n_arms + 3)
+        study_max = W - fixed - MIN_PLOT_W
+        if study_max >= study_wanted or all(
+            w <= b + 1e-9 for w, b in zip(arm_w, arm_body_w, strict=True)
+        ):
+            break
+        cap = max(arm_w) - 0.05
     study_w = min(study_needed, study_max)
     plot_w = min(W - fixed - study_w, MAX_PLOT_W)
     study_w = W - fixed - plot_w  # leftover space goes to the study column
@@ -565,8 +600,9 @@ def _draw(
     x_weight_r = W - MARGIN
 
     # ---------------------------------------------------------------- vertical layout
-    y_title = -3.45 if title else None
     y_head1, y_head2 = -2.0, -1.0
+    n_head = max((len(h) for h in arm_head), default=1)
+    y_title = y_head1 - (n_head - 1) - 1.45 if title else None
     y_rule = -0.5
     y_pool = k_rows + 0.5
     not_pooled_lines: list[str] = []
@@ -588,14 +624,18 @@ def _draw(
     if have_favours:
         y_favours = cursor + 0.55
         cursor = y_favours + 0.5
-    footers = [t for t in (_heterogeneity_text(fit), _overall_text(fit)) if t] if pooled else []
+    footers = [_heterogeneity_text(fit)] if pooled else []
+    if pooled and kind != "proportion":  # a test of "proportion = 0" means nothing
+        footers.append(_overall_text(fit))
+    footers = [t for t in footers if t]
     y_footers = []
     cursor += 0.4
     for _ in footers:
         y_footers.append(cursor + 0.5)
         cursor += 1.0
     y_bottom = cursor + 0.45
-    y_top = (y_title - 0.85) if title else (y_head1 - 0.9)
+    y_head_top = y_head1 - (max((len(h) for h in arm_head), default=1) - 1)
+    y_top = (y_title - 0.85) if title else (y_head_top - 0.9)
     H = (y_bottom - y_top) * ROW_H
     fig.set_size_inches(W, H)
 
@@ -638,8 +678,8 @@ def _draw(
     text(x_study, y_head2, "Study", weight="bold")
     for a in range(n_arms):
         x0, x1, slash_end = arm_x[a]
-        head = m.fit(arm_labels[a], x1 - x0, **bold)
-        text((x0 + x1) / 2, y_head1, head, ha="center", weight="bold")
+        for j, line in enumerate(reversed(arm_head[a])):
+            text((x0 + x1) / 2, y_head1 - j, line, ha="center", weight="bold")
         text((x0 + x1) / 2, y_head2, "n/N", ha="center", weight="bold")
     text(x_est_c, y_head1, m.fit(est_head[0], est_col_w, **bold), ha="center", weight="bold")
     text(x_est_c, y_head2, m.fit(est_head[1], est_col_w, **bold), ha="center", weight="bold")
@@ -810,32 +850,22 @@ def _ci_line(
         "shrinkA": 0,
         "shrinkB": 0,
     }
-    if lo < scale.lo and hi > scale.lo:
-        ax.annotate(
-            "",
-            xy=(scale.lo, y),
-            xytext=(6, 0),
-            textcoords="offset points",
-            arrowprops=arrow,
-            annotation_clip=False,
-        )
-    if hi > scale.hi and lo < scale.hi:
-        ax.annotate(
-            "",
-            xy=(scale.hi, y),
-            xytext=(-6, 0),
-            textcoords="offset points",
-            arrowprops=arrow,
-            annotation_clip=False,
-        )
-    if hi <= scale.lo or lo >= scale.hi:  # entirely off the axis: an arrow at the edge
-        edge = scale.lo if hi <= scale.lo else scale.hi
-        off = 6 if edge == scale.lo else -6
-        ax.annotate(
+    if hi <= scale.lo or lo >= scale.hi:  # entirely off the axis: one arrow at the edge
+        edges = [("left", scale.lo)] if hi <= scale.lo else [("right", scale.hi)]
+    else:
+        edges = []
+        if lo < scale.lo:
+            edges.append(("left", scale.lo))
+        if hi > scale.hi:
+            edges.append(("right", scale.hi))
+    for side, edge in edges:
+        ann = ax.annotate(
             "",
             xy=(edge, y),
-            xytext=(off, 0),
+            xytext=(6 if side == "left" else -6, 0),
             textcoords="offset points",
             arrowprops=arrow,
             annotation_clip=False,
         )
+        if ann.arrow_patch is not None:
+            ann.arrow_patch.set_gid(f"{gid}-arrow-{side}")
