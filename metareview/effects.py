@@ -41,6 +41,24 @@ def default_add(measure: str) -> float:
     return 0.0 if measure in ("PAS", "PFT") else 0.5
 
 
+def default_drop00(method: str) -> bool:
+    """metafor's default ``drop00``: TRUE for ``rma.mh`` and ``rma.peto``, else FALSE."""
+    return method in ("MH", "PETO")
+
+
+NOT_ESTIMABLE = "effect size not estimable (zero cell without correction)"
+
+
+def _mark_not_estimable(yi, vi, excluded):
+    """Set studies with a non-finite effect or a non-positive variance to missing."""
+    bad = ~(np.isfinite(yi) & np.isfinite(vi) & (vi > 0))
+    for i in np.flatnonzero(bad):
+        if excluded[i] is None:
+            excluded[i] = NOT_ESTIMABLE
+    yi[bad] = np.nan
+    vi[bad] = np.nan
+
+
 @dataclass
 class EffectSizes:
     """Per-study effect sizes with the counts and corrections that produced them."""
@@ -106,8 +124,6 @@ def escalc_two_arm(
             excluded[i] = "no events (or only events) in both arms (drop00)"
     has_zero = ((ai == 0) | (bi == 0) | (ci == 0) | (di == 0)) & ~dropped
     rows = _select_zero_rows(has_zero, to) & ~dropped
-    if to == "if0all" and not has_zero.any():
-        rows[:] = False
     add1 = np.zeros(k)
     add2 = np.zeros(k)
     if add > 0:
@@ -142,12 +158,9 @@ def escalc_two_arm(
     yi = np.where(dropped, np.nan, yi)
     vi = np.where(dropped, np.nan, vi)
     applied = rows & (add > 0)
-    labels = [_label(add, to, correction) if applied[i] else "none" for i in range(k)]
-    for i in range(k):
-        if excluded[i] is None and not (np.isfinite(yi[i]) and np.isfinite(vi[i]) and vi[i] > 0):
-            excluded[i] = "effect size not estimable (zero cell without correction)"
-            yi[i] = np.nan
-            vi[i] = np.nan
+    label = _label(add, to, correction)
+    labels = [label if a else "none" for a in applied.tolist()]
+    _mark_not_estimable(yi, vi, excluded)
     return EffectSizes(
         measure, yi, vi, labels, excluded, {"ai": ai, "n1i": n1i, "ci": ci, "n2i": n2i}
     )
@@ -172,8 +185,6 @@ def escalc_single_arm(
     k = xi.size
     has_zero = (xi == 0) | (mi == 0)
     rows = _select_zero_rows(has_zero, to)
-    if to == "if0all" and not has_zero.any():
-        rows[:] = False
     inc = np.where(rows, add, 0.0)
     x, m = xi + inc, mi + inc
     n = x + m
@@ -195,13 +206,10 @@ def escalc_single_arm(
             yi = 0.5 * (np.arcsin(np.sqrt(x / (n + 1))) + np.arcsin(np.sqrt((x + 1) / (n + 1))))
             vi = 1 / (4 * n + 2)
     applied = rows & (add > 0)
-    labels = [_label(add, to) if applied[i] else "none" for i in range(k)]
+    label = _label(add, to)
+    labels = [label if a else "none" for a in applied.tolist()]
     excluded: list[str | None] = [None] * k
-    for i in range(k):
-        if not (np.isfinite(yi[i]) and np.isfinite(vi[i]) and vi[i] > 0):
-            excluded[i] = "effect size not estimable (zero cell without correction)"
-            yi[i] = np.nan
-            vi[i] = np.nan
+    _mark_not_estimable(yi, vi, excluded)
     return EffectSizes(measure, yi, vi, labels, excluded, {"xi": xi, "ni": ni})
 
 

@@ -119,6 +119,26 @@ class Fit:
         return _clean(out)
 
 
+# fields of a fit that hold statistics (None when a fit could not be made)
+STATISTIC_FIELDS = tuple(
+    name
+    for name in Fit.__dataclass_fields__
+    if name
+    not in (
+        "measure",
+        "method",
+        "test",
+        "level",
+        "model",
+        "k",
+        "back",
+        "studies",
+        "warnings",
+        "extra",
+    )
+)
+
+
 # --- vectorised inverse-variance core ------------------------------------------------------
 
 

@@ -112,7 +112,7 @@ def _typed_rows(path) -> list[dict[str, Any]]:
 
 def not_pooled(rows, settings, reason: str) -> dict[str, Any]:
     """A fit dictionary with the study rows but no pooled estimate (e.g. k = 1)."""
-    from .models import _clean, _study_records, norm_crit
+    from .models import STATISTIC_FIELDS, _clean, _study_records, norm_crit
     from .pooling import effect_sizes
 
     s = settings.resolved()
@@ -128,28 +128,7 @@ def not_pooled(rows, settings, reason: str) -> dict[str, Any]:
         "warnings": [reason],
         "back": {k: None for k in ("estimate", "ci_lb", "ci_ub", "pi_lb", "pi_ub")},
     }
-    for key in (
-        "estimate",
-        "se",
-        "ci_lb",
-        "ci_ub",
-        "stat",
-        "pval",
-        "df",
-        "pi_lb",
-        "pi_ub",
-        "tau2",
-        "tau2_se",
-        "tau2_ci_lb",
-        "tau2_ci_ub",
-        "i2",
-        "i2_ci_lb",
-        "i2_ci_ub",
-        "h2",
-        "q",
-        "q_df",
-        "q_pval",
-    ):
+    for key in STATISTIC_FIELDS:
         out[key] = None
     if rows:
         es = effect_sizes(rows, s)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .effects import SINGLE_ARM, TWO_ARM, escalc
+from .effects import SINGLE_ARM, TWO_ARM, default_add, default_drop00, escalc
 from .errors import AnalysisError
 from .models import Fit, _clean, fit_iv_many, pad_groups, rma, rma_mh, rma_peto
 from .subgroups import metareg, subgroup_analysis
@@ -32,8 +32,8 @@ class Settings:
     correction: str = "constant"
 
     def resolved(self) -> Settings:
-        add = self.add if self.add is not None else (0.0 if self.measure in ("PAS", "PFT") else 0.5)
-        drop00 = self.drop00 if self.drop00 is not None else self.method in ("MH", "PETO")
+        add = self.add if self.add is not None else default_add(self.measure)
+        drop00 = self.drop00 if self.drop00 is not None else default_drop00(self.method)
         return replace(self, add=add, drop00=drop00)
 
     def check(self) -> None:

@@ -546,10 +546,14 @@ def _settings(protocol: dict, out: dict) -> dict:
         else:
             s[key] = defaults.get(key, FALLBACK_SETTINGS[key])
     if s["add"] is None:
-        s["add"] = 0.0 if s["measure"] in ("PAS", "PFT") else 0.5
+        from .effects import default_add  # lazy: keeps numpy out of Snakefile parsing
+
+        s["add"] = default_add(s["measure"])
     s["add"] = float(s["add"])
     if s["drop00"] is None:
-        s["drop00"] = s["method"] in ("MH", "PETO")
+        from .effects import default_drop00
+
+        s["drop00"] = default_drop00(s["method"])
     return s
 
 

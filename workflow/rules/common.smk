@@ -1,5 +1,7 @@
 # Shared helpers: the reviews, their protocols and outcomes, and per-outcome digests.
+import csv
 import hashlib
+import io
 import json
 
 from metareview.protocol import load_protocol, outcome_settings
@@ -42,13 +44,19 @@ def outcome_digest(wildcards):
     studies.csv and its protocol entry. Editing another outcome's rows leaves it unchanged,
     so only the edited outcome's jobs rerun (the raw files are `ancient` inputs)."""
     h = hashlib.sha256()
-    with open(raw(wildcards.review, "extraction"), "rb") as fh:
-        lines = fh.read().splitlines()
-    h.update(lines[0] if lines else b"")
-    needle = f",{wildcards.outcome},".encode()
-    for line in lines[1:]:
-        if needle in line:
-            h.update(line)
+    path = raw(wildcards.review, "extraction")
+    with open(path, "rb") as fh:
+        data = fh.read()
+    try:
+        reader = csv.reader(io.StringIO(data.decode("utf-8-sig"), newline=""))
+        header = next(reader, [])
+        col = [c.strip() for c in header].index("outcome")
+        h.update(repr(header).encode())
+        for row in reader:
+            if len(row) > col and row[col].strip() == wildcards.outcome:
+                h.update(repr(row).encode())
+    except (UnicodeDecodeError, ValueError, csv.Error):
+        h.update(data)  # unreadable: let the extract job run and report the error
     with open(raw(wildcards.review, "studies"), "rb") as fh:
         h.update(fh.read())
     entry = next(
