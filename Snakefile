@@ -11,8 +11,9 @@ validate(config, "workflow/schemas/config.schema.yaml")
 
 
 include: "workflow/rules/common.smk"
-include: "workflow/rules/extract.smk"
+include: "workflow/rules/screening.smk"
 include: "workflow/rules/pool.smk"
+include: "workflow/rules/analyses.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -2,13 +2,16 @@
 
 Simulates ``--n`` two-arm meta-analyses (log odds ratios), then times, in one run:
 
-* metareview, vectorised: ``pad_groups`` + ``fit_iv_many`` (REML + knha, DL + knha, and PM);
+* metareview, vectorised: ``pad_groups`` + ``fit_iv_many`` (REML + knha, DL + knha, PM + knha,
+  and REML + knha with the Q-profile CI of tau2);
 * a Python loop over statsmodels' ``combine_effects`` (``method_re="chi2"`` = DL,
   ``"iterated"`` = Paule-Mandel), one call per meta-analysis;
-* when ``Rscript`` is on PATH (and not ``--no-r``): a loop in R over metafor's
-  ``rma(yi, vi, method="REML", test="knha")``, timed inside R around the loop only.
+* when ``Rscript`` is on PATH (and not ``--no-r``): three loops in R over metafor's
+  ``rma(yi, vi, method="REML", test="knha")``, ``rma(..., method="PM", test="knha")`` and
+  ``confint(rma(..., method="REML", test="knha"))``, each timed inside R around the loop only.
 
-It compares the estimates (REML with metafor, DL with statsmodels), then times a separate
+It compares the estimates (REML, PM and the tau2 CI with metafor, DL with statsmodels), then
+times a separate
 ``python -c`` process that imports metareview, builds the arrays and pools all meta-analyses
 by REML (wall time of the whole process, interpreter start-up included).
 
@@ -80,14 +83,14 @@ def split(values: np.ndarray, group: np.ndarray) -> list[np.ndarray]:
 # --- the contenders ----------------------------------------------------------------------------
 
 
-def run_ours(yi, vi, group, method: str, repeat: int):
+def run_ours(yi, vi, group, method: str, repeat: int, tau2_ci: bool = False):
     """Best-of-``repeat`` seconds for pad_groups + fit_iv_many, and the last result."""
     best = np.inf
     res = None
     for _ in range(repeat):
         t0 = time.perf_counter()
         y, v, mask, codes = pad_groups(yi, vi, group)
-        res = fit_iv_many(y, v, mask, method=method, test="knha", tau2_ci=False)
+        res = fit_iv_many(y, v, mask, method=method, test="knha", tau2_ci=tau2_ci)
         best = min(best, time.perf_counter() - t0)
     return best, res
 
@@ -117,33 +120,50 @@ d <- read.csv(args[1])
 ys <- split(d$yi, d$group)
 vs <- split(d$vi, d$group)
 g <- length(ys)
-est <- rep(NA_real_, g); se <- est; tau2 <- est; err <- rep("", g)
-t0 <- proc.time()
-for (i in seq_len(g)) {
-  r <- tryCatch(rma(ys[[i]], vs[[i]], method = "REML", test = "knha"),
-                error = function(e) conditionMessage(e))
-  if (is.character(r)) {
-    err[i] <- r
-  } else {
-    est[i] <- r$beta[1]; se[i] <- r$se; tau2[i] <- r$tau2
-  }
-}
-el <- (proc.time() - t0)[["elapsed"]]
 f <- function(x) ifelse(is.na(x), "NA", sprintf("%.17g", x))
-out <- data.frame(group = names(ys), estimate = f(est), se = f(se), tau2 = f(tau2),
-                  error = gsub("[\r\n]+", " ", err))
-write.csv(out, args[2], row.names = FALSE, quote = TRUE)
-cat(sprintf("%.6f\n", el), file = args[3])
+fit_loop <- function(method, ci) {
+  est <- rep(NA_real_, g); se <- est; tau2 <- est; lb <- est; ub <- est; err <- rep("", g)
+  t0 <- proc.time()
+  for (i in seq_len(g)) {
+    r <- tryCatch({
+      fit <- rma(ys[[i]], vs[[i]], method = method, test = "knha")
+      if (ci) list(fit, confint(fit)$random) else list(fit, NULL)
+    }, error = function(e) conditionMessage(e))
+    if (is.character(r)) {
+      err[i] <- r
+    } else {
+      est[i] <- r[[1]]$beta[1]; se[i] <- r[[1]]$se; tau2[i] <- r[[1]]$tau2
+      if (ci) { lb[i] <- r[[2]][1, 2]; ub[i] <- r[[2]][1, 3] }
+    }
+  }
+  el <- (proc.time() - t0)[["elapsed"]]
+  list(el = el, out = data.frame(group = names(ys), estimate = f(est), se = f(se),
+                                 tau2 = f(tau2), tau2_ci_lb = f(lb), tau2_ci_ub = f(ub),
+                                 error = gsub("[\r\n]+", " ", err)))
+}
+runs <- list(REML = fit_loop("REML", FALSE), PM = fit_loop("PM", FALSE),
+             REML_CI = fit_loop("REML", TRUE))
+for (name in names(runs))
+  write.csv(runs[[name]]$out, file.path(args[2], paste0(name, ".csv")), row.names = FALSE,
+            quote = TRUE)
+cat(sprintf("%s %.6f\n", names(runs), sapply(runs, `[[`, "el")), sep = "", file = args[3])
 """
 
 
+R_FIELDS = ("estimate", "se", "tau2", "tau2_ci_lb", "tau2_ci_ub")
+
+
 def run_metafor(yi, vi, group):
-    """Seconds of the R loop (inside R), R's total wall time and its per-group results."""
+    """Seconds of each R loop (inside R), R's total wall time and per-group results.
+
+    Returns ``(seconds, wall, results)`` with ``seconds`` and ``results`` keyed by loop:
+    ``REML``, ``PM`` and ``REML_CI`` (fit + ``confint``).
+    """
     with tempfile.TemporaryDirectory(prefix="metareview-bench-") as tmp:
         tmp = Path(tmp)
-        data_csv, out_csv, time_txt, script = (
+        data_csv, out_dir, time_txt, script = (
             tmp / "long.csv",
-            tmp / "metafor.csv",
+            tmp,
             tmp / "elapsed.txt",
             tmp / "loop.R",
         )
@@ -156,20 +176,26 @@ def run_metafor(yi, vi, group):
         script.write_text(R_SCRIPT)
         t0 = time.perf_counter()
         subprocess.run(
-            ["Rscript", "--vanilla", str(script), str(data_csv), str(out_csv), str(time_txt)],
+            ["Rscript", "--vanilla", str(script), str(data_csv), str(out_dir), str(time_txt)],
             check=True,
         )
         r_wall = time.perf_counter() - t0
-        loop = float(time_txt.read_text())
-        with out_csv.open(newline="") as fh:
-            rows = list(csv.DictReader(fh))
-    rows.sort(key=lambda r: int(r["group"]))
-    res = {
-        key: np.array([np.nan if r[key] == "NA" else float(r[key]) for r in rows])
-        for key in ("estimate", "se", "tau2")
-    }
-    res["error"] = [r["error"] for r in rows]
-    return loop, r_wall, res
+        seconds = {
+            name: float(sec)
+            for name, sec in (ln.split() for ln in time_txt.read_text().split("\n") if ln)
+        }
+        results = {}
+        for name in seconds:
+            with (out_dir / f"{name}.csv").open(newline="") as fh:
+                rows = list(csv.DictReader(fh))
+            rows.sort(key=lambda r: int(r["group"]))
+            res = {
+                key: np.array([np.nan if r[key] == "NA" else float(r[key]) for r in rows])
+                for key in R_FIELDS
+            }
+            res["error"] = [r["error"] for r in rows]
+            results[name] = res
+    return seconds, r_wall, results
 
 
 # --- whole-process and import timings ----------------------------------------------------------
@@ -218,13 +244,27 @@ def timed_process(code: str) -> tuple[float, dict | None]:
 # --- reporting -----------------------------------------------------------------------------------
 
 
-def max_diff(a: dict, b: dict, ok: np.ndarray) -> dict[str, float]:
-    keys = ("estimate", "se", "tau2")
+def max_diff(a: dict, b: dict, ok: np.ndarray, keys=("estimate", "se", "tau2")) -> dict[str, float]:
     return {key: float(np.max(np.abs(a[key][ok] - b[key][ok]), initial=0.0)) for key in keys}
 
 
 def fmt_diff(d: dict[str, float]) -> str:
     return "  ".join(f"{key} {val:.2e}" for key, val in d.items())
+
+
+def compare_metafor(label: str, ours: dict, theirs: dict, keys=("estimate", "se", "tau2")):
+    """Print the max abs differences over groups both fitted, and groups where one failed."""
+    conv = ours["converged"]
+    ok = np.array([e == "" for e in theirs["error"]])
+    both = conv & ok
+    print(f"  {label} ({both.sum()} groups): {fmt_diff(max_diff(ours, theirs, both, keys))}")
+    for i in np.flatnonzero(conv != ok):
+        print(
+            f"    group {i}: metareview converged={bool(conv[i])}, "
+            f"metafor: {theirs['error'][i] or 'ok'}"
+        )
+    for i in np.flatnonzero(~conv & ~ok):
+        print(f"    group {i}: neither converged (metafor: {theirs['error'][i]})")
 
 
 def main(argv=None) -> int:
@@ -258,11 +298,13 @@ def main(argv=None) -> int:
     timings: list[tuple[str, float]] = []
     t_reml, ours_reml = run_ours(yi, vi, group, "REML", args.repeat)
     t_dl, ours_dl = run_ours(yi, vi, group, "DL", args.repeat)
-    t_pm, ours_pm = run_ours(yi, vi, group, "PM", 1)
+    t_pm, ours_pm = run_ours(yi, vi, group, "PM", args.repeat)
+    t_ci, ours_ci = run_ours(yi, vi, group, "REML", args.repeat, tau2_ci=True)
     timings += [
         ("metareview REML+knha (vectorised)", t_reml),
         ("metareview DL+knha (vectorised)", t_dl),
-        ("metareview PM+knha (per-group uniroot)", t_pm),
+        ("metareview PM+knha (vectorised)", t_pm),
+        ("metareview REML+knha + tau2 Q-profile CI", t_ci),
     ]
 
     ys, vs = split(yi, group), split(vi, group)
@@ -273,7 +315,11 @@ def main(argv=None) -> int:
     mf = None
     if not args.no_r and shutil.which("Rscript"):
         t_mf, r_wall, mf = run_metafor(yi, vi, group)
-        timings.append(("metafor REML+knha loop (in R)", t_mf))
+        timings += [
+            ("metafor REML+knha loop (in R)", t_mf["REML"]),
+            ("metafor PM+knha loop (in R)", t_mf["PM"]),
+            ("metafor REML+knha + confint loop (in R)", t_mf["REML_CI"]),
+        ]
     elif not args.no_r:
         print("Rscript not on PATH: metafor loop skipped")
 
@@ -288,23 +334,21 @@ def main(argv=None) -> int:
     print(f"  DL:   statsmodels loop / metareview     {t_sm_dl / t_dl:8.1f}x")
     print(f"  PM:   statsmodels loop / metareview     {t_sm_pm / t_pm:8.1f}x")
     if mf is not None:
-        print(f"  REML: metafor loop / metareview         {t_mf / t_reml:8.1f}x")
+        print(f"  REML: metafor loop / metareview         {t_mf['REML'] / t_reml:8.1f}x")
+        print(f"  PM:   metafor loop / metareview         {t_mf['PM'] / t_pm:8.1f}x")
+        print(f"  REML + tau2 CI: metafor loop / ours     {t_mf['REML_CI'] / t_ci:8.1f}x")
 
     print()
     print("agreement (max abs difference over groups both fitted):")
-    conv = ours_reml["converged"]
     if mf is not None:
-        mf_ok = np.array([e == "" for e in mf["error"]])
-        both = conv & mf_ok
-        d = max_diff(ours_reml, mf, both)
-        print(f"  REML+knha vs metafor   ({both.sum()} groups): {fmt_diff(d)}")
-        for i in np.flatnonzero(conv != mf_ok):
-            print(
-                f"    group {i}: metareview converged={bool(conv[i])}, "
-                f"metafor: {mf['error'][i] or 'ok'}"
-            )
-        for i in np.flatnonzero(~conv & ~mf_ok):
-            print(f"    group {i}: neither converged (metafor: {mf['error'][i]})")
+        compare_metafor("REML+knha vs metafor  ", ours_reml, mf["REML"])
+        compare_metafor("PM+knha vs metafor    ", ours_pm, mf["PM"])
+        compare_metafor(
+            "tau2 Q-profile CI (REML) vs metafor confint",
+            ours_ci,
+            mf["REML_CI"],
+            ("tau2_ci_lb", "tau2_ci_ub"),
+        )
     neg = sm_dl["tau2"] < 0
     pos = ~neg
     print(

@@ -123,6 +123,8 @@ def main(shared: Path) -> None:
                 "year": first["year"],
                 "design": "rct",
                 "reference": "",
+                # RoB 2 judgements: none on file from a source (see rob_sources.md)
+                **{f"rob_d{i}": "" for i in range(1, 6)},
                 "rob_overall": "",
                 "category": first["category"],
                 "region": first["region"],
@@ -130,7 +132,9 @@ def main(shared: Path) -> None:
         )
     write_csv(
         HERE / "raw/evt-vs-medical-rcts/studies.csv",
-        ["study_id", "label", "year", "design", "reference", "rob_overall", "category", "region"],
+        ["study_id", "label", "year", "design", "reference"]
+        + [f"rob_d{i}" for i in range(1, 6)]
+        + ["rob_overall", "category", "region"],
         studies,
     )
 

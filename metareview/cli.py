@@ -36,6 +36,30 @@ CSV_FIELDS = (
 )
 
 
+def _finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def _level(text: str) -> float:
+    value = _finite(text)
+    if not 50 < value < 100:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a percentage between 50 and 100, e.g. 95")
+    return value
+
+
+def _add(text: str) -> float:
+    value = _finite(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: the continuity correction must be >= 0")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="metareview", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -44,10 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--measure", default="OR", choices=MEASURES)
     p.add_argument("--method", default="REML", choices=METHODS)
     p.add_argument("--test", default="z", choices=("z", "knha"))
-    p.add_argument("--level", type=float, default=95.0)
-    p.add_argument(
-        "--add", type=float, default=None, help="continuity correction (metafor default)"
-    )
+    p.add_argument("--level", type=_level, default=95.0, help="confidence level, 50 < x < 100")
+    p.add_argument("--add", type=_add, default=None, help="continuity correction (metafor default)")
     p.add_argument("--to", default="only0", choices=("only0", "all", "if0all", "none"))
     p.add_argument(
         "--correction",
@@ -62,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--mods", metavar="COL[,COL]")
     group.add_argument("--by", metavar="COL")
     p.add_argument("--format", default="json", choices=("json", "csv"))
+    add_verify_parser(sub)
+    add_prisma_parser(sub)
     return parser
 
 
@@ -101,6 +125,7 @@ def read_rows(path: str, measure: str, extra: list[str]) -> list[dict]:
 
 def run_pool(args) -> str:
     from .pooling import Settings, pool, pool_by, pool_mods, pool_subgroups
+    from .tables import safe_text
 
     mods = [m.strip() for m in args.mods.split(",") if m.strip()] if args.mods else []
     extra = [c for c in (args.subgroup, args.by) if c] + mods
@@ -124,7 +149,10 @@ def run_pool(args) -> str:
             )
             writer.writeheader()
             for f in fits:
-                writer.writerow({k: ("" if f.get(k) is None else f.get(k)) for k in CSV_FIELDS})
+                # group names come from the user's table: guard them against formulas
+                writer.writerow(
+                    {k: ("" if f.get(k) is None else safe_text(f.get(k))) for k in CSV_FIELDS}
+                )
             return buf.getvalue()
         return json.dumps(fits, indent=2, sort_keys=True) + "\n"
     if args.subgroup:
@@ -136,11 +164,91 @@ def run_pool(args) -> str:
     return json.dumps(result, indent=2, sort_keys=True) + "\n"
 
 
+def add_verify_parser(sub) -> None:
+    p = sub.add_parser(
+        "verify",
+        help="re-hash a review's inputs and outputs against its manifest.json (exit 1 on mismatch)",
+    )
+    p.add_argument("review_dir", help="results/<review>, the folder holding manifest.json")
+    p.add_argument(
+        "--root",
+        default=".",
+        help="the repository the pipeline ran in (manifest paths are relative to it)",
+    )
+
+
+def run_verify(args) -> int:
+    from .manifest import verify
+
+    try:
+        result = verify(args.review_dir, args.root)
+    except FileNotFoundError as exc:
+        raise InputError(
+            str(exc.filename), None, None, "no such file (run the pipeline first)"
+        ) from None
+    except ValueError as exc:
+        raise InputError(
+            f"{args.review_dir}/manifest.json", None, None, f"not valid JSON: {exc}"
+        ) from None
+    for rel in result.mismatched:
+        print(f"MISMATCH {rel}: sha256 differs from the manifest", file=sys.stderr)
+    for rel in result.missing:
+        print(f"MISSING  {rel}: listed in the manifest, not on disk", file=sys.stderr)
+    for rel in result.untracked:
+        print(f"note: {rel} is not in the manifest", file=sys.stderr)
+    sys.stdout.write(json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n")
+    return 0 if result.ok else 1
+
+
+def add_prisma_parser(sub) -> None:
+    p = sub.add_parser(
+        "prisma",
+        help="PRISMA 2020 counts of a screening export (generic, Covidence, Rayyan, ASReview)",
+    )
+    p.add_argument(
+        "files",
+        nargs="+",
+        metavar="SCREENING.csv",
+        help="the screening table (or Covidence's per-list exports)",
+    )
+    p.add_argument(
+        "--format", default="auto", choices=("auto", "generic", "covidence", "rayyan", "asreview")
+    )
+    p.add_argument(
+        "--on-inconsistency",
+        default="error",
+        choices=("error", "warn"),
+        help="records whose decisions do not add up: fail (exit 2) or warn and count them",
+    )
+    p.add_argument(
+        "--dedup",
+        default="auto",
+        choices=("auto", "always", "never"),
+        help="duplicate detection by DOI, then title + year (auto: when the export has not)",
+    )
+
+
+def run_prisma(args) -> str:
+    from .screening import summarise
+
+    _table, counts, warnings = summarise(
+        args.files, format=args.format, on_inconsistency=args.on_inconsistency, dedup=args.dedup
+    )
+    for w in warnings:
+        print(f"metareview: warning: {w}", file=sys.stderr)
+    counts["warnings"] = [w.to_dict() for w in warnings]
+    return json.dumps(counts, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "pool":
             sys.stdout.write(run_pool(args))
+        elif args.command == "verify":
+            return run_verify(args)
+        elif args.command == "prisma":
+            sys.stdout.write(run_prisma(args))
     except (InputError, AnalysisError) as exc:
         print(f"metareview: error: {exc}", file=sys.stderr)
         return 2

@@ -4,6 +4,7 @@ same content always gives the same bytes (sorted JSON keys, fixed line endings).
 from __future__ import annotations
 
 import csv
+import glob
 import io
 import json
 import os
@@ -11,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .tables import safe_text
+from .tables import restore_text, safe_text
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -26,6 +27,26 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def remove_stale_temps(paths) -> list[str]:
+    """Delete temporary files a killed writer left next to ``paths`` (``.<name>.*.tmp``,
+    the names ``atomic_write_bytes`` and the figure writer use); returns what was removed.
+
+    Call it only from the job that owns ``paths`` (Snakemake runs one job per output at a
+    time), before writing them.
+    """
+    removed = []
+    for path in map(Path, paths):
+        if not path.parent.is_dir():
+            continue
+        for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+            try:
+                tmp.unlink()
+            except FileNotFoundError:  # pragma: no cover - raced with another cleanup
+                continue
+            removed.append(tmp.as_posix())
+    return removed
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -62,5 +83,6 @@ def _cell(value: Any) -> Any:
 
 
 def read_csv_dicts(path: str | Path) -> list[dict[str, str]]:
+    """Read a CSV written by ``write_csv`` back, undoing its formula-injection guard."""
     with open(path, newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
+        return [{k: restore_text(v) for k, v in row.items()} for row in csv.DictReader(fh)]

@@ -1,25 +1,17 @@
-"""Provenance manifest: what went in, what came out, and with which software."""
+"""Provenance manifest: what went in, what came out, and with which software; and
+``verify``, which re-hashes a manifest's files and names every mismatch."""
 
 from __future__ import annotations
 
 import hashlib
 import platform
 import subprocess
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from .io import write_json
-
-PACKAGES = (
-    "metareview",
-    "numpy",
-    "scipy",
-    "matplotlib",
-    "jinja2",
-    "pyyaml",
-    "jsonschema",
-    "snakemake",
-)
 
 
 def sha256(path: str | Path) -> str:
@@ -30,14 +22,48 @@ def sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def versions() -> dict[str, str]:
+def expand_files(paths) -> list[str]:
+    """Files given directly, plus every file under a given directory (sorted, as posix)."""
+    out: set[str] = set()
+    for p in map(Path, paths):
+        if p.is_dir():
+            out.update(f.as_posix() for f in p.rglob("*") if f.is_file())
+        else:
+            out.add(p.as_posix())
+    return sorted(out)
+
+
+def _requirement_names(dist: str) -> list[str]:
+    import re
+
+    names = []
+    for req in metadata.requires(dist) or []:
+        if "extra ==" in req:
+            continue  # optional extras (tests, docs) are not what the pipeline imports
+        names.append(re.split(r"[\s;<>=!~\[(]", req, maxsplit=1)[0])
+    return names
+
+
+def runtime_versions(root: str = "metareview") -> dict[str, str]:
+    """Python, Snakemake and the installed version of every distribution the package
+    depends on, transitively (read from the installed metadata, which is what the jobs
+    import, without importing them)."""
     out = {"python": platform.python_version()}
-    for name in PACKAGES:
+    todo, seen = [root, "snakemake"], set()
+    while todo:
+        name = todo.pop()
+        key = name.lower().replace("_", "-")
+        if key in seen:
+            continue
+        seen.add(key)
         try:
-            out[name] = metadata.version(name)
+            out[key] = metadata.version(name)
         except metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
+            out[key] = "not installed"
+            continue
+        if name != "snakemake":  # Snakemake's own plugins are not our runtime
+            todo += _requirement_names(name)
+    return dict(sorted(out.items()))
 
 
 def git_state(cwd: str | Path = ".") -> dict[str, object]:
@@ -61,14 +87,69 @@ def git_state(cwd: str | Path = ".") -> dict[str, object]:
     return {"commit": commit, "dirty": dirty}
 
 
-def write_manifest(*, inputs, outputs, protocol, path) -> None:
+def write_manifest(*, inputs, outputs, protocol, config, path) -> None:
+    """``inputs``/``outputs``: files or directories (directories are walked)."""
     write_json(
         path,
         {
-            "inputs": {str(p): sha256(p) for p in sorted(map(str, inputs))},
-            "outputs": {str(p): sha256(p) for p in sorted(map(str, outputs))},
-            "versions": versions(),
+            "manifest_version": 1,
+            "inputs": {p: sha256(p) for p in expand_files(inputs)},
+            "outputs": {p: sha256(p) for p in expand_files(outputs) if p != Path(path).as_posix()},
+            "versions": runtime_versions(),
             "git": git_state(),
+            "config": config,
             "protocol": protocol,
         },
     )
+
+
+@dataclass
+class Verification:
+    manifest: str
+    checked: int = 0
+    mismatched: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    untracked: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.mismatched or self.missing)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "manifest": self.manifest,
+            "ok": self.ok,
+            "checked": self.checked,
+            "mismatched": self.mismatched,
+            "missing": self.missing,
+            "untracked": self.untracked,
+        }
+
+
+def verify(review_dir: str | Path, root: str | Path = ".") -> Verification:
+    """Re-hash every input and output a review's manifest lists.
+
+    Paths in the manifest are relative to ``root`` (the repository the pipeline ran in).
+    Files under ``review_dir`` that the manifest does not list are reported as untracked
+    (not an error: logs, or files of another pipeline version).
+    """
+    import json
+
+    review_dir, root = Path(review_dir), Path(root)
+    manifest_path = review_dir / "manifest.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    result = Verification(manifest=manifest_path.as_posix())
+    listed = {**manifest.get("inputs", {}), **manifest.get("outputs", {})}
+    for rel, digest in sorted(listed.items()):
+        p = root / rel
+        if not p.is_file():
+            result.missing.append(rel)
+        elif sha256(p) != digest:
+            result.mismatched.append(rel)
+        result.checked += 1
+    for f in sorted(review_dir.rglob("*")):
+        if f.is_file() and f != manifest_path:
+            rel = f.relative_to(root).as_posix() if f.is_relative_to(root) else f.as_posix()
+            if rel not in listed and "/logs/" not in f"/{rel}":
+                result.untracked.append(rel)
+    return result

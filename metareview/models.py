@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import special
 
 from . import tau2 as tau2mod
 from .effects import EffectSizes, escalc
@@ -30,6 +29,19 @@ TESTS = ("z", "knha")
 
 
 # --- distributions (scipy.special keeps imports light) -------------------------------
+
+
+class _LazySpecial:
+    """``scipy.special``, imported on first use: pipeline jobs that compute no p-value
+    (effect tables, screening, the report) skip its import (~0.3 s per process)."""
+
+    def __getattr__(self, name: str):
+        from scipy import special as module
+
+        return getattr(module, name)
+
+
+special = _LazySpecial()
 
 
 def norm_sf2(z):
@@ -288,41 +300,53 @@ def _sj_se(y, v, mask, t, k):
     return out
 
 
-def _q_at(yi, vi, t):
-    one = np.ones((1, yi.size), dtype=bool)
-    return float(tau2mod.q_generalised(yi[None], vi[None], one, np.array([t]))[0])
-
-
 def q_profile_ci(y, v, mask, t2, level=95.0):
-    """Q-profile confidence interval for tau^2 (metafor ``confint.rma.uni``)."""
+    """Q-profile confidence interval for tau^2 (metafor ``confint.rma.uni``), all groups at once.
+
+    With tau2.min = 0 and tau2.max = max(100, 10 tau2), as metafor: both bounds 0 when
+    Q(0) < crit.l; the upper bound tau2.max when Q(tau2.max) > crit.l; both tau2.max when
+    Q(tau2.max) > crit.u; the lower bound 0 when Q(0) < crit.u; every other bound is a root
+    of Q(tau2) = crit found by R's ``uniroot`` (tolerance eps^0.25, at most 1000 iterations),
+    run for all groups and both bounds in lock-step (``tau2.zeroin_many``). NaN for k < 2.
+    """
     g = y.shape[0]
+    rows = tau2mod.GroupRows(y, v, mask)
+    k = rows.k
+    t2 = np.asarray(t2, dtype=float)
     lb = np.full(g, np.nan)
     ub = np.full(g, np.nan)
     alpha = 1 - level / 100
-    for i in range(g):
-        m = mask[i]
-        yi, vi = y[i, m], v[i, m]
-        k = yi.size
-        if k < 2:
-            continue
-        upper = max(100.0, 10 * float(t2[i]))
-        crit_u = float(chi2_quantile(1 - alpha / 2, k - 1))
-        crit_l = float(chi2_quantile(alpha / 2, k - 1))
-        q_min = _q_at(yi, vi, 0.0)
-        q_max = _q_at(yi, vi, upper)
-        if q_min < crit_l:
-            lb[i] = ub[i] = 0.0
-            continue
-        if q_max > crit_l:
-            ub[i] = upper
-        else:
-            ub[i] = tau2mod.uniroot_q(yi, vi, crit_l, 0.0, upper)[0]
-        if q_max > crit_u:
-            lb[i] = ub[i] = upper
-        elif q_min < crit_u:
-            lb[i] = 0.0
-        else:
-            lb[i] = tau2mod.uniroot_q(yi, vi, crit_u, 0.0, upper)[0]
+    ok = k >= 2
+    df = np.where(ok, k - 1, 1)
+    cap = 10 * t2
+    upper = np.where(cap > 100.0, cap, 100.0)  # Python's max(100.0, 10 tau2)
+    crit_u = chi2_quantile(1 - alpha / 2, df)
+    crit_l = chi2_quantile(alpha / 2, df)
+    q_min = np.full(g, np.nan)
+    q_max = np.full(g, np.nan)
+    fit = np.flatnonzero(ok)
+    q_min[fit] = rows.q(0.0, fit)
+    q_max[fit] = rows.q(upper[fit], fit)
+    null = ok & (q_min < crit_l)
+    rest = ok & ~null
+    lb[null] = ub[null] = 0.0
+    # upper bound
+    ub_max = rest & (q_max > crit_l)
+    ub[ub_max] = upper[ub_max]
+    ub_root = np.flatnonzero(rest & ~ub_max)
+    # lower bound
+    above = rest & (q_max > crit_u)
+    lb_zero = rest & ~above & (q_min < crit_u)
+    lb[lb_zero] = 0.0
+    lb_root = np.flatnonzero(rest & ~above & ~lb_zero)
+    # both searches in one lock-step run: upper bounds first, then lower bounds
+    groups = np.concatenate([ub_root, lb_root])
+    if groups.size:
+        target = np.concatenate([crit_l[ub_root], crit_u[lb_root]])
+        roots, _ = tau2mod.uniroot_q_many(rows, groups, target, 0.0, upper[groups])
+        ub[ub_root] = roots[: ub_root.size]
+        lb[lb_root] = roots[ub_root.size :]
+    lb[above] = ub[above] = upper[above]
     return lb, ub
 
 

@@ -12,7 +12,13 @@ import numpy as np
 
 from .errors import AnalysisError, InputWarning
 from .io import read_csv_dicts, write_csv, write_json
-from .protocol import load_protocol, outcome_arms, outcome_settings, protocol_arms
+from .protocol import (
+    check_against_studies,
+    load_protocol,
+    outcome_arms,
+    outcome_settings,
+    protocol_arms,
+)
 from .tables import load_extraction, load_studies, single_arm_table, two_arm_table
 
 TWO_ARM_COLUMNS = ["ai", "n1i", "ci", "n2i"]
@@ -27,6 +33,7 @@ def load_inputs(protocol_path, studies_path, extraction_path):
     """Protocol, studies and extraction, validated against each other."""
     protocol = load_protocol(protocol_path)
     studies = load_studies(studies_path)
+    check_against_studies(protocol, protocol_path, studies)
     extraction = load_extraction(
         extraction_path, studies, {o["id"] for o in protocol["outcomes"]}, protocol_arms(protocol)
     )
@@ -171,9 +178,37 @@ def pool_outcome(table_csv, protocol_path, outcome, settings_dict, out_json, svg
         favours_left=left,
         favours_right=right,
         study_labels=labels,
+        rob=_rob_cells(rows, protocol),
     )
     save_figure(fig, svg, png)
     return list(fit.get("warnings", []))
+
+
+def _rob_cells(rows, protocol):
+    """Risk-of-bias columns for the forest plot, when the protocol names a tool and the
+    studies have judgements."""
+    from .analyses import rob_table_of
+
+    table = rob_table_of(rows, protocol.get("risk_of_bias"))
+    return table
+
+
+def extract_and_pool(
+    protocol_path,
+    studies_path,
+    extraction_path,
+    outcome,
+    settings_dict,
+    table_csv,
+    out_json,
+    svg,
+    png,
+) -> list[str]:
+    """One outcome's job: its effect-size table, then its fit and forest plot."""
+    warnings = extract_outcome(protocol_path, studies_path, extraction_path, outcome, table_csv)
+    return warnings + pool_outcome(
+        table_csv, protocol_path, outcome, settings_dict, out_json, svg, png
+    )
 
 
 def _favours(entry, arms, measure) -> tuple[str, str]:

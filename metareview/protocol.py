@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import datetime as _dt
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,15 +78,22 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def _read_yaml(path: str | Path) -> tuple[Any, yaml.Node | None]:
     file = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        data = Path(path).read_bytes()
     except FileNotFoundError:
         raise InputError(file, None, None, "file not found") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            file, None, None, f"not valid UTF-8 (byte offset {exc.start}); save it as UTF-8"
-        ) from None
     except OSError as exc:
         raise InputError(file, None, None, f"cannot read file: {exc.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InputError(
+            file,
+            line,
+            None,
+            f"not valid UTF-8: byte 0x{data[exc.start]:02x} at byte offset {exc.start}; "
+            "save the file as UTF-8",
+        ) from None
     loader = _UniqueKeyLoader(text)
     try:
         node = loader.get_single_node()
@@ -388,7 +396,29 @@ def parse_filter(text: str) -> StudyFilter:
 # --------------------------------------------------------------------------- protocol
 
 
+_protocol_cache: dict[tuple, dict] = {}
+
+
 def load_protocol(path: str | Path) -> dict:
+    """Read, validate and complete a protocol (see :func:`_load_protocol`).
+
+    A job reads its protocol several times; the validated result is cached per file
+    content (path, size, mtime) and each caller gets its own copy.
+    """
+    import copy
+    import os
+
+    try:
+        st = os.stat(path)
+    except OSError:
+        return _load_protocol(path)  # raises InputError naming the file
+    key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _protocol_cache:
+        _protocol_cache[key] = _load_protocol(path)
+    return copy.deepcopy(_protocol_cache[key])
+
+
+def _load_protocol(path: str | Path) -> dict:
     """Read, validate and complete a protocol; returns the protocol as a dict.
 
     Defaults of the schema are filled in (``defaults``, ``role``, ``prespecified``, ...);
@@ -400,6 +430,7 @@ def load_protocol(path: str | Path) -> dict:
     if not isinstance(data, dict):
         got = "an empty file" if data is None else _type_name(data)
         raise InputError(file, None, None, f"a protocol is a YAML mapping (key: value), got {got}")
+    _check_finite(data, file, root)
     validate_against_schema(data, SCHEMA_PATH, file, root)
 
     errors: list[InputError] = []
@@ -582,6 +613,85 @@ def protocol_arms(protocol: dict) -> set[str]:
 def selected_outcomes(protocol: dict, selection: str | list[str]) -> list[str]:
     """Outcome ids of a subgroup/sensitivity/small_study ``outcomes`` entry ("all" or a list)."""
     return outcome_ids(protocol) if selection == "all" else list(selection)
+
+
+def analysis_plan(protocol: dict, outcome_id: str) -> dict[str, list[dict]]:
+    """The subgroup, sensitivity and small-study analyses the protocol plans for one outcome
+    (each entry as written in the protocol, defaults filled)."""
+    return {
+        section: [
+            item
+            for item in protocol.get(section) or []
+            if outcome_id in selected_outcomes(protocol, item.get("outcomes", "all"))
+        ]
+        for section in ("subgroups", "sensitivity", "small_study")
+    }
+
+
+def _check_finite(data: Any, file: str, root: yaml.Node | None) -> None:
+    """Refuse ``.nan`` and ``.inf``: YAML reads them as numbers that every range check of
+    the schema lets through (a NaN confidence level would silently give no intervals)."""
+    errors: list[InputError] = []
+
+    def walk(value, path):
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, [*path, k])
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                walk(v, [*path, i])
+        elif isinstance(value, float) and not math.isfinite(value):
+            errors.append(
+                InputError(
+                    file,
+                    _line(root, path),
+                    yaml_path(path) or None,
+                    f"{value!r} is not allowed: give a finite number",
+                )
+            )
+
+    walk(data, [])
+    raise_collected(errors)
+
+
+def check_against_studies(protocol: dict, protocol_path: str | Path, studies) -> None:
+    """Every ``studies.csv`` column the protocol names (subgroup ``column``, sensitivity
+    ``filter``) must exist; ``InputError`` at the protocol's line and key otherwise.
+
+    ``studies`` is a ``tables.StudyTable`` (its ``file`` and ``columns`` are used).
+    """
+    file = str(protocol_path)
+    columns = list(getattr(studies, "columns", []))
+    studies_file = getattr(studies, "file", None) or "studies.csv"
+    wanted = []
+    for i, item in enumerate(protocol.get("subgroups") or []):
+        wanted.append((["subgroups", i, "column"], f"subgroup {item['id']!r}", item["column"]))
+    for i, item in enumerate(protocol.get("sensitivity") or []):
+        if item.get("filter"):
+            try:
+                column = parse_filter(item["filter"]).column
+            except ValueError:
+                continue  # reported by load_protocol
+            what = f"sensitivity analysis {item['id']!r}"
+            wanted.append((["sensitivity", i, "filter"], what, column))
+    missing = [(p, what, c) for p, what, c in wanted if c not in columns]
+    if not missing:
+        return
+    try:
+        root = _read_yaml(protocol_path)[1]
+    except InputError:
+        root = None
+    errors = [
+        InputError(
+            file,
+            _line(root, p),
+            yaml_path(p),
+            f"{what} uses column {c!r}, which {studies_file} does not have"
+            f"{_choice_hint(c, columns)} (its columns: {', '.join(columns)})",
+        )
+        for p, what, c in missing
+    ]
+    raise_collected(errors)
 
 
 def load_config(path: str | Path) -> dict:

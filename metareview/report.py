@@ -1,18 +1,15 @@
 """The review's HTML report (one self-contained page) and the audit of published values.
 
-Audit rule: a published value is *reproduced* when our value, rounded to the number of
-decimals the publication printed, equals it (0.8143 reproduces 0.81; 0.8151 does not).
-Counts (k) must match exactly. A value we cannot compute (outcome not pooled) is
-*not computable*, with the reason.
+The audit rule is in :mod:`metareview.audit`.
 """
 
 from __future__ import annotations
 
 import json
-from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
+from .audit import audit_outcome, audit_summary, deviations
 from .io import atomic_write_text, write_json
 from .protocol import load_protocol, outcome_settings
 
@@ -45,76 +42,6 @@ ZERO_RULES = {
     "if0all": "to every cell of every study when any study has a zero cell",
     "none": "nowhere (no continuity correction)",
 }
-
-
-def decimals_of(value: Any) -> int:
-    text = repr(float(value)) if not isinstance(value, str) else value
-    if "e" in text or "E" in text:
-        return 6
-    return len(text.split(".")[1]) if "." in text else 0
-
-
-def round_half_up(x: float, places: int) -> Decimal:
-    return Decimal(repr(x)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
-
-
-def audit_outcome(entry: dict, fit: dict) -> list[dict[str, Any]]:
-    """One row per ``reported:`` value of an outcome."""
-    reported = entry.get("reported") or {}
-    rows = []
-    back = fit.get("back") or {}
-    ours_by_key = {
-        "estimate": back.get("estimate"),
-        "ci_lb": back.get("ci_lb"),
-        "ci_ub": back.get("ci_ub"),
-        "i2": fit.get("i2"),
-        "tau2": fit.get("tau2"),
-        "k": fit.get("k") if fit.get("pooled") else None,
-        "pval": fit.get("pval"),
-        "n": sum(
-            (s.get("n1i") or 0) + (s.get("n2i") or 0) + (s.get("ni") or 0)
-            for s in fit.get("studies", [])
-            if not s.get("excluded")
-        )
-        or None,
-    }
-    for key in ("estimate", "ci_lb", "ci_ub", "i2", "tau2", "k", "n", "pval"):
-        if key not in reported or reported[key] is None:
-            continue
-        pub = reported[key]
-        ours = ours_by_key.get(key)
-        row = {"outcome": entry["id"], "quantity": key, "published": pub, "ours": ours}
-        if ours is None or not fit.get("pooled"):
-            row["status"] = "not computable"
-            row["reason"] = "; ".join(fit.get("warnings") or []) or "not pooled"
-            row["ours_rounded"] = None
-        elif key in ("k", "n"):
-            row["ours_rounded"] = int(ours)
-            row["status"] = "reproduced" if int(ours) == int(pub) else "differs"
-            row["reason"] = (
-                ""
-                if row["status"] == "reproduced"
-                else (
-                    f"{int(ours)} studies with data here vs {int(pub)} published"
-                    if key == "k"
-                    else ""
-                )
-            )
-        else:
-            places = decimals_of(pub)
-            rounded = round_half_up(float(ours), places)
-            row["ours_rounded"] = float(rounded)
-            same = rounded == Decimal(repr(float(pub))).quantize(Decimal(1).scaleb(-places))
-            row["status"] = "reproduced" if same else "differs"
-            row["reason"] = ""
-        rows.append(row)
-    # a differing k explains the other differences
-    k_row = next((r for r in rows if r["quantity"] == "k" and r["status"] == "differs"), None)
-    if k_row:
-        for r in rows:
-            if r["status"] == "differs" and r is not k_row:
-                r["reason"] = k_row["reason"]
-    return rows
 
 
 def methods_paragraph(protocol: dict) -> str:
@@ -159,11 +86,69 @@ def methods_paragraph(protocol: dict) -> str:
             else "."
         )
     )
+    parts += _analysis_plan_sentences(protocol)
     parts.append(
         "Analyses were run with the metareview pipeline, whose engine reproduces R metafor's results "
         "(tolerance 1e-6) on the reference datasets in its test suite."
     )
     return " ".join(parts)
+
+
+SENSITIVITY_NAMES = {
+    "leave_one_out": "leave-one-out analysis",
+    "influence": "influence diagnostics (studentized residuals, DFFITS, Cook's distances, hat values; Viechtbauer and Cheung 2010)",
+    "cumulative": "cumulative meta-analysis by publication year",
+    "methods": "re-analysis under alternative models",
+    "zero_cells": "re-analysis under alternative zero-cell corrections",
+    "exclude": "re-analysis excluding studies",
+}
+SMALL_STUDY_NAMES = {
+    "egger": "Egger's regression test",
+    "begg": "Begg and Mazumdar's rank correlation test",
+    "peters": "Peters' test",
+    "harbord": "Harbord's modified test",
+    "trimfill": "trim-and-fill (Duval and Tweedie)",
+}
+
+
+def _tag(item: dict) -> str:
+    return "post hoc" if item.get("post_hoc") else "pre-specified"
+
+
+def _analysis_plan_sentences(protocol: dict) -> list[str]:
+    """The subgroup, sensitivity, small-study and risk-of-bias plans, in words."""
+    out = []
+    subgroups = protocol.get("subgroups") or []
+    if subgroups:
+        out.append(
+            "Subgroup analyses ("
+            + "; ".join(f"{g.get('label') or g['column']}, {_tag(g)}" for g in subgroups)
+            + ") pooled each subgroup separately and tested for subgroup differences with "
+            "the Q test between subgroups, from the fixed-effect and the random-effects fits."
+        )
+    sens = protocol.get("sensitivity") or []
+    if sens:
+        items = []
+        for a in sens:
+            what = SENSITIVITY_NAMES.get(a["kind"], a["kind"])
+            if a["kind"] == "exclude":
+                what += f" ({a['filter']})"
+            if a["kind"] == "methods" and a.get("methods"):
+                what += f" ({', '.join(a['methods'])})"
+            items.append(f"{what}, {_tag(a)}")
+        out.append("Sensitivity analyses: " + "; ".join(items) + ".")
+    for plan in protocol.get("small_study") or []:
+        tests = [SMALL_STUDY_NAMES.get(t, t) for t in plan["tests"]]
+        out.append(
+            "Small-study effects were examined with funnel plots, "
+            + ", ".join(tests)
+            + f" ({_tag(plan)}); following the Cochrane Handbook (section 13.3.5.4), tests "
+            f"with fewer than {plan.get('min_k', 10)} studies are reported as underpowered."
+        )
+    rob = protocol.get("risk_of_bias")
+    if rob:
+        out.append(f"Risk of bias was recorded with the {rob.get('tool', 'rob2')} tool.")
+    return out
 
 
 def fmt(x: Any, digits: int = 2) -> str:
@@ -178,38 +163,79 @@ def fmt_p(p: Any) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
-def build_report(
-    protocol_path, template_path, validation_path, fit_paths, forest_paths, out_html, out_audit
-) -> list[str]:
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _analysis_sections(review_dir: Path, outcome: str) -> list[dict[str, Any]]:
+    """The outcome's subgroup, sensitivity and small-study analyses, as the stages wrote
+    them: each index lists analyses with ready-made tables and figure paths (relative to
+    the review folder)."""
+    indexes = [
+        review_dir / "subgroup" / outcome / "index.json",
+        review_dir / "sensitivity" / outcome / "index.json",
+        review_dir / "bias" / f"{outcome}.json",
+    ]
+    sections = []
+    for path in indexes:
+        if not path.is_file():
+            continue
+        for analysis in _read_json(path).get("analyses", []):
+            sections.append(
+                {
+                    **analysis,
+                    "svgs": [
+                        {
+                            "svg": _inline_svg((review_dir / f["path"]).read_text("utf-8")),
+                            "caption": f.get("caption", ""),
+                        }
+                        for f in analysis.get("figures", [])
+                    ],
+                }
+            )
+    return sections
+
+
+def _review_section(review_dir: Path, name: str) -> dict[str, Any] | None:
+    """A per-review stage's index (risk of bias, screening), figures inlined."""
+    path = review_dir / name / "index.json"
+    if not path.is_file():
+        return None
+    index = _read_json(path)
+    index["svgs"] = [
+        {
+            "svg": _inline_svg((review_dir / f["path"]).read_text("utf-8")),
+            "caption": f.get("caption", ""),
+        }
+        for f in index.get("figures", [])
+    ]
+    return index
+
+
+def build_report(protocol_path, template_path, review_dir, out_html, out_audit) -> list[str]:
+    """Render ``report.html`` from the results in ``review_dir`` and write ``audit.json``."""
     import jinja2
 
     protocol = load_protocol(protocol_path)
-    validation = json.loads(Path(validation_path).read_text(encoding="utf-8"))
-    fits = {Path(p).stem: json.loads(Path(p).read_text(encoding="utf-8")) for p in fit_paths}
-    svgs = {Path(p).stem: _inline_svg(Path(p).read_text(encoding="utf-8")) for p in forest_paths}
+    review_dir = Path(review_dir)
+    validation = _read_json(review_dir / "extraction" / "validation.json")
     outcomes, audit_rows = [], []
     for entry in protocol["outcomes"]:
-        fit = fits[entry["id"]]
+        oid = entry["id"]
+        fit = _read_json(review_dir / "pooled" / f"{oid}.json")
         rows = audit_outcome(entry, fit)
         audit_rows += rows
         outcomes.append(
             {
                 "entry": entry,
                 "fit": fit,
-                "svg": svgs[entry["id"]],
+                "svg": _inline_svg((review_dir / "forest" / f"{oid}.svg").read_text("utf-8")),
                 "audit": rows,
-                "settings": outcome_settings(protocol, entry["id"]),
+                "settings": outcome_settings(protocol, oid),
+                "analyses": _analysis_sections(review_dir, oid),
             }
         )
-    audit = {
-        "review_id": protocol["review_id"],
-        "rule": "reproduced = our value rounded (half up) to the published number of decimals equals the published value; k must match exactly",
-        "values": audit_rows,
-        "summary": {
-            s: sum(r["status"] == s for r in audit_rows)
-            for s in ("reproduced", "differs", "not computable")
-        },
-    }
+    audit = audit_summary(protocol["review_id"], audit_rows)
     write_json(out_audit, audit)
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(Path(template_path).parent)),
@@ -225,14 +251,28 @@ def build_report(
         outcomes=outcomes,
         validation=validation,
         audit=audit,
+        deviations=deviations(protocol),
+        rob=_review_section(review_dir, "rob"),
+        screening=_review_section(review_dir, "screening"),
     )
     atomic_write_text(out_html, html)
     return []
 
 
 def _inline_svg(text: str):
-    """Our own matplotlib SVG, stripped of the XML prologue, for inline embedding."""
+    """Our own matplotlib SVG, stripped of the XML prologue, for inline embedding.
+
+    Figures are drawn at print size (7 pt text); on screen they are scaled up to 1.4x
+    their natural width, within the page column.
+    """
+    import re
+
     from markupsafe import Markup
 
     start = text.find("<svg")
-    return Markup(text[start:])
+    svg = text[start:]
+    m = re.search(r'width="([0-9.]+)pt"', svg[:500])
+    if m:
+        px = float(m.group(1)) * 4 / 3 * 1.4
+        svg = svg.replace("<svg ", f'<svg style="width:100%;max-width:{px:.0f}px" ', 1)
+    return Markup(svg)

@@ -103,18 +103,34 @@ def _hint(value: str, choices: Iterable[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+_BINARY_SIGNATURES = (
+    (b"PK\x03\x04", "a ZIP archive (an Excel .xlsx or OpenDocument .ods workbook?)"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old-style Excel .xls workbook"),
+    (b"%PDF", "a PDF document"),
+)
+
+
 def _decode(file: str, data: bytes) -> str:
+    for magic, what in _BINARY_SIGNATURES:
+        if data.startswith(magic):
+            raise InputError(
+                file,
+                None,
+                None,
+                f"this is {what}, not a CSV file; in the spreadsheet program use "
+                "Save As > 'CSV UTF-8 (comma delimited)'",
+            )
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise InputError(
             file, None, None, "file is UTF-16 encoded; save it as 'CSV UTF-8 (comma delimited)'"
         )
     bom = 3 if data.startswith(b"\xef\xbb\xbf") else 0
     try:
-        return data[bom:].decode("utf-8")
+        text = data[bom:].decode("utf-8")
     except UnicodeDecodeError as exc:
         start = exc.start + bom
         prefix = data[bom:start].decode("utf-8")
-        row = _count_records(prefix)
+        row, column = _position(prefix)
         bad = data[start]
         lo = max(bom, data.rfind(b"\n", 0, start) + 1, start - 20)
         hi = start + 20
@@ -125,23 +141,45 @@ def _decode(file: str, data: bytes) -> str:
         raise InputError(
             file,
             row,
-            None,
+            column,
             f"not valid UTF-8: byte 0x{bad:02x} at byte offset {start} "
             f"(line {line}), near {as_cp1252!r} if read as "
             "Windows-1252; save the file as 'CSV UTF-8'",
         ) from None
+    nul = text.find("\x00")
+    if nul >= 0:
+        row, column = _position(text[:nul])
+        raise InputError(
+            file,
+            row,
+            column,
+            "contains a NUL byte (0x00): not a text CSV file (a UTF-16 file without a "
+            "byte-order mark, or a binary file?); save it as 'CSV UTF-8'",
+        )
+    return text
 
 
-def _count_records(prefix: str) -> int:
-    """Spreadsheet row of the character right after ``prefix``."""
+def _position(prefix: str) -> tuple[int, str | None]:
+    """Spreadsheet row and column name of the character right after ``prefix``.
+
+    The column is named from the header (the first non-blank record) when the character
+    lies below it, and ``None`` when it cannot be told (inside the header itself).
+    """
     if not prefix:
-        return 1
+        return 1, None
     try:
-        n = sum(1 for _ in csv.reader(io.StringIO(prefix, newline="")))
+        records = list(csv.reader(io.StringIO(prefix, newline="")))
     except csv.Error:
-        n = prefix.count("\n") + 1
-        return n
-    return n + 1 if prefix.endswith(("\n", "\r")) else n
+        return prefix.count("\n") + 1, None
+    ended = prefix.endswith(("\n", "\r"))
+    row = len(records) + 1 if ended else len(records)
+    index = 0 if ended or not records else len(records[-1]) - 1
+    header = next((r for r in records if any(c.strip() for c in r)), None)
+    header_row = records.index(header) + 1 if header is not None else None
+    column = None
+    if header is not None and header_row < row and index < len(header):
+        column = header[index].strip().lstrip("\ufeff") or None
+    return row, column
 
 
 def _records(file: str, text: str) -> list[list[str]]:
@@ -161,6 +199,30 @@ def _records(file: str, text: str) -> list[list[str]]:
     return records
 
 
+def _misplaced_header(file, records, start, required, names, expected) -> None:
+    """Raise a clear error when the first row is a title line or data instead of the header."""
+    header_row = start + 1
+    for index in range(start + 1, min(len(records), start + 6)):
+        cells = {c.strip().lstrip("\ufeff") for c in records[index]}
+        if set(required) <= cells:
+            raise InputError(
+                file,
+                header_row,
+                None,
+                f"the header is on row {index + 1}, not row {header_row}: delete the "
+                f"row{'s' if index - start > 1 else ''} above it (the first non-empty row "
+                f"must name the columns: {expected})",
+            )
+    if any(_NUMBER.match(n) for n in names):
+        raise InputError(
+            file,
+            header_row,
+            None,
+            f"row {header_row} looks like data ({_quote_list(names, 6)}), not a header: the "
+            f"first row must name the columns: {expected}",
+        )
+
+
 def read_csv_table(
     path: str | Path,
     required_columns: Iterable[str],
@@ -171,8 +233,10 @@ def read_csv_table(
     Cells are stripped of surrounding whitespace; a UTF-8 byte-order mark and CRLF line
     ends are accepted; blank rows are skipped; absent ``optional_columns`` read as ''.
     Columns beyond the required and optional ones are kept. Raises ``InputError`` for a
-    missing, empty or non-UTF-8 file, a wrong delimiter, missing or duplicate columns,
-    and rows with the wrong number of cells.
+    missing, empty or non-UTF-8 file (row and column of the first bad byte), a workbook or
+    other binary file saved as .csv, a NUL byte, a wrong delimiter, a header that is not
+    on the first row (a title line above it, or no header at all), missing or duplicate
+    columns, and rows with the wrong number of cells.
     """
     file = str(path)
     required = list(required_columns)
@@ -208,6 +272,9 @@ def read_csv_table(
                 f"the header looks like {shown}-separated ({word}); save the file as "
                 f"comma-separated CSV (expected columns: {expected})",
             )
+
+    if required and not set(required) & set(names):
+        _misplaced_header(file, records, start, required, names, expected)
 
     errors: list[InputError] = []
     seen: dict[str, int] = {}
@@ -481,8 +548,16 @@ def _count(file: str, row: int, column: str, text: str) -> tuple[int | None, Inp
         why = "is empty; enter a whole number (leave the row out if the count is not reported)"
     elif text.startswith("-") and _NUMBER.match(text):
         why = f"must not be negative (got {text!r})"
+    elif re.fullmatch(r"\d{1,3}(?:[,.' ]\d{3})+", text):
+        digits = re.sub(r"\D", "", text)
+        why = f"must be a whole number (got {text!r}: a thousands separator? write {digits})"
     elif "," in text and _NUMBER.match(text.replace(",", ".")):
         why = f"must be a whole number (got {text!r}: a decimal comma?)"
+    elif text.startswith(("=", "@")):
+        why = (
+            f"must be a whole number (got the formula {text!r}; export the values, "
+            "not the formulas)"
+        )
     elif _NUMBER.match(text):
         why = f"must be a whole number (got {text!r})"
     else:
@@ -511,8 +586,9 @@ def load_extraction(
 
     ``outcomes`` and ``arms`` are the ids the protocol defines (``None`` skips that check).
     Errors: unknown study, outcome or arm; ``events``/``total`` not whole non-negative
-    numbers; events > total; total == 0; duplicate (study_id, outcome, arm). Warnings: a
-    study x arm whose total differs between outcomes; a study with no rows at all.
+    numbers; events > total; total == 0; duplicate (study_id, outcome, arm); a file with
+    a header but no rows. Warnings: a study x arm whose total differs between outcomes; a
+    study with no rows at all.
     """
     table = read_csv_table(path, EXTRACTION_REQUIRED)
     file = table.file
@@ -570,6 +646,14 @@ def load_extraction(
         if len(errors) >= MAX_ERRORS:
             break
     raise_collected(errors[:MAX_ERRORS])
+    if not records:
+        raise InputError(
+            file,
+            None,
+            None,
+            "no extraction rows: the file has a header row but no data (one row per "
+            "study x outcome x arm is expected)",
+        )
 
     warnings: list[InputWarning] = []
     by_arm: dict[tuple[str, str], list[ExtractionRecord]] = {}
@@ -712,13 +796,27 @@ def single_arm_table(
 # --------------------------------------------------------------------------- CSV output
 
 
+def _formula_like(text: str) -> bool:
+    """Text a spreadsheet would run as a formula (after any leading apostrophes)."""
+    core = text.lstrip("'")
+    return core.startswith(_FORMULA_START) and not _NUMBER.match(core)
+
+
 def safe_text(value):
     """Guard a text cell of an output CSV against spreadsheet formula injection.
 
     Text starting with ``= + - @``, a tab or a carriage return gets a leading apostrophe
     unless it is a number (``-0.43``, ``+1e-3`` stay as they are); other values are
-    returned unchanged.
+    returned unchanged. Text that already starts with apostrophes before such a character
+    gets one more, so that ``restore_text`` gives back exactly the original text.
     """
-    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _NUMBER.match(value):
+    if isinstance(value, str) and _formula_like(value):
         return "'" + value
+    return value
+
+
+def restore_text(value):
+    """The inverse of ``safe_text``: the original text of a guarded cell we wrote."""
+    if isinstance(value, str) and value.startswith("'") and _formula_like(value):
+        return value[1:]
     return value

@@ -12,7 +12,8 @@ and iteration rules follow metafor's ``rma.uni`` (Viechtbauer 2005, J Educ Behav
 * ML, REML, EB: Fisher scoring from the (truncated) HE estimate, step-halving at 0,
   stopping when the change is <= 1e-5 (at most 100 iterations), as metafor does
 * PM  Paule & Mandel (1982): root of Q(tau^2) = k-1 by Brent's method exactly as R's
-  ``uniroot`` (tolerance ``.Machine$double.eps^0.25``) on [0, max(100, 10 mad(y)^2)]
+  ``uniroot`` (tolerance ``.Machine$double.eps^0.25``) on [0, max(100, 10 mad(y)^2)];
+  ``zeroin_many`` runs R's zeroin for all groups in lock-step
 
 All estimates are truncated at 0.
 """
@@ -27,6 +28,7 @@ THRESHOLD = 1e-5
 MAXITER = 100
 UNIROOT_TOL = np.finfo(float).eps ** 0.25
 DBL_EPS = np.finfo(float).eps
+LOCKSTEP_MIN = 3  # zeroin_many: fewer problems than this are solved one at a time
 METHODS = ("FE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")
 
 
@@ -202,6 +204,104 @@ def zeroin(f, ax, bx, fa, fb, tol=UNIROOT_TOL, maxit=1000):
     return b, -1
 
 
+def zeroin_many(f, ax, bx, fa, fb, tol=UNIROOT_TOL, maxit=1000):
+    """:func:`zeroin` for many root problems at once, in lock-step.
+
+    ``ax``, ``bx``, ``fa``, ``fb`` have shape ``(n,)``; ``f(x, idx)`` returns f at ``x[j]`` for
+    problem ``idx[j]`` (``idx`` indexes the n problems; only the problems still iterating
+    are passed). Every problem takes one Brent step per pass, choosing its own branch
+    through masks, and stops by R's own criterion, so each root and iteration count are
+    exactly those of :func:`zeroin` on that problem alone (the same operations in the same
+    order, elementwise). Returns ``(root, iterations)``, iterations -1 where ``maxit`` ran out.
+
+    Fewer than ``LOCKSTEP_MIN`` problems run one by one through :func:`zeroin` (same result;
+    numpy's per-call overhead makes lock-step slower for one or two problems).
+    """
+    a = np.array(ax, dtype=float)
+    b = np.array(bx, dtype=float)
+    fa = np.array(fa, dtype=float)
+    fb = np.array(fb, dtype=float)
+    n = a.size
+    root = b.copy()
+    used_out = np.full(n, -1, dtype=int)
+    if n < LOCKSTEP_MIN:
+        for i in range(n):
+            ii = np.array([i])
+
+            def fi(t, ii=ii):
+                return float(f(np.array([t]), ii)[0])
+
+            root[i], used_out[i] = zeroin(fi, a[i], b[i], fa[i], fb[i], tol, maxit)
+        return root, used_out
+    at_a = fa == 0.0
+    at_b = ~at_a & (fb == 0.0)
+    root[at_a] = a[at_a]
+    used_out[at_a | at_b] = 0
+    idx = np.flatnonzero(~(at_a | at_b))
+    a, b, fa, fb = a[idx], b[idx], fa[idx], fb[idx]
+    c, fc = a.copy(), fa.copy()
+    count = maxit + 1
+    used = 0
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        while count and idx.size:
+            count -= 1
+            used += 1
+            prev_step = b - a
+            swap = np.abs(fc) < np.abs(fb)
+            # a, b, c = b, c, b  and  fa, fb, fc = fb, fc, fb
+            a, b, c = np.where(swap, b, a), np.where(swap, c, b), np.where(swap, b, c)
+            fa, fb, fc = np.where(swap, fb, fa), np.where(swap, fc, fb), np.where(swap, fb, fc)
+            tol_act = 2 * DBL_EPS * np.abs(b) + tol / 2
+            new_step = (c - b) / 2
+            done = (np.abs(new_step) <= tol_act) | (fb == 0.0)
+            if done.any():
+                root[idx[done]] = b[done]
+                used_out[idx[done]] = used
+                keep = ~done
+                idx = idx[keep]
+                if not idx.size:
+                    break
+                a, b, c, fa, fb, fc = a[keep], b[keep], c[keep], fa[keep], fb[keep], fc[keep]
+                prev_step, tol_act, new_step = prev_step[keep], tol_act[keep], new_step[keep]
+            interp = (np.abs(prev_step) >= tol_act) & (np.abs(fa) > np.abs(fb))
+            if interp.any():
+                cb = c - b
+                linear = a == c
+                # two distinct points: linear interpolation
+                t1_lin = fb / fa
+                p_lin = cb * t1_lin
+                q_lin = 1.0 - t1_lin
+                # inverse quadratic interpolation
+                q0 = fa / fc
+                t1 = fb / fc
+                t2 = fb / fa
+                p_quad = t2 * (cb * q0 * (q0 - t1) - (b - a) * (t1 - 1.0))
+                q_quad = (q0 - 1.0) * (t1 - 1.0) * (t2 - 1.0)
+                p = np.where(linear, p_lin, p_quad)
+                q = np.where(linear, q_lin, q_quad)
+                pos = p > 0
+                q = np.where(pos, -q, q)
+                p = np.where(pos, p, -p)
+                accept = (
+                    interp
+                    & (p < (0.75 * cb * q - np.abs(tol_act * q) / 2))
+                    & (p < np.abs(prev_step * q / 2))
+                )
+                new_step = np.where(accept, p / q, new_step)
+            small = np.abs(new_step) < tol_act
+            new_step = np.where(small, np.where(new_step > 0, tol_act, -tol_act), new_step)
+            a, fa = b, fb
+            b = b + new_step
+            fb = np.asarray(f(b, idx), dtype=float)
+            flip = ((fb > 0) & (fc > 0)) | ((fb < 0) & (fc < 0))
+            c = np.where(flip, a, c)
+            fc = np.where(flip, fa, fc)
+    if idx.size:
+        root[idx] = b
+        used_out[idx] = -1
+    return root, used_out
+
+
 def _r_mad(x: np.ndarray) -> float:
     med = np.median(x)
     return 1.4826 * float(np.median(np.abs(x - med)))
@@ -217,31 +317,123 @@ def uniroot_q(y1, v1, target, lower, upper, tol=UNIROOT_TOL, maxit=1000):
     return zeroin(f, lower, upper, f(lower), f(upper), tol, maxit)
 
 
+class GroupRows:
+    """The studies of many meta-analyses, regrouped as one dense block per number of studies.
+
+    Block ``k`` holds, as an ``(n_k, k)`` array without padding, every group with k studies.
+    A sum over one group's studies then rounds exactly as it does on that group alone
+    (numpy's pairwise summation depends on the row length, so padded rows would differ in
+    the last bits), and the root finders below give what one group at a time gives.
+    """
+
+    def __init__(self, y, v, mask):
+        mask = np.asarray(mask, dtype=bool)
+        self.k = mask.sum(1)
+        self.pos = np.zeros(self.k.size, dtype=int)
+        self.blocks: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        for kk in np.unique(self.k).tolist():
+            rows = np.flatnonzero(self.k == kk)
+            m = mask[rows]
+            yb = np.asarray(y)[rows][m].reshape(rows.size, kk)
+            vb = np.asarray(v)[rows][m].reshape(rows.size, kk)
+            self.blocks[kk] = (yb, vb, np.ones_like(yb, dtype=bool))
+            self.pos[rows] = np.arange(rows.size)
+
+    def _split(self, groups):
+        """(k, positions in ``groups``) for each block that ``groups`` touches."""
+        kk = self.k[groups]
+        order = np.argsort(kk, kind="stable")
+        cuts = np.flatnonzero(np.diff(kk[order])) + 1
+        for sel in np.split(order, cuts):
+            if sel.size:
+                yield int(kk[sel[0]]), sel
+
+    def q(self, tau2, groups=None):
+        """Generalised Q at ``tau2[j]`` for group ``groups[j]`` (all groups when None)."""
+        if groups is None:
+            groups = np.arange(self.k.size)
+        tau2 = np.asarray(tau2, dtype=float)
+        if tau2.ndim == 0:
+            tau2 = np.full(groups.shape, tau2)
+        if len(self.blocks) == 1:  # one k: no regrouping needed
+            yb, vb, mb = next(iter(self.blocks.values()))
+            r = self.pos[groups]
+            return q_generalised(yb[r], vb[r], mb[r], tau2)
+        out = np.empty(groups.size)
+        for kk, sel in self._split(groups):
+            yb, vb, mb = self.blocks[kk]
+            r = self.pos[groups[sel]]
+            out[sel] = q_generalised(yb[r], vb[r], mb[r], tau2[sel])
+        return out
+
+    def mad(self):
+        """R's ``mad(y)`` (constant 1.4826) of every group."""
+        out = np.empty(self.k.size)
+        for kk, sel in self._split(np.arange(self.k.size)):
+            yb = self.blocks[kk][0][self.pos[sel]]
+            if kk == 0:
+                out[sel] = np.nan
+                continue
+            med = np.median(yb, axis=1)
+            out[sel] = 1.4826 * np.median(np.abs(yb - med[:, None]), axis=1)
+        return out
+
+
+def uniroot_q_many(rows: GroupRows, groups, target, lower, upper, tol=UNIROOT_TOL, maxit=1000):
+    """Roots of Q_g(tau2) - target_j on [lower_j, upper_j] for groups ``groups[j]``, together.
+
+    Same result, problem by problem, as :func:`uniroot_q` on each group alone. Returns
+    ``(root, iterations)`` as :func:`zeroin_many`.
+    """
+    groups = np.asarray(groups, dtype=int)
+    target = np.broadcast_to(np.asarray(target, dtype=float), groups.shape)
+    lower = np.broadcast_to(np.asarray(lower, dtype=float), groups.shape)
+    upper = np.broadcast_to(np.asarray(upper, dtype=float), groups.shape)
+
+    def f(x, idx):
+        return rows.q(x, groups[idx]) - target[idx]
+
+    every = np.arange(groups.size)
+    return zeroin_many(f, lower, upper, f(lower, every), f(upper, every), tol, maxit)
+
+
 def pm(y, v, mask) -> Tau2Result:
-    """Paule-Mandel estimator, one uniroot per group (as metafor)."""
+    """Paule-Mandel estimator: metafor's ``uniroot`` for every group, iterated together.
+
+    As ``rma.uni``: tau2 = 0 (tau2.min) when Q(0) < k-1; no estimate (not converged) when
+    Q(tau2.max) > k-1 with tau2.max = max(100, 10 mad(y)^2); otherwise the root of
+    Q(tau2) = k-1 on [0, tau2.max] (tolerance eps^0.25, at most 100 iterations).
+    """
     g = y.shape[0]
+    rows = GroupRows(y, v, mask)
+    target = (rows.k - 1).astype(float)
+    cap = 10 * rows.mad() ** 2
+    upper = np.where(cap > 100.0, cap, 100.0)  # Python's max(100.0, cap)
+    q0 = rows.q(0.0)
+    qmax = rows.q(upper)
     tau2 = np.zeros(g)
     converged = np.ones(g, dtype=bool)
     iterations = np.zeros(g, dtype=int)
     notes: list[list[str]] = [[] for _ in range(g)]
-    for i in range(g):
-        m = mask[i]
-        yi, vi = y[i, m], v[i, m]
-        k = yi.size
-        upper = max(100.0, 10 * _r_mad(yi) ** 2)
-        q0 = float(q_generalised(yi[None], vi[None], np.ones((1, k), bool), np.zeros(1))[0])
-        if q0 < k - 1:
-            continue
-        qmax = float(q_generalised(yi[None], vi[None], np.ones((1, k), bool), np.array([upper]))[0])
-        if qmax > k - 1:
-            converged[i] = False
-            notes[i].append("Paule-Mandel: Q(tau2.max) above k-1, no root in [0, tau2.max]")
-            continue
-        root, used = uniroot_q(yi, vi, k - 1, 0.0, upper, maxit=MAXITER)
-        tau2[i] = root
-        iterations[i] = used
-        if used < 0:
-            converged[i] = False
+    at_zero = q0 < target
+    too_low = ~at_zero & (qmax > target)
+    for i in np.flatnonzero(too_low):
+        converged[i] = False
+        notes[i].append("Paule-Mandel: Q(tau2.max) above k-1, no root in [0, tau2.max]")
+    solve = np.flatnonzero(~at_zero & ~too_low)
+    if solve.size:
+        t = target[solve]
+        root, used = zeroin_many(
+            lambda x, idx: rows.q(x, solve[idx]) - t[idx],
+            np.zeros(solve.size),
+            upper[solve],
+            q0[solve] - t,
+            qmax[solve] - t,
+            maxit=MAXITER,
+        )
+        tau2[solve] = root
+        iterations[solve] = used
+        converged[solve[used < 0]] = False
     return Tau2Result(np.maximum(0.0, tau2), converged, iterations, notes)
 
 

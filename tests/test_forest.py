@@ -580,3 +580,275 @@ def _texts_inside_figure(fig) -> bool:
             print("outside:", s, b, fb)
             return False
     return True
+
+
+# --------------------------------------------------------------------------- subgroup forest
+
+EVT = REPO / "data" / "raw" / "evt-vs-medical-rcts"
+EVT_PROTOCOL = REPO / "config" / "reviews" / "evt-vs-medical-rcts.yaml"
+
+
+def evt_subgroups(outcome="mrs02", column="category", **settings):
+    """``pool_subgroups`` on the bundled EVT trials (data/raw), as the pipeline forms them."""
+    from metareview.pipeline import load_inputs, outcome_table
+    from metareview.pooling import Settings, pool_subgroups
+    from metareview.protocol import outcome_settings
+
+    protocol, studies, extraction = load_inputs(
+        EVT_PROTOCOL, EVT / "studies.csv", EVT / "extraction.csv"
+    )
+    rows = [dict(r) for r in outcome_table(protocol, studies, extraction, outcome).rows]
+    labels = {r["study"]: r["label"] for r in rows}
+    s = {**outcome_settings(protocol, outcome), **settings}
+    return pool_subgroups(rows, Settings(**s), column), labels
+
+
+def render_subgroups(result, tmp_path, name="subgroups", **kw):
+    from metareview.plots.forest import draw_subgroup_forest
+
+    kwargs = {
+        "title": "Functional independence (mRS 0-2) at 90 days",
+        "intervention_label": "Thrombectomy",
+        "control_label": "Medical management",
+        "favours_left": "medical management",
+        "favours_right": "thrombectomy",
+        "subgroup_label": "Trial population",
+    }
+    kwargs.update(kw)
+    fig = draw_subgroup_forest(result, **kwargs)
+    svg, png = tmp_path / f"{name}.svg", tmp_path / f"{name}.png"
+    save_figure(fig, svg_path=svg, png_path=png)
+    return fig, svg, png
+
+
+def test_subgroup_forest_evt_structure(tmp_path):
+    result, labels = evt_subgroups()
+    fig, svg, png = render_subgroups(result, tmp_path, study_labels=labels)
+    ids = svg_ids(svg)
+    texts = svg_texts(svg)
+    levels = [s["level"] for s in result["subgroups"]]
+    assert levels == ["anterior_lvo_early", "anterior_lvo_late", "large_core", "medium_distal"]
+    n_studies = 0
+    for sub in result["subgroups"]:
+        level, k = sub["level"], len(sub["studies"])
+        n_studies += k
+        markers = {i for i in ids if i.startswith(f"study-marker-{level}-")}
+        assert markers == {f"study-marker-{level}-{i}" for i in range(k)}, level
+        assert f"subtotal-diamond-{level}" in ids
+        assert f"subgroup-header-{level}" in ids
+        assert texts.count(level) == 1  # the header
+        for st in sub["studies"]:
+            assert texts.count(labels[st["study"]]) == 1
+    assert sum(i.startswith("study-marker-") for i in ids) == n_studies == 9
+    assert sum(i.startswith("subtotal-diamond-") for i in ids) == 4
+    assert sum(i == "pooled-diamond" for i in ids) == 1
+    assert "subgroup-test" in ids
+    # the test for subgroup differences (random-effects form for this REML model)
+    t = result["test_between_re"]
+    i2 = (t["q"] - t["df"]) / t["q"] * 100
+    expected = (
+        f"Test for subgroup differences: Q = {t['q']:.2f}, df = {t['df']} (p < 0.001), "
+        f"I\u00b2 = {i2:.1f}%"
+    )
+    assert expected in texts
+    assert (
+        expected == "Test for subgroup differences: Q = 36.58, df = 3 (p < 0.001), I\u00b2 = 91.8%"
+    )
+    root = ET.parse(svg).getroot()
+    group = next(e for e in root.iter() if e.get("id") == "subgroup-test")
+    assert "".join(group.itertext()).strip() == expected
+    # per-level heterogeneity lines; single-study levels say "not applicable"
+    assert sum(t.startswith("Heterogeneity: tau\u00b2") for t in texts) == 3  # 2 levels + overall
+    assert texts.count("Heterogeneity: not applicable") == 2
+    assert texts.count("Subtotal") == 2 and texts.count("Subtotal (one study)") == 2
+    assert "Random-effects model (REML)" in texts and "100.0%" in texts
+    assert "Study or subgroup" in texts and "Subgroups: Trial population" in texts
+    # weights are the overall model's; a subtotal is the sum of its studies' weights
+    w = {s["study"]: s["weight"] for s in result["overall"]["studies"]}
+    early = [s["study"] for s in result["subgroups"][0]["studies"]]
+    assert f"{sum(w[s] for s in early):.1f}%" in texts
+    assert f"{w['MR-CLEAN']:.1f}%" in texts
+    o = result["overall"]["back"]
+    assert f"[{o['ci_lb']:.2f}, {o['ci_ub']:.2f}]" in texts
+    assert _no_overlapping_texts(fig) and _texts_inside_figure(fig)
+    # deterministic bytes: saving again and drawing again give the same files
+    save_figure(fig, svg_path=tmp_path / "again.svg", png_path=tmp_path / "again.png")
+    assert (tmp_path / "again.svg").read_bytes() == svg.read_bytes()
+    assert (tmp_path / "again.png").read_bytes() == png.read_bytes()
+    _, svg2, png2 = render_subgroups(result, tmp_path, "redrawn", study_labels=labels)
+    assert svg2.read_bytes() == svg.read_bytes() and png2.read_bytes() == png.read_bytes()
+
+
+def test_subgroup_forest_example_png_for_viewing(tmp_path):
+    result, labels = evt_subgroups("sich")
+    out = Path(os.environ.get("FOREST_EXAMPLE_DIR", tmp_path))
+    fig, svg, png = render_subgroups(
+        result,
+        out,
+        "subgroup_forest_example",
+        study_labels=labels,
+        title="Symptomatic intracranial haemorrhage",
+        favours_left="thrombectomy",
+        favours_right="medical management",
+    )
+    assert png.stat().st_size > 1000
+    assert sum(i.startswith("subtotal-diamond-") for i in svg_ids(svg)) == 5
+    assert _no_overlapping_texts(fig) and _texts_inside_figure(fig)
+
+
+def test_subgroup_forest_fixed_effect_test(tmp_path):
+    result, labels = evt_subgroups(method="FE")
+    assert result["test_between_re"] is None
+    _, svg, _ = render_subgroups(result, tmp_path, study_labels=labels)
+    texts = svg_texts(svg)
+    t = result["test_between_fe"]
+    assert any(
+        s.startswith(f"Test for subgroup differences: Q = {t['q']:.2f}, df = {t['df']} (")
+        for s in texts
+    )
+    assert "Fixed-effect model" in texts
+    assert not any(s.startswith("Heterogeneity: tau") for s in texts)
+
+
+def test_subgroup_forest_level_not_pooled_and_no_overall(tmp_path):
+    import copy
+
+    result, labels = evt_subgroups()
+    result = copy.deepcopy(result)
+    result["subgroups"][1] = {
+        "level": "odd level/with spaces",
+        "k": 0,
+        "not_pooled": "REML did not converge",
+    }
+    result["overall"] = None
+    fig, svg, _ = render_subgroups(
+        result, tmp_path, study_labels=labels, level_labels={"large_core": "Large core"}
+    )
+    ids = svg_ids(svg)
+    texts = svg_texts(svg)
+    assert "Not pooled: REML did not converge" in texts
+    assert "subgroup-header-odd_level_with_spaces" in ids
+    assert "subtotal-diamond-odd_level_with_spaces" not in ids
+    assert sum(i.startswith("subtotal-diamond-") for i in ids) == 3
+    assert "pooled-diamond" not in ids
+    assert "Large core" in texts and "large_core" not in texts
+    # without an overall fit, weights are within each subgroup: 3 subtotals + 2 lone studies
+    assert texts.count("100.0%") == 5
+    assert "subgroup-test" in ids
+    assert _no_overlapping_texts(fig) and _texts_inside_figure(fig)
+
+
+def test_subgroup_test_text_helper():
+    from metareview.plots.forest import _subgroup_test_text
+
+    res = {
+        "test_between_fe": {"q": 2.0, "df": 2, "pval": 0.3679},
+        "test_between_re": {"q": 6.0, "df": 2, "pval": 0.0498},
+    }
+    assert _subgroup_test_text(res, "RE") == (
+        "Test for subgroup differences: Q = 6.00, df = 2 (p = 0.050), I\u00b2 = 66.7%"
+    )
+    # I2 of subgroup differences is (Q - df) / Q, truncated at 0
+    assert _subgroup_test_text(res, "FE").endswith("(p = 0.37), I\u00b2 = 0.0%")
+    assert _subgroup_test_text({"test_between_fe": None}, "RE") is None
+
+
+# --------------------------------------------------------------------------- risk of bias
+
+# SYNTHETIC risk-of-bias judgements for layout tests only: the bundled trials have no sourced
+# assessments and none may be invented (see tests/test_rob.py).
+SYNTHETIC_ROB = {
+    "ESCAPE-MeVO": ["low", "some", "low", "high", "low", "high"],
+    "DISTAL": ["low", "low", "", "low", "some", "some"],
+    "DISCOUNT": ["low", "low", "low", "low", "low", "low"],
+}
+
+
+def synthetic_rob_table(data=SYNTHETIC_ROB):
+    from metareview.rob import read_assessments
+
+    cols = ["rob_d1", "rob_d2", "rob_d3", "rob_d4", "rob_d5", "rob_overall"]
+    rows = [{"study_id": sid, **dict(zip(cols, v, strict=True))} for sid, v in data.items()]
+    return read_assessments(rows, "rob2")
+
+
+def test_forest_with_risk_of_bias_columns(tmp_path):
+    table = synthetic_rob_table()
+    fig, svg, png = render(k3_fit(), tmp_path, "rob", study_labels=SMALL_LABELS, rob=table)
+    ids = svg_ids(svg)
+    cells = sorted(i for i in ids if i.startswith("rob-forest-"))
+    assert cells == sorted(f"rob-forest-{r}-{c}" for r in range(3) for c in range(6))
+    texts = svg_texts(svg)
+    assert "Risk of bias" in texts and "Risk of bias legend" in texts
+    for h in ("D1", "D2", "D3", "D4", "D5", "O"):
+        assert texts.count(h) == 1, h
+    assert "(D1) Bias arising from the randomisation process" in texts
+    assert "(O) Overall risk of bias" in texts
+    assert {"Low risk", "Some concerns", "High risk", "Not assessed"} <= set(texts)
+    # the forest itself is unchanged: markers, diamond, weights
+    assert {f"study-marker-{i}" for i in range(3)} <= ids and "pooled-diamond" in ids
+    assert "45.0%" in texts and "Thrombectomy" in texts and "Medical" in texts
+    assert not any(t.endswith("\u2026") for t in texts)  # nothing truncated
+    root = ET.parse(svg).getroot()
+    cell = next(e for e in root.iter() if e.get("id") == "rob-forest-0-3")  # ESCAPE-MeVO D4
+    assert "#bf0000" in ET.tostring(cell, encoding="unicode").lower()
+    assert _no_overlapping_texts(fig) and _texts_inside_figure(fig)
+    _, svg2, png2 = render(k3_fit(), tmp_path, "rob2", study_labels=SMALL_LABELS, rob=table)
+    assert svg2.read_bytes() == svg.read_bytes() and png2.read_bytes() == png.read_bytes()
+
+
+def test_forest_rob_mapping_form_and_missing_study(tmp_path):
+    table = synthetic_rob_table({k: v for k, v in SYNTHETIC_ROB.items() if k != "DISCOUNT"})
+    cells = table.forest_cells()
+    assert cells["ESCAPE-MeVO"][3] == {
+        "domain": "D4",
+        "domain_label": "Bias in measurement of the outcome",
+        "judgement": "high",
+        "label": "High risk",
+        "colour": "#BF0000",
+        "symbol": "\u00d7",
+        "rank": 2,
+    }
+    assert cells["DISTAL"][2] is None
+    fig, svg, _ = render(k3_fit(), tmp_path, "map", rob=cells)
+    ids = svg_ids(svg)
+    # DISCOUNT (row 2) is not in the mapping: its cells are drawn hollow, not left out
+    assert sum(i.startswith("rob-forest-") for i in ids) == 3 * 6
+    texts = svg_texts(svg)
+    assert "Not assessed" in texts and "Low risk" in texts and "High risk" in texts
+    assert "(D4) Bias in measurement of the outcome" in texts
+    with pytest.raises(ValueError, match="same number"):
+        draw_forest(
+            k3_fit(),
+            title="t",
+            intervention_label="a",
+            control_label="b",
+            favours_left="a",
+            favours_right="b",
+            rob={"DISTAL": [None], "DISCOUNT": [None, None]},
+        )
+
+
+def test_forest_rob_many_studies_no_overlap():
+    from metareview.rob import read_assessments
+
+    fit = k25_fit()
+    judgements = ["low", "moderate", "serious", "critical", "no information", ""]
+    rows = [
+        {
+            "study_id": s["study"],
+            **{f"rob_d{d}": judgements[(j + d) % 6] for d in range(1, 8)},
+            "rob_overall": judgements[j % 5],
+        }
+        for j, s in enumerate(fit["studies"])
+    ]
+    fig = draw_forest(
+        fit,
+        title="Synthetic ROBINS-I judgements",
+        intervention_label="Thrombectomy",
+        control_label="Medical management",
+        favours_left="medical management",
+        favours_right="thrombectomy",
+        rob=read_assessments(rows, "robins_i"),
+    )
+    assert _no_overlapping_texts(fig) and _texts_inside_figure(fig)

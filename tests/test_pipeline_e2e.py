@@ -1,12 +1,15 @@
 """End-to-end: the Snakemake pipeline on the bundled reviews, in a temporary copy.
 
-Checks the results layout, the published-vs-ours audit, the no-op rerun and that editing
-one number of one outcome reruns only that outcome's jobs (plus the per-review ones).
+Checks the results layout, the published-vs-ours audit, the no-op rerun, that editing
+one number of one outcome reruns only that outcome's jobs (plus the per-review ones),
+that a second run from a clean copy gives byte-identical files, `metareview verify`
+before and after tampering, the `audit` target and Snakemake's own report.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -19,25 +22,53 @@ ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-    work = tmp_path_factory.mktemp("pipeline")
+def fresh_copy(work: Path) -> Path:
+    """The pipeline's files (no results) in ``work``."""
     for name in ("Snakefile", "config", "workflow", "data"):
         src = ROOT / name
         if src.is_dir():
-            shutil.copytree(src, work / name)
+            shutil.copytree(src, work / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy2(src, work / name)
-    run = subprocess.run(
-        SNAKEMAKE + ["--cores", "2", "--quiet"], cwd=work, capture_output=True, text=True
+    return work
+
+
+# the package under test is this repository's, whatever else is installed
+ENV = {
+    **os.environ,
+    "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+}
+
+
+def run_pipeline(work: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        SNAKEMAKE + ["--cores", "2", *args, "--quiet"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        env=ENV,
     )
+
+
+def all_files(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    work = fresh_copy(tmp_path_factory.mktemp("pipeline"))
+    run = run_pipeline(work)
     assert run.returncode == 0, run.stderr[-4000:]
     return work
 
 
 def dry_run_jobs(work: Path) -> dict[str, int]:
     out = subprocess.run(
-        SNAKEMAKE + ["--cores", "2", "--dry-run"], cwd=work, capture_output=True, text=True
+        SNAKEMAKE + ["--cores", "2", "--dry-run"], cwd=work, capture_output=True, text=True, env=ENV
     )
     assert out.returncode == 0, out.stderr[-3000:]
     text = out.stdout + out.stderr
@@ -93,12 +124,15 @@ def test_one_number_edit_reruns_only_that_outcome(workdir):
     path.write_text(edited)
     try:
         jobs = dry_run_jobs(workdir)
-        assert jobs.get("extract") == 1 and jobs.get("pool") == 1, jobs
-        assert jobs.get("report") == 1 and jobs.get("manifest") == 1, jobs
-        assert set(jobs) <= {"extract", "pool", "effects", "report", "manifest", "all"}
+        # death's own jobs once each (dmvo plans a model-comparison sensitivity analysis
+        # for death), then the per-review ones (the report job also writes the manifest)
+        for rule in ("pool", "analyses", "report"):
+            assert jobs.get(rule) == 1, jobs
+        assert set(jobs) <= {"pool", "analyses", "effects", "ingest", "rob", "report", "all"}
     finally:
         path.write_text(original)
-    assert dry_run_jobs(workdir) in ({}, {"effects": 1, "report": 1, "manifest": 1, "all": 1})
+    leftover = dry_run_jobs(workdir)
+    assert set(leftover) <= {"effects", "ingest", "rob", "report", "all"}, leftover
 
 
 def test_bad_input_fails_cleanly(workdir, tmp_path):
@@ -107,8 +141,71 @@ def test_bad_input_fails_cleanly(workdir, tmp_path):
     path = work / "data" / "raw" / "dmvo-mt-vs-bmm" / "extraction.csv"
     path.write_text(path.read_text().replace("DISTAL,sich,evt,16,271", "DISTAL,sich,evt,316,271"))
     run = subprocess.run(
-        SNAKEMAKE + ["--cores", "2", "--quiet"], cwd=work, capture_output=True, text=True
+        SNAKEMAKE + ["--cores", "2", "--quiet"], cwd=work, capture_output=True, text=True, env=ENV
     )
     assert run.returncode != 0
     assert "extraction.csv, row" in run.stderr and "'events'" in run.stderr
     assert not list((work / "results" / "dmvo-mt-vs-bmm").glob("pooled/*.json"))
+
+
+def test_second_clean_run_is_byte_identical(workdir, tmp_path):
+    """Two runs from clean copies (different folders) give the same bytes everywhere."""
+    (tmp_path / "again").mkdir()
+    other = fresh_copy(tmp_path / "again")
+    run = run_pipeline(other)
+    assert run.returncode == 0, run.stderr[-4000:]
+    first, second = all_files(workdir / "results"), all_files(other / "results")
+    assert sorted(first) == sorted(second)
+    differing = [name for name in first if first[name] != second[name]]
+    assert differing == []
+
+
+def test_verify_passes_then_fails_after_tampering(workdir, tmp_path):
+    work = tmp_path / "verify"
+    shutil.copytree(workdir, work, ignore=shutil.ignore_patterns(".snakemake"))
+    review = "results/evt-vs-medical-rcts"
+    ok = subprocess.run(
+        [sys.executable, "-m", "metareview.cli", "verify", review],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        env=ENV,
+    )
+    assert ok.returncode == 0, ok.stderr
+    report = json.loads(ok.stdout)
+    assert report["ok"] and report["checked"] > 20 and not report["mismatched"]
+    extraction = work / "data" / "raw" / "evt-vs-medical-rcts" / "extraction.csv"
+    extraction.write_bytes(extraction.read_bytes().replace(b",233,", b",234,", 1))
+    (work / review / "pooled" / "death.json").write_text("{}")
+    bad = subprocess.run(
+        [sys.executable, "-m", "metareview.cli", "verify", review],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        env=ENV,
+    )
+    assert bad.returncode == 1
+    assert "MISMATCH data/raw/evt-vs-medical-rcts/extraction.csv" in bad.stderr
+    assert "MISMATCH results/evt-vs-medical-rcts/pooled/death.json" in bad.stderr
+
+
+def test_audit_target_fails_on_unreproduced_primary_outcome(workdir):
+    run = run_pipeline(workdir, "audit")
+    assert run.returncode != 0
+    # the DMVO primary outcome (mRS 0-2) has one trial on file: not computable
+    assert "primary outcome 'mrs02', estimate" in run.stderr
+    assert "not computable" in run.stderr
+    assert (workdir / "results" / "evt-vs-medical-rcts" / "audit.ok").is_file()
+    assert not (workdir / "results" / "dmvo-mt-vs-bmm" / "audit.ok").exists()
+
+
+def test_snakemake_report(workdir):
+    run = subprocess.run(
+        SNAKEMAKE + ["--cores", "1", "--report", "snakemake-report.html"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    html = (workdir / "snakemake-report.html").read_text(errors="replace")
+    assert "Forest plots" in html and "Funnel plots" in html

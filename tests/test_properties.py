@@ -171,3 +171,171 @@ def test_no_events_anywhere_is_reported_clearly():
     for method in RE_METHODS:
         with pytest.raises(AnalysisError, match="no events in any study"):
             pool(rows, Settings(measure="OR", method=method))
+
+
+# --- every estimator, MH and Peto, all output fields, the input tables (issue 7) ----------
+
+LIGHT = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FIELDS = (
+    "estimate", "se", "ci_lb", "ci_ub", "pi_lb", "pi_ub", "stat", "pval",
+    "tau2", "tau2_ci_lb", "tau2_ci_ub", "i2", "i2_ci_lb", "i2_ci_ub", "h2", "q", "q_pval",
+)  # fmt: skip
+
+
+def assert_sane(d: dict, k: int) -> None:
+    """What every fit of valid data satisfies, whatever the model."""
+    assert d["k"] == k
+    assert d["ci_lb"] <= d["estimate"] <= d["ci_ub"]
+    assert d["pi_lb"] <= d["ci_lb"] and d["ci_ub"] <= d["pi_ub"]
+    assert 0.0 <= d["i2"] <= 100.0
+    assert d["tau2"] is None or d["tau2"] >= 0.0  # None for MH and Peto (no tau2)
+    assert d["q"] >= 0.0 and 0.0 <= d["q_pval"] <= 1.0
+    assert d["pval"] is None or 0.0 <= d["pval"] <= 1.0
+    back = d["back"]
+    assert back["ci_lb"] <= back["estimate"] <= back["ci_ub"]
+    weights = [s["weight"] for s in d["studies"] if s["weight"] is not None]
+    assert all(w >= 0 for w in weights)
+    assert math.isclose(sum(weights), 100.0, rel_tol=1e-9)
+
+
+@pytest.mark.parametrize("method", ("HE", "HS", "SJ", "PM"))
+@LIGHT
+@given(rows=tables(), measure=st.sampled_from(MEASURES))
+def test_non_iterative_estimators_never_raise(rows, measure, method):
+    """DL (above), HE, HS, SJ and PM always give a fit on valid tables (no AnalysisError)."""
+    d = pool(rows, Settings(measure=measure, method=method)).to_dict()
+    assert_sane(d, len(rows))
+    lb, ub = d["tau2_ci_lb"], d["tau2_ci_ub"]
+    assert lb is not None and 0.0 <= lb <= ub
+
+
+@pytest.mark.parametrize("method", ("ML", "EB"))
+@LIGHT
+@given(rows=tables(), measure=st.sampled_from(MEASURES))
+def test_fisher_scoring_estimators_fit_or_say_why(rows, measure, method):
+    d = fit(rows, measure, method)
+    if d is not None:
+        assert_sane(d, len(rows))
+
+
+def _mh_not_estimable(rows, measure) -> bool:
+    """MH OR/RR are 0 or infinite when a sum of their ratio is 0 (e.g. one arm without
+    events in every study); metafor's rma.mh cannot pool these either."""
+    if measure == "RD":
+        return False
+    if measure == "RR":
+        return all(r["ai"] == 0 for r in rows) or all(r["ci"] == 0 for r in rows)
+    ad = sum(r["ai"] * (r["n2i"] - r["ci"]) for r in rows)
+    bc = sum((r["n1i"] - r["ai"]) * r["ci"] for r in rows)
+    return ad == 0 or bc == 0
+
+
+@LIGHT
+@given(rows=tables(), measure=st.sampled_from(MEASURES))
+def test_mantel_haenszel_and_peto_fit_valid_tables(rows, measure):
+    methods = ("MH", "PETO") if measure == "OR" else ("MH",)
+    for method in methods:
+        try:
+            d = pool(rows, Settings(measure=measure, method=method)).to_dict()
+        except AnalysisError as exc:
+            assert method == "MH" and _mh_not_estimable(rows, measure), str(exc)
+            assert "not estimable" in str(exc)
+            continue
+        assert d["tau2"] is None and d["i2"] is not None
+        assert_sane(d, len(rows))
+
+
+@pytest.mark.parametrize("method", ("FE", "DL", "REML", "MH"))
+@LIGHT
+@given(data=st.data())
+def test_row_order_leaves_every_number_and_weight(data, method):
+    rows = data.draw(tables())
+    perm = data.draw(st.permutations(rows))
+    measure = data.draw(st.sampled_from(MEASURES))
+    try:
+        a = pool(rows, Settings(measure=measure, method=method)).to_dict()
+    except AnalysisError:
+        with pytest.raises(AnalysisError):
+            pool(perm, Settings(measure=measure, method=method))
+        return
+    b = pool(perm, Settings(measure=measure, method=method)).to_dict()
+    floor = {**{f: scale(a, "estimate") for f in FIELDS}, "tau2": scale(a, "tau2"), "i2": 100.0}
+    for f in FIELDS:
+        if a[f] is None or b[f] is None:
+            assert a[f] is None and b[f] is None, f
+        else:
+            assert math.isclose(a[f], b[f], rel_tol=1e-8, abs_tol=1e-9 * floor[f]), (f, a[f], b[f])
+    wa = {s["study"]: s["weight"] for s in a["studies"]}
+    wb = {s["study"]: s["weight"] for s in b["studies"]}
+    assert wa.keys() == wb.keys()
+    for study, w in wa.items():
+        assert math.isclose(w, wb[study], rel_tol=1e-8, abs_tol=1e-9), study
+
+
+@st.composite
+def proportions(draw):
+    k = draw(st.integers(2, 12))
+    rows = []
+    for i in range(k):
+        xi, ni = draw(arm())
+        rows.append({"study": f"s{i + 1}", "xi": xi, "ni": ni})
+    return rows
+
+
+@LIGHT
+@given(rows=proportions(), measure=st.sampled_from(("PR", "PLO", "PAS", "PFT")))
+def test_single_arm_proportions_are_sane(rows, measure):
+    try:
+        d = pool(rows, Settings(measure=measure, method="DL")).to_dict()
+    except AnalysisError as exc:  # PR and PLO with every study 0/n or n/n (no variance)
+        assert "not estimable" in str(exc)
+        return
+    assert_sane(d, d["k"])
+    assert 2 <= d["k"] <= len(rows)
+    if measure != "PR":  # a raw-proportion (Wald) CI may leave [0, 1], as in metafor
+        back = d["back"]
+        assert -1e-12 <= back["ci_lb"] and back["ci_ub"] <= 1 + 1e-12
+
+
+PROTOCOL = """\
+review_id: props
+title: property tests
+arms: {intervention: t, control: c}
+outcomes:
+  - {id: o, label: Outcome, direction: lower_is_better}
+"""
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_input_row_order_does_not_change_the_table(data):
+    """Shuffling extraction.csv (and studies.csv) rows gives the same studies and counts:
+    the pipeline reads the tables, not their order."""
+    import tempfile
+    from pathlib import Path
+
+    from metareview.pipeline import load_inputs, outcome_table
+
+    rows = data.draw(tables(kmax=8))
+    studies = [f"{r['study']},{r['study']} label,rct" for r in rows]
+    lines = [f"{r['study']},o,t,{r['ai']},{r['n1i']},p1" for r in rows]
+    lines += [f"{r['study']},o,c,{r['ci']},{r['n2i']},p1" for r in rows]
+    shuffled_lines = data.draw(st.permutations(lines))
+    shuffled_studies = data.draw(st.permutations(studies))
+
+    def table(study_lines, extraction_lines):
+        with tempfile.TemporaryDirectory() as tmp:
+            d = Path(tmp)
+            (d / "props.yaml").write_text(PROTOCOL)
+            (d / "studies.csv").write_text("study_id,label,design\n" + "\n".join(study_lines))
+            header = "study_id,outcome,arm,events,total,source\n"
+            (d / "extraction.csv").write_text(header + "\n".join(extraction_lines) + "\n")
+            inputs = load_inputs(d / "props.yaml", d / "studies.csv", d / "extraction.csv")
+            return outcome_table(*inputs, "o").rows
+
+    original = table(studies, lines)
+    assert table(studies, shuffled_lines) == original  # studies.csv order is kept
+    reordered = table(shuffled_studies, shuffled_lines)
+    assert sorted(reordered, key=lambda r: r["study"]) == sorted(original, key=lambda r: r["study"])
+    expected = [{k: r[k] for k in ("study", "ai", "n1i", "ci", "n2i")} for r in rows]
+    assert [{k: r[k] for k in expected[0]} for r in original] == expected

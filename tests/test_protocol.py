@@ -100,7 +100,7 @@ def test_bundled_protocols_load_with_their_data(path):
 
 def test_dmvo_protocol_values():
     protocol = load_protocol(ROOT / "config" / "reviews" / "dmvo-mt-vs-bmm.yaml")
-    assert outcome_ids(protocol) == ["mrs02", "mrs01", "sich", "death"]
+    assert outcome_ids(protocol) == ["mrs02", "mrs02-m2", "mrs01", "sich", "death"]
     assert outcome_settings(protocol, "mrs02") == {
         "measure": "OR",
         "method": "REML",
@@ -114,7 +114,9 @@ def test_dmvo_protocol_values():
     assert outcome_arms(protocol, "death") == ("evt", "control")
     assert protocol["outcomes"][0]["reported"]["estimate"] == 0.81
     assert protocol["outcomes"][1]["role"] == "secondary"
-    assert protocol["subgroups"] == [] and protocol["sensitivity"] == []
+    assert protocol["subgroups"] == []
+    assert [a["id"] for a in protocol["sensitivity"]] == ["models", "zero-cells"]
+    assert all(a["post_hoc"] for a in protocol["sensitivity"])
 
 
 def test_snakemake_validate_accepts_schema_and_fills_same_defaults():
@@ -462,7 +464,7 @@ def test_full_protocol_is_accepted(tmp_path):
     )
     protocol = load_protocol(write_protocol(tmp_path, data))
     assert protocol["subgroups"][0]["outcomes"] == "all"
-    assert protocol["subgroups"][0]["prespecified"] is True
+    assert protocol["subgroups"][0]["post_hoc"] is False
     assert protocol["small_study"][0]["min_k"] == 10
     assert selected_outcomes(protocol, "all") == ["mrs02", "death"]
     assert selected_outcomes(protocol, ["death"]) == ["death"]

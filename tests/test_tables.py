@@ -131,7 +131,7 @@ def test_not_utf8_reports_row_and_byte_offset(tmp_path):
     with pytest.raises(InputError) as info:
         read_csv_table(path, ["a", "b"])
     err = info.value
-    assert_located(err, path, 3, None)
+    assert_located(err, path, 3, "b")  # the column holding the bad byte
     assert "not valid UTF-8" in str(err)
     assert "byte offset 11" in str(err)
     assert "Müller" in str(err)  # what the bytes mean as Windows-1252

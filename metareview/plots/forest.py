@@ -4,11 +4,16 @@ The figure is a table with a plot panel, as Cochrane RevMan, the Lancet or the N
 it: one row per study (label, n/N per arm, a square sized by weight with its confidence
 interval, the back-transformed estimate and CI as text, the weight), then the pooled
 diamond with the totals, the prediction interval for random-effects models, and the
-heterogeneity and overall-effect lines under the axis.
+heterogeneity and overall-effect lines under the axis. ``draw_subgroup_forest`` draws a
+subgroup analysis the same way (per level: header, studies, subtotal diamond and its
+heterogeneity; then the overall diamond and the test for subgroup differences), and
+``draw_forest(..., rob=...)`` adds risk-of-bias columns at the right of the study rows.
 
-Layout is computed in inches from measured text widths, with rows of fixed height, so the
-figure height grows with the number of studies and columns never overlap. Every text comes
-from users' tables and is printed literally: mathtext and LaTeX are off for every artist.
+Both are built from one list of table items (study rows, diamonds, notes, headers) laid
+out and drawn by ``_render``. Layout is computed in inches from measured text widths, with
+rows of fixed height, so the figure height grows with the number of studies and columns
+never overlap. Every text comes from users' tables and is printed literally: mathtext and
+LaTeX are off for every artist.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from matplotlib import ticker
@@ -29,7 +34,7 @@ from matplotlib.patches import Polygon
 
 from metareview.plots.common import journal_style, new_figure
 
-__all__ = ["draw_forest", "measure_kind", "default_measure_label"]
+__all__ = ["draw_forest", "draw_subgroup_forest", "measure_kind", "default_measure_label"]
 
 # --------------------------------------------------------------------------- constants
 
@@ -205,6 +210,25 @@ def _wrap_words(text: str, fits, max_lines: int) -> list[str]:
     return lines
 
 
+def _wrap_clauses(text: str, fits, max_lines: int) -> list[str]:
+    """Wrap at '; ' (clause) boundaries when that fits in ``max_lines``, else at spaces."""
+    clauses = text.split("; ")
+    if len(clauses) > 1 and all(fits(c + ";") for c in clauses):
+        lines: list[str] = []
+        current = ""
+        for clause in clauses:
+            trial = f"{current}; {clause}" if current else clause
+            if fits(trial + ";") or not current:
+                current = trial
+            else:
+                lines.append(current + ";")
+                current = clause
+        lines.append(current)
+        if len(lines) <= max_lines:
+            return lines
+    return _wrap_words(text, fits, max_lines)
+
+
 class _Measurer:
     """Text widths in inches, measured with the Agg renderer (the font that draws them)."""
 
@@ -355,6 +379,7 @@ class _StudyRow:
     hi: float | None
     weight: float | None
     excluded: str | None
+    study: str | None = None  # the study id
 
 
 def _study_rows(
@@ -382,6 +407,7 @@ def _study_rows(
                 hi=back.get("ci_ub") if _finite(back.get("ci_ub")) else None,
                 weight=s.get("weight") if _finite(s.get("weight")) else None,
                 excluded=_clean(excluded) or "excluded" if excluded is not None else None,
+                study=None if sid is None else str(sid),
             )
         )
     return rows
@@ -459,122 +485,319 @@ def _not_pooled_reason(fit: Mapping[str, Any]) -> str:
     return "Not pooled: " + "; ".join(warnings)
 
 
-# --------------------------------------------------------------------------- drawing
+# --------------------------------------------------------------------------- table items
+
+_TABLE_KINDS = ("study", "diamond", "pi")
 
 
-def draw_forest(
-    fit: Mapping[str, Any],
-    *,
-    title: str,
-    intervention_label: str,
-    control_label: str,
-    favours_left: str,
-    favours_right: str,
-    measure_label: str | None = None,
-    study_labels: Mapping[str, str] | None = None,
-) -> Figure:
-    """Draw a journal-style forest plot of ``fit`` (a ``Fit.to_dict()`` dictionary).
+@dataclass
+class _Item:
+    """One line of the figure's table, top to bottom.
 
-    ``intervention_label``/``control_label`` head the n/N columns (single-arm fits show
-    one column, headed by ``intervention_label``). ``favours_left``/``favours_right`` are
-    printed as "Favours <...>" on either side of the null line (ratio and difference
-    measures only; empty strings are skipped). ``study_labels`` maps study id to the
-    label shown (ids not in it are shown as they are). All texts are printed literally.
+    ``kind``: ``"study"`` (a study: n/N, marker and CI, estimate, weight), ``"diamond"`` (a
+    pooled estimate), ``"pi"`` (a prediction interval), ``"header"`` (a bold heading over
+    the columns left of the plot) or ``"note"`` (text over the same columns, wrapped onto
+    at most ``max_lines`` lines). ``gap`` is the space above the item, in rows.
     """
-    with journal_style():
-        return _draw(
-            fit,
-            title=_clean(title),
-            arm_labels=[_clean(intervention_label), _clean(control_label)],
-            favours=(_clean(favours_left), _clean(favours_right)),
-            measure_label=_clean(measure_label) if measure_label else None,
-            study_labels=study_labels,
+
+    kind: str
+    label: str = ""
+    bold: bool = False
+    style: str = "normal"
+    color: str | None = None
+    arms: list[tuple[str, str]] = field(default_factory=list)  # (events + "/", total)
+    est: str = ""
+    ci: str = ""
+    weight: str = ""
+    gap: float = 0.0
+    row: _StudyRow | None = None  # study rows
+    values: tuple[float, ...] = ()  # diamond: (estimate, lower, upper); pi: (lower, upper)
+    gid: str | None = None  # marker, diamond, prediction interval or header text
+    ci_gid: str | None = None
+    max_lines: int = 1
+    rob: list[Mapping[str, Any] | None] | None = None  # risk-of-bias cells of a study row
+    rob_gid: str | None = None  # prefix: "<rob_gid>-<col>"
+    y: float = 0.0  # set by the vertical layout
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def font(self) -> dict[str, str]:
+        return {"weight": "bold" if self.bold else "normal", "style": self.style}
+
+
+def _arm_cells(arms: Sequence[tuple[Any, Any]]) -> list[tuple[str, str]]:
+    return [(_fmt_count(ev) + "/", _fmt_count(nn)) for ev, nn in arms]
+
+
+def _totals(rows: Sequence[_StudyRow], n_arms: int) -> list[tuple[str, str]]:
+    """Summed events and totals per arm, as the bold cells of a pooled row."""
+    out = []
+    for a in range(n_arms):
+        pairs = [r.arms[a] for r in rows if _finite(r.arms[a][0]) and _finite(r.arms[a][1])]
+        if pairs:
+            out.append(
+                (_fmt_count(sum(p[0] for p in pairs)) + "/", _fmt_count(sum(p[1] for p in pairs)))
+            )
+        else:
+            out.append(("\u2013", ""))
+    return out
+
+
+def _study_item(
+    r: _StudyRow,
+    n_arms: int,
+    suffix: str,
+    rob: list[Mapping[str, Any] | None] | None = None,
+) -> _Item:
+    shown = r.excluded is None
+    return _Item(
+        "study",
+        label=r.label,
+        arms=_arm_cells(r.arms[:n_arms]),
+        est=_fmt_num(r.est) if shown else "",
+        ci=_fmt_ci(r.lo, r.hi) if shown else "",
+        weight=f"{r.weight:.1f}%" if r.weight is not None and shown else "",
+        row=r,
+        gid=f"study-marker-{suffix}",
+        ci_gid=f"study-ci-{suffix}",
+        rob=rob,
+        rob_gid=f"rob-forest-{suffix}" if rob is not None else None,
+    )
+
+
+def _diamond_item(
+    label: str,
+    fit: Mapping[str, Any],
+    totals: list[tuple[str, str]],
+    weight: str,
+    gid: str,
+    gap: float,
+) -> _Item:
+    back = fit.get("back") or {}
+    est, lb, ub = back["estimate"], back.get("ci_lb"), back.get("ci_ub")
+    return _Item(
+        "diamond",
+        label=label,
+        bold=True,
+        arms=[(ev if nn else ev.rstrip("/"), nn) for ev, nn in totals],
+        est=_fmt_num(est),
+        ci=_fmt_ci(lb, ub),
+        weight=weight,
+        gap=gap,
+        values=(est, lb if _finite(lb) else est, ub if _finite(ub) else est),
+        gid=gid,
+    )
+
+
+def _pooled(fit: Mapping[str, Any] | None) -> bool:
+    if not fit:
+        return False
+    back = fit.get("back") or {}
+    return _finite(fit.get("estimate")) and _finite(back.get("estimate"))
+
+
+# --------------------------------------------------------------------------- risk of bias
+
+ROB_CELL_W = 0.18  # inches: narrowest risk-of-bias column
+ROB_DOT = 8.0  # points: diameter of a judgement circle in the forest plot
+ROB_EDGE = "#444444"
+ROB_EMPTY = "#BBBBBB"
+# symbols drawn as centred line markers (text glyphs sit on the baseline, not the centre)
+_SYMBOL_MARKERS = {"+": "+", "\u2212": "_", "-": "_", "\u00d7": "x", "x": "x", "X": "x"}
+
+
+@dataclass
+class _RobSpec:
+    headers: list[str]
+    domains: list[tuple[str, str]]  # (short, long) for the legend
+    judgements: list[tuple[str, str, str]]  # (label, colour, symbol), display order
+    cells: dict[str, list[Mapping[str, Any] | None]]
+
+    def for_study(self, study: Any) -> list[Mapping[str, Any] | None]:
+        return list(self.cells.get(str(study), [None] * len(self.headers)))
+
+
+def _rob_spec(rob: Any) -> _RobSpec:
+    """Normalise ``rob`` (a ``RobTable`` or study id -> list of judgement dicts)."""
+    if hasattr(rob, "forest_cells"):
+        cells = rob.forest_cells()
+    elif isinstance(rob, Mapping):
+        cells = {str(k): list(v) for k, v in rob.items()}
+    else:
+        raise TypeError("rob must be a RobTable or map study id -> list of judgement dicts")
+    widths = {len(v) for v in cells.values()}
+    if len(widths) > 1:
+        raise ValueError("rob: every study needs the same number of judgements (columns)")
+    ncols = widths.pop() if widths else 0
+    if hasattr(rob, "tool"):
+        cols = rob.tool.columns
+        headers = [_clean(getattr(c, "tight", c.short)) for c in cols]
+        domains = [(h, _clean(c.label)) for h, c in zip(headers, cols, strict=True)]
+        judgements = [(_clean(j.label), j.colour, j.symbol) for j in rob.tool.judgements]
+    else:
+        headers, domains = [], []
+        for j in range(ncols):
+            first = next((c[j] for c in cells.values() if c[j]), None) or {}
+            short = _clean(first.get("domain")) or f"D{j + 1}"
+            headers.append(short)
+            domains.append((short, _clean(first.get("domain_label")) or short))
+        seen: dict[tuple[str, str, str], tuple[float, int]] = {}
+        for c in cells.values():
+            for cell in c:
+                if not cell:
+                    continue
+                key = (
+                    _clean(cell.get("label") or cell.get("judgement")),
+                    str(cell.get("colour")),
+                    str(cell.get("symbol") or ""),
+                )
+                rank = cell.get("rank")
+                r = float(rank) if _finite(rank) else math.inf
+                if key not in seen:
+                    seen[key] = (r, len(seen))  # by rank, then by first appearance
+                elif r < seen[key][0]:
+                    seen[key] = (r, seen[key][1])
+        judgements = sorted(seen, key=lambda k: seen[k])
+    return _RobSpec(headers, domains, judgements, cells)
+
+
+def _rob_mark(
+    fig: Figure,
+    tr,
+    x: float,
+    y: float,
+    cell: Mapping[str, Any] | None,
+    gid: str | None,
+    size: float = ROB_DOT,
+) -> None:
+    """A judgement circle with its symbol (hollow grey circle: not assessed)."""
+    if cell:
+        face, edge = str(cell.get("colour") or "#FFFFFF"), ROB_EDGE
+    else:
+        face, edge = "white", ROB_EMPTY
+    fig.add_artist(
+        Line2D(
+            [x],
+            [y],
+            transform=tr,
+            marker="o",
+            markersize=size,
+            markerfacecolor=face,
+            markeredgecolor=edge,
+            markeredgewidth=0.4,
+            linestyle="none",
+            gid=gid,
+        )
+    )
+    symbol = str((cell or {}).get("symbol") or "")
+    if not symbol:
+        return
+    if symbol in _SYMBOL_MARKERS:
+        fig.add_artist(
+            Line2D(
+                [x],
+                [y],
+                transform=tr,
+                marker=_SYMBOL_MARKERS[symbol],
+                markersize=size * 0.5,
+                markeredgecolor="black",
+                markeredgewidth=max(0.9, size * 0.085),
+                linestyle="none",
+            )
+        )
+    else:
+        fig.text(
+            x,
+            y,
+            symbol,
+            transform=tr,
+            ha="center",
+            va="center",
+            fontsize=size * 0.7,
+            weight="bold",
+            parse_math=False,
+            usetex=False,
         )
 
 
-def _draw(
-    fit: Mapping[str, Any],
-    *,
-    title: str,
-    arm_labels: list[str],
-    favours: tuple[str, str],
-    measure_label: str | None,
-    study_labels: Mapping[str, str] | None,
-) -> Figure:
-    two_arm = _is_two_arm(fit)
-    n_arms = 2 if two_arm else 1
-    arm_labels = arm_labels[:n_arms]
-    kind = measure_kind(fit)
-    mlabel = measure_label or default_measure_label(fit)
-    level = fit.get("level") if _finite(fit.get("level")) else 95
-    level_txt = f"{float(level):g}% CI"
-    rows = _study_rows(fit, two_arm, study_labels)
-    k_rows = len(rows)
-    back = fit.get("back") or {}
-    pooled = _finite(fit.get("estimate")) and _finite(back.get("estimate"))
-    model = str(fit.get("model") or "").upper()
-    show_pi = pooled and model == "RE" and _finite(back.get("pi_lb")) and _finite(back.get("pi_ub"))
+# --------------------------------------------------------------------------- layout
 
-    fig = new_figure(FIG_WIDTH, 4.0)
-    m = _Measurer(fig)
-    W = FIG_WIDTH
+
+@dataclass
+class _Columns:
+    W: float
+    study_w: float
+    arm_x: list[tuple[float, float, float]]  # (left, right, end of "events/") per arm
+    arm_head: list[list[str]]
+    px0: float
+    plot_w: float
+    x_est0: float
+    x_est_num_r: float
+    x_ci_l: float
+    x_est_c: float
+    est_col_w: float
+    x_weight_r: float
+    rob_x: list[float]  # centres of the risk-of-bias columns
+    rob_x0: float
+    rob_total: float  # width of the risk-of-bias block with its gap
+    study_needed: float  # width of the widest label of the study column
+
+
+def _columns(
+    m: _Measurer,
+    W: float,
+    items: Sequence[_Item],
+    arm_labels: Sequence[str],
+    est_head: tuple[str, str],
+    study_head: str,
+    rob_headers: Sequence[str],
+) -> _Columns:
+    """Horizontal layout: column widths from the measured texts of the table items."""
     bold = {"weight": "bold"}
-
-    # ---------------------------------------------------------------- texts per column
-    model_label = _model_label(fit) if pooled else ""
-    totals: list[tuple[str, str]] = []
-    for a in range(n_arms):
-        ev = [r.arms[a][0] for r in rows if _finite(r.arms[a][0]) and _finite(r.arms[a][1])]
-        nn = [r.arms[a][1] for r in rows if _finite(r.arms[a][0]) and _finite(r.arms[a][1])]
-        totals.append((_fmt_count(sum(ev)), _fmt_count(sum(nn))) if nn else ("\u2013", ""))
-
-    est_txt = [_fmt_num(r.est) if r.excluded is None else "" for r in rows]
-    ci_txt = [_fmt_ci(r.lo, r.hi) if r.excluded is None else "" for r in rows]
-    w_txt = [
-        f"{r.weight:.1f}%" if r.weight is not None and r.excluded is None else "" for r in rows
-    ]
-    pooled_est = _fmt_num(back.get("estimate")) if pooled else ""
-    pooled_ci = _fmt_ci(back.get("ci_lb"), back.get("ci_ub")) if pooled else ""
-    pi_ci = _fmt_ci(back.get("pi_lb"), back.get("pi_ub")) if show_pi else ""
+    n_arms = len(arm_labels)
+    table = [it for it in items if it.kind in _TABLE_KINDS]
 
     # n/N columns: events right-aligned up to and including "/", totals left-aligned.
     arm_ev_w, arm_n_w, arm_body_w = [], [], []
     for a in range(n_arms):
-        evs = [_fmt_count(r.arms[a][0]) + "/" for r in rows]
-        ns = [_fmt_count(r.arms[a][1]) for r in rows]
-        ev_w = max(m.max_width(evs), m.width(totals[a][0] + "/", **bold))
-        n_w = max(m.max_width(ns), m.width(totals[a][1], **bold))
+        cells = [(it.arms[a], it.font) for it in table if len(it.arms) > a]
+        ev_w = max((m.width(c[0], **f) for c, f in cells), default=0.0)
+        n_w = max((m.width(c[1], **f) for c, f in cells), default=0.0)
         arm_ev_w.append(ev_w)
         arm_n_w.append(n_w)
         arm_body_w.append(max(ev_w + n_w, m.width("n/N", **bold)))
 
-    est_head = (mlabel, f"({level_txt})")
-    est_w_num = max(m.max_width(est_txt), m.width(pooled_est, **bold))
-    ci_w = max(m.max_width(ci_txt), m.width(pooled_ci, **bold), m.width(pi_ci))
+    est_w_num = max((m.width(it.est, **it.font) for it in table), default=0.0)
+    ci_w = max((m.width(it.ci, **it.font) for it in table), default=0.0)
     space_w = m.width("\u2002")  # en space between estimate and [CI]
     est_w = est_w_num + space_w + ci_w
     est_head_w = max(m.width(t, **bold) for t in est_head)
     est_col_w = max(est_w, min(est_head_w, 1.6))
-    weight_w = max(m.max_width(w_txt), m.width("100.0%", **bold), m.width("Weight", **bold))
+    weight_w = max(
+        max((m.width(it.weight, **it.font) for it in table), default=0.0),
+        m.width("100.0%", **bold),
+        m.width("Weight", **bold),
+    )
+    rob_ws = [max(ROB_CELL_W, m.width(h, **bold) + 0.05) for h in rob_headers]
+    rob_total = sum(rob_ws) + GAP if rob_ws else 0.0
 
     study_needed = max(
-        m.max_width(r.label for r in rows),
-        m.width(model_label, **bold),
-        m.width("Prediction interval") if show_pi else 0.0,
-        m.width("Study", **bold),
+        max((m.width(it.label, **it.font) for it in table), default=0.0),
+        m.width(study_head, **bold),
     )
     # Study labels and the pooled-model label come before wide arm headers: narrow the
     # arm columns (headers wrap, then truncate) until the study column gets what it needs
-    # (at least the model label or 1.6 in).
-    study_wanted = min(study_needed, max(m.width(model_label, **bold), 1.6))
+    # (at least the widest pooled label or 1.6 in).
+    key_w = max((m.width(it.label, **it.font) for it in table if it.kind == "diamond"), default=0)
+    study_wanted = min(study_needed, max(key_w, 1.6))
     cap = MAX_ARM_W
     while True:
         heads = [_wrap_header(m, arm_labels[a], arm_body_w[a], cap) for a in range(n_arms)]
         arm_w = [h[0] for h in heads]
         arm_head = [h[1] for h in heads]
-        fixed = 2 * MARGIN + sum(arm_w) + est_col_w + weight_w + GAP * (n_arms + 3)
+        fixed = 2 * MARGIN + sum(arm_w) + est_col_w + weight_w + GAP * (n_arms + 3) + rob_total
         study_max = W - fixed - MIN_PLOT_W
-        if study_max >= study_wanted or all(
+        if study_max >= study_wanted - 1e-9 or all(
             w <= b + 1e-9 for w, b in zip(arm_w, arm_body_w, strict=True)
         ):
             break
@@ -583,8 +806,6 @@ def _draw(
     plot_w = min(W - fixed - study_w, MAX_PLOT_W)
     study_w = W - fixed - plot_w  # leftover space goes to the study column
 
-    # x positions (inches from the left edge)
-    x_study = MARGIN
     x = MARGIN + study_w + GAP
     arm_x = []
     for a in range(n_arms):
@@ -592,31 +813,91 @@ def _draw(
         slash_end = x + (arm_w[a] - body_w) / 2 + arm_ev_w[a]
         arm_x.append((x, x + arm_w[a], slash_end))
         x += arm_w[a] + GAP
-    px0, px1 = x, x + plot_w
-    x_est0 = px1 + GAP
+    px0 = x
+    x_est0 = px0 + plot_w + GAP
     x_est_num_r = x_est0 + (est_col_w - est_w) / 2 + est_w_num
-    x_ci_l = x_est_num_r + space_w
-    x_est_c = x_est0 + est_col_w / 2
-    x_weight_r = W - MARGIN
+    x_weight_r = W - MARGIN - rob_total
+    rob_x, xr = [], x_weight_r + GAP
+    for w in rob_ws:
+        rob_x.append(xr + w / 2)
+        xr += w
+    return _Columns(
+        W=W,
+        study_w=study_w,
+        arm_x=arm_x,
+        arm_head=arm_head,
+        px0=px0,
+        plot_w=plot_w,
+        x_est0=x_est0,
+        x_est_num_r=x_est_num_r,
+        x_ci_l=x_est_num_r + space_w,
+        x_est_c=x_est0 + est_col_w / 2,
+        est_col_w=est_col_w,
+        x_weight_r=x_weight_r,
+        rob_x=rob_x,
+        rob_x0=x_weight_r + GAP,
+        rob_total=rob_total,
+        study_needed=study_needed,
+    )
+
+
+# --------------------------------------------------------------------------- drawing
+
+
+def _render(
+    *,
+    title: str,
+    subtitle: str,
+    study_head: str,
+    arm_labels: list[str],
+    kind: str,
+    est_head: tuple[str, str],
+    favours: tuple[str, str],
+    items: list[_Item],
+    footers: list[tuple[str, str | None]],
+    rob: _RobSpec | None = None,
+) -> Figure:
+    """Draw the table ``items`` with a plot panel, the axis and the ``footers`` under it."""
+    fig = new_figure(FIG_WIDTH, 4.0)
+    m = _Measurer(fig)
+    bold = {"weight": "bold"}
+    n_arms = len(arm_labels)
+    rob_headers = rob.headers if rob is not None else []
+    cols = _columns(m, FIG_WIDTH, items, arm_labels, est_head, study_head, [])
+    if rob_headers:
+        # The risk-of-bias columns take what the table can spare (plot panel down to its
+        # minimum, study column down to its widest label); the figure widens by the rest.
+        slack = max(0.0, cols.plot_w - MIN_PLOT_W) + max(0.0, cols.study_w - cols.study_needed)
+        probe = _columns(m, FIG_WIDTH, items, arm_labels, est_head, study_head, rob_headers)
+        W = FIG_WIDTH + max(0.0, probe.rob_total - slack)
+        cols = _columns(m, W, items, arm_labels, est_head, study_head, rob_headers)
+    W = cols.W
+    x_study = MARGIN
+    px0, plot_w = cols.px0, cols.plot_w
+    left_w = px0 - GAP - MARGIN  # headers and notes span the columns left of the plot
 
     # ---------------------------------------------------------------- vertical layout
+    cursor = 0.0
+    for it in items:
+        if it.kind in ("note", "header"):
+            font = it.font
+
+            def fits(s: str, font: dict[str, str] = font) -> bool:
+                return m.width(s, **font) <= left_w
+
+            lines = _wrap_clauses(it.label, fits, it.max_lines) if it.max_lines > 1 else [it.label]
+            it.lines = [m.fit(s, left_w, **font) for s in lines]
+        it.y = cursor + it.gap
+        cursor = it.y + max(len(it.lines), 1)
     y_head1, y_head2 = -2.0, -1.0
-    n_head = max((len(h) for h in arm_head), default=1)
-    y_title = y_head1 - (n_head - 1) - 1.45 if title else None
-    y_rule = -0.5
-    y_pool = k_rows + 0.5
-    not_pooled_lines: list[str] = []
-    if pooled:
-        last = y_pool + (1 if show_pi else 0)
+    n_head = max((len(h) for h in cols.arm_head), default=1)
+    y_sub = y_head1 - (n_head - 1) - 1.45 if subtitle else None
+    if title:
+        y_title = (y_sub - 1.1) if y_sub is not None else y_head1 - (n_head - 1) - 1.45
     else:
-        left_w = px0 - GAP - MARGIN
-
-        def fits(s: str) -> bool:
-            return m.width(s, style="italic") <= left_w
-
-        not_pooled_lines = _wrap_words(_not_pooled_reason(fit), fits, 3)
-        not_pooled_lines = [m.fit(s, left_w, style="italic") for s in not_pooled_lines]
-        last = y_pool + len(not_pooled_lines) - 1
+        y_title = None
+    y_rule = -0.5
+    last = max((it.y + max(len(it.lines), 1) - 1 for it in items), default=0.0)
     y_axis = last + 0.75  # bottom of the plot panel (x-axis line)
     have_favours = kind != "proportion" and any(favours)
     cursor = y_axis + 1.25  # below tick labels
@@ -624,18 +905,22 @@ def _draw(
     if have_favours:
         y_favours = cursor + 0.55
         cursor = y_favours + 0.5
-    footers = [_heterogeneity_text(fit)] if pooled else []
-    if pooled and kind != "proportion":  # a test of "proportion = 0" means nothing
-        footers.append(_overall_text(fit))
-    footers = [t for t in footers if t]
     y_footers = []
     cursor += 0.4
     for _ in footers:
         y_footers.append(cursor + 0.5)
         cursor += 1.0
+    rob_legend: list[tuple[float, float, str, Any]] = []  # (x, y, kind, payload)
+    if rob is not None:
+        cursor = _rob_legend_layout(m, rob, W, cursor, rob_legend, items)
     y_bottom = cursor + 0.45
-    y_head_top = y_head1 - (max((len(h) for h in arm_head), default=1) - 1)
-    y_top = (y_title - 0.85) if title else (y_head_top - 0.9)
+    y_head_top = y_head1 - (n_head - 1)
+    if y_title is not None:
+        y_top = y_title - 0.85
+    elif y_sub is not None:
+        y_top = y_sub - 0.85
+    else:
+        y_top = y_head_top - 0.9
     H = (y_bottom - y_top) * ROW_H
     fig.set_size_inches(W, H)
 
@@ -667,7 +952,7 @@ def _draw(
         )
 
     # ---------------------------------------------------------------- header
-    if title:
+    if title and y_title is not None:
         text(
             x_study,
             y_title,
@@ -675,15 +960,24 @@ def _draw(
             size=TITLE_SIZE,
             weight="bold",
         )
-    text(x_study, y_head2, "Study", weight="bold")
+    if subtitle and y_sub is not None:
+        text(x_study, y_sub, m.fit(subtitle, W - 2 * MARGIN), color=MUTED)
+    text(x_study, y_head2, m.fit(study_head, cols.study_w, **bold), weight="bold")
     for a in range(n_arms):
-        x0, x1, slash_end = arm_x[a]
-        for j, line in enumerate(reversed(arm_head[a])):
+        x0, x1, _ = cols.arm_x[a]
+        for j, line in enumerate(reversed(cols.arm_head[a])):
             text((x0 + x1) / 2, y_head1 - j, line, ha="center", weight="bold")
         text((x0 + x1) / 2, y_head2, "n/N", ha="center", weight="bold")
+    est_col_w, x_est_c = cols.est_col_w, cols.x_est_c
     text(x_est_c, y_head1, m.fit(est_head[0], est_col_w, **bold), ha="center", weight="bold")
     text(x_est_c, y_head2, m.fit(est_head[1], est_col_w, **bold), ha="center", weight="bold")
-    text(x_weight_r, y_head2, "Weight", ha="right", weight="bold")
+    text(cols.x_weight_r, y_head2, "Weight", ha="right", weight="bold")
+    if rob is not None and cols.rob_x:
+        rob_w = W - MARGIN - cols.rob_x0
+        head = m.fit("Risk of bias", rob_w, **bold)
+        text((cols.rob_x0 + W - MARGIN) / 2, y_head1, head, ha="center", weight="bold")
+        for xx, h in zip(cols.rob_x, rob.headers, strict=True):
+            text(xx, y_head2, h, ha="center", weight="bold")
     fig.add_artist(
         Line2D([MARGIN, W - MARGIN], [y_rule, y_rule], transform=tr, lw=0.6, color="black")
     )
@@ -691,14 +985,15 @@ def _draw(
     # ---------------------------------------------------------------- scale
     core: list[float] = []
     extended: list[float] = []
-    for r in rows:
-        if r.excluded is None and r.est is not None:
+    for it in items:
+        r = it.row
+        if it.kind == "study" and r is not None and r.excluded is None and r.est is not None:
             core.append(r.est)
             extended += [v for v in (r.lo, r.hi) if v is not None]
-    if pooled:
-        core += [back.get(key) for key in ("estimate", "ci_lb", "ci_ub")]
-    if show_pi:
-        extended += [back["pi_lb"], back["pi_ub"]]
+        elif it.kind == "diamond":
+            core += list(it.values)
+        elif it.kind == "pi":
+            extended += list(it.values)
     scale = _choose_scale(kind, core, extended)
     if kind == "ratio":
         ax.set_xscale("log")
@@ -714,88 +1009,93 @@ def _draw(
     if scale.null is not None:
         ax.axvline(scale.null, color="black", lw=0.6, zorder=1)
 
-    # ---------------------------------------------------------------- study rows
-    wmax = max((r.weight for r in rows if r.weight is not None and r.excluded is None), default=0)
+    # ---------------------------------------------------------------- rows
+    weights = [
+        it.row.weight
+        for it in items
+        if it.kind == "study"
+        and it.row is not None
+        and it.row.excluded is None
+        and it.row.weight is not None
+    ]
+    wmax = max(weights, default=0)
     max_side = 0.72 * ROW_H * 72  # points
-    label_w = study_w
-    for i, r in enumerate(rows):
-        text(x_study, i, m.fit(r.label, label_w))
-        for a in range(n_arms):
-            ev, nn = r.arms[a]
-            _, _, slash_end = arm_x[a]
-            text(slash_end, i, _fmt_count(ev) + "/", ha="right")
-            text(slash_end, i, _fmt_count(nn), ha="left")
-        if r.excluded is not None:
-            reason = m.fit(r.excluded, x_weight_r - x_est0, style="italic")
-            text(x_est0, i, reason, style="italic", color=MUTED)
+    label_w = cols.study_w + 1e-9  # the column may be exactly its widest label
+    x_est0, x_est_num_r, x_ci_l, x_weight_r = (
+        cols.x_est0,
+        cols.x_est_num_r,
+        cols.x_ci_l,
+        cols.x_weight_r,
+    )
+    for it in items:
+        y = it.y
+        if it.kind in ("note", "header"):
+            for j, line in enumerate(it.lines):
+                kw: dict[str, Any] = {"style": it.style, "weight": it.font["weight"]}
+                if it.color:
+                    kw["color"] = it.color
+                if it.gid and j == 0:
+                    kw["gid"] = it.gid
+                text(x_study, y + j, line, **kw)
             continue
-        text(x_est_num_r, i, est_txt[i], ha="right")
-        text(x_ci_l, i, ci_txt[i], ha="left")
-        text(x_weight_r, i, w_txt[i], ha="right")
-        if r.est is None:
-            continue
-        if r.lo is not None and r.hi is not None:
-            _ci_line(ax, r.lo, r.hi, i, scale, gid=f"study-ci-{i}")
-        if scale.lo <= r.est <= scale.hi:
-            if wmax > 0 and r.weight is not None:
-                side = max(max_side * math.sqrt(r.weight / wmax), 2.5)
-            else:
-                side = 0.6 * max_side
-            ax.plot(
-                [r.est],
-                [i],
-                marker="s",
-                markersize=side,
-                color=SQUARE_COLOR,
-                markeredgewidth=0,
-                linestyle="none",
-                zorder=3,
-                gid=f"study-marker-{i}",
+        weight = "bold" if it.bold else "normal"
+        text(x_study, y, m.fit(it.label, label_w, **it.font), weight=weight, style=it.style)
+        for a, (ev, nn) in enumerate(it.arms):
+            _, _, slash_end = cols.arm_x[a]
+            text(slash_end, y, ev, ha="right", weight=weight)
+            text(slash_end, y, nn, ha="left", weight=weight)
+        if it.kind == "study" and it.row is not None:
+            r = it.row
+            if it.rob is not None:
+                for c, cell in enumerate(it.rob):
+                    _rob_mark(fig, tr, cols.rob_x[c], y, cell, f"{it.rob_gid}-{c}")
+            if r.excluded is not None:
+                reason = m.fit(r.excluded, x_weight_r - x_est0, style="italic")
+                text(x_est0, y, reason, style="italic", color=MUTED)
+                continue
+            text(x_est_num_r, y, it.est, ha="right")
+            text(x_ci_l, y, it.ci, ha="left")
+            text(x_weight_r, y, it.weight, ha="right")
+            if r.est is None:
+                continue
+            if r.lo is not None and r.hi is not None:
+                _ci_line(ax, r.lo, r.hi, y, scale, gid=it.ci_gid or "")
+            if scale.lo <= r.est <= scale.hi:
+                if wmax > 0 and r.weight is not None:
+                    side = max(max_side * math.sqrt(r.weight / wmax), 2.5)
+                else:
+                    side = 0.6 * max_side
+                ax.plot(
+                    [r.est],
+                    [y],
+                    marker="s",
+                    markersize=side,
+                    color=SQUARE_COLOR,
+                    markeredgewidth=0,
+                    linestyle="none",
+                    zorder=3,
+                    gid=it.gid,
+                )
+        elif it.kind == "diamond":
+            text(x_est_num_r, y, it.est, ha="right", weight="bold")
+            text(x_ci_l, y, it.ci, ha="left", weight="bold")
+            text(x_weight_r, y, it.weight, ha="right", weight="bold")
+            est, lb, ub = it.values
+            hh = 0.34
+            diamond = Polygon(
+                [(lb, y), (est, y - hh), (ub, y), (est, y + hh)],
+                closed=True,
+                facecolor=DIAMOND_COLOR,
+                edgecolor=DIAMOND_COLOR,
+                lw=0.5,
+                zorder=4,
+                gid=it.gid,
             )
-
-    # ---------------------------------------------------------------- pooled rows
-    if pooled:
-        text(x_study, y_pool, m.fit(model_label, label_w, **bold), weight="bold")
-        for a in range(n_arms):
-            _, _, slash_end = arm_x[a]
-            ev, nn = totals[a]
-            text(slash_end, y_pool, ev + "/" if nn else ev, ha="right", weight="bold")
-            text(slash_end, y_pool, nn, ha="left", weight="bold")
-        text(x_est_num_r, y_pool, pooled_est, ha="right", weight="bold")
-        text(x_ci_l, y_pool, pooled_ci, ha="left", weight="bold")
-        text(x_weight_r, y_pool, "100.0%", ha="right", weight="bold")
-        est, lb, ub = back["estimate"], back.get("ci_lb"), back.get("ci_ub")
-        lb = lb if _finite(lb) else est
-        ub = ub if _finite(ub) else est
-        hh = 0.34
-        diamond = Polygon(
-            [(lb, y_pool), (est, y_pool - hh), (ub, y_pool), (est, y_pool + hh)],
-            closed=True,
-            facecolor=DIAMOND_COLOR,
-            edgecolor=DIAMOND_COLOR,
-            lw=0.5,
-            zorder=4,
-            gid="pooled-diamond",
-        )
-        ax.add_patch(diamond)
-        if show_pi:
-            y_pi = y_pool + 1
-            text(x_study, y_pi, m.fit("Prediction interval", label_w))
-            text(x_ci_l, y_pi, pi_ci, ha="left")
-            _ci_line(
-                ax,
-                back["pi_lb"],
-                back["pi_ub"],
-                y_pi,
-                scale,
-                gid="prediction-interval",
-                color=PI_COLOR,
-                lw=1.2,
-                caps=True,
-            )
-    else:
-        for j, line in enumerate(not_pooled_lines):
-            text(x_study, y_pool + j, line, style="italic")
+            ax.add_patch(diamond)
+        elif it.kind == "pi":
+            text(x_ci_l, y, it.ci, ha="left")
+            lo, hi = it.values
+            _ci_line(ax, lo, hi, y, scale, gid=it.gid or "", color=PI_COLOR, lw=1.2, caps=True)
 
     # ---------------------------------------------------------------- under the axis
     if have_favours and y_favours is not None:
@@ -809,9 +1109,352 @@ def _draw(
         if right:
             s = m.fit(f"Favours {right}", W - MARGIN - null_x - pad)
             text(null_x + pad, y_favours, s, ha="left", color=MUTED)
-    for yy, s in zip(y_footers, footers, strict=True):
-        text(x_study, yy, m.fit(s, W - 2 * MARGIN))
+    for yy, (s, gid) in zip(y_footers, footers, strict=True):
+        kw = {"gid": gid} if gid else {}
+        text(x_study, yy, m.fit(s, W - 2 * MARGIN), **kw)
+    for xx, yy, what, payload in rob_legend:
+        if what == "mark":
+            _rob_mark(fig, tr, xx + ROB_DOT / 144, yy, payload, None)
+        else:
+            text(xx, yy, payload, weight="bold" if what == "head" else "normal")
     return fig
+
+
+def _rob_legend_layout(
+    m: _Measurer,
+    rob: _RobSpec,
+    W: float,
+    cursor: float,
+    out: list[tuple[float, float, str, Any]],
+    items: Sequence[_Item],
+) -> float:
+    """Place the risk-of-bias legend under the footers; returns the new cursor (rows)."""
+    avail = W - 2 * MARGIN
+    cursor += 0.4
+    out.append((MARGIN, cursor + 0.5, "head", "Risk of bias legend"))
+    cursor += 1.0
+    entries = [f"({short}) {long}" for short, long in rob.domains]
+    col_w = (avail - GAP) / 2
+    two = len(entries) > 3 and all(m.width(e) <= col_w for e in entries)
+    per_col = math.ceil(len(entries) / 2) if two else len(entries)
+    for n, entry in enumerate(entries):
+        c, r = divmod(n, per_col) if per_col else (0, n)
+        x = MARGIN + c * (col_w + GAP)
+        out.append((x, cursor + 0.5 + r, "text", m.fit(entry, col_w if two else avail)))
+    cursor += per_col
+    keys: list[tuple[str, Any]] = [
+        (label, {"colour": colour, "symbol": symbol}) for label, colour, symbol in rob.judgements
+    ]
+    if any(it.rob is not None and any(c is None for c in it.rob) for it in items):
+        keys.append(("Not assessed", None))
+    x = MARGIN
+    y = cursor + 0.5 + 0.2
+    dot = ROB_DOT / 72
+    for label, cell in keys:
+        w = dot + 0.05 + m.width(label)
+        if x > MARGIN and x + w > W - MARGIN:
+            x = MARGIN
+            y += 1.0
+            cursor += 1.0
+        out.append((x, y, "mark", cell))
+        out.append((x + dot + 0.05, y, "text", m.fit(label, W - MARGIN - x - dot - 0.05)))
+        x += w + 0.2
+    return cursor + 1.2
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def draw_forest(
+    fit: Mapping[str, Any],
+    *,
+    title: str,
+    intervention_label: str,
+    control_label: str,
+    favours_left: str,
+    favours_right: str,
+    measure_label: str | None = None,
+    study_labels: Mapping[str, str] | None = None,
+    rob: Any = None,
+) -> Figure:
+    """Draw a journal-style forest plot of ``fit`` (a ``Fit.to_dict()`` dictionary).
+
+    ``intervention_label``/``control_label`` head the n/N columns (single-arm fits show
+    one column, headed by ``intervention_label``). ``favours_left``/``favours_right`` are
+    printed as "Favours <...>" on either side of the null line (ratio and difference
+    measures only; empty strings are skipped). ``study_labels`` maps study id to the
+    label shown (ids not in it are shown as they are). All texts are printed literally.
+
+    ``rob`` adds risk-of-bias columns at the right of each study row (one coloured circle
+    with its symbol per domain, then the overall judgement) and their legend under the
+    figure, as Cochrane RevMan prints them. Give a ``metareview.rob.RobTable`` or a
+    mapping study id -> list (one entry per column) of dicts with ``colour``, ``symbol``,
+    ``label`` (the judgement's display label), ``domain`` (column header),
+    ``domain_label`` (legend text) and optionally ``rank`` (legend order); None marks a
+    study not assessed in that column (hollow grey circle). Studies of the fit missing
+    from ``rob`` show hollow circles. Gids ``rob-forest-<row>-<col>`` (0-based).
+    """
+    with journal_style():
+        return _draw(
+            fit,
+            title=_clean(title),
+            arm_labels=[_clean(intervention_label), _clean(control_label)],
+            favours=(_clean(favours_left), _clean(favours_right)),
+            measure_label=_clean(measure_label) if measure_label else None,
+            study_labels=study_labels,
+            rob=_rob_spec(rob) if rob is not None else None,
+        )
+
+
+def _est_head(fit: Mapping[str, Any], measure_label: str | None) -> tuple[str, str]:
+    level = fit.get("level") if _finite(fit.get("level")) else 95
+    return (measure_label or default_measure_label(fit), f"({float(level):g}% CI)")
+
+
+def _draw(
+    fit: Mapping[str, Any],
+    *,
+    title: str,
+    arm_labels: list[str],
+    favours: tuple[str, str],
+    measure_label: str | None,
+    study_labels: Mapping[str, str] | None,
+    rob: _RobSpec | None = None,
+) -> Figure:
+    two_arm = _is_two_arm(fit)
+    n_arms = 2 if two_arm else 1
+    rows = _study_rows(fit, two_arm, study_labels)
+    back = fit.get("back") or {}
+    pooled = _pooled(fit)
+    model = str(fit.get("model") or "").upper()
+    show_pi = pooled and model == "RE" and _finite(back.get("pi_lb")) and _finite(back.get("pi_ub"))
+
+    items = [
+        _study_item(r, n_arms, str(i), rob.for_study(r.study) if rob is not None else None)
+        for i, r in enumerate(rows)
+    ]
+    if pooled:
+        totals = _totals(rows, n_arms)
+        items.append(_diamond_item(_model_label(fit), fit, totals, "100.0%", "pooled-diamond", 0.5))
+        if show_pi:
+            items.append(
+                _Item(
+                    "pi",
+                    label="Prediction interval",
+                    ci=_fmt_ci(back.get("pi_lb"), back.get("pi_ub")),
+                    values=(back["pi_lb"], back["pi_ub"]),
+                    gid="prediction-interval",
+                )
+            )
+    else:
+        items.append(
+            _Item("note", label=_not_pooled_reason(fit), style="italic", gap=0.5, max_lines=3)
+        )
+    footers = [_heterogeneity_text(fit)] if pooled else []
+    if pooled and measure_kind(fit) != "proportion":  # a test of "proportion = 0" means nothing
+        footers.append(_overall_text(fit))
+    return _render(
+        title=title,
+        subtitle="",
+        study_head="Study",
+        arm_labels=arm_labels[:n_arms],
+        kind=measure_kind(fit),
+        est_head=_est_head(fit, measure_label),
+        favours=favours,
+        items=items,
+        footers=[(t, None) for t in footers if t],
+        rob=rob,
+    )
+
+
+# --------------------------------------------------------------------------- subgroups
+
+
+def _gid_part(text: str) -> str:
+    """A level as a gid part: letters, digits, '_', '.', '-' (others become '_')."""
+    return re.sub(r"[^A-Za-z0-9_.\-]+", "_", text).strip("_") or "level"
+
+
+def _subgroup_test_text(result: Mapping[str, Any], model: str) -> str | None:
+    """ "Test for subgroup differences: Q = .., df = .. (p = ..), I² = ..%" for ``model``."""
+    fixed = model in ("FE", "MH", "PETO")
+    test = None
+    if fixed:
+        test = result.get("test_between_fe")
+    else:
+        test = result.get("test_between_re")
+    test = test or result.get("test_between") or result.get("test_between_fe")
+    if not test or not _finite(test.get("q")):
+        return None
+    q = float(test["q"])
+    df = test.get("df")
+    parts = [f"Q = {q:.2f}"]
+    if _finite(df):
+        parts.append(f"df = {int(df)} ({_fmt_p(test.get('pval'))})")
+    else:
+        parts[-1] += f" ({_fmt_p(test.get('pval'))})"
+    if _finite(df) and q > 0:
+        parts.append(f"I\u00b2 = {max(0.0, (q - float(df)) / q) * 100:.1f}%")
+    elif _finite(df):
+        parts.append("I\u00b2 = 0%")
+    return "Test for subgroup differences: " + ", ".join(parts)
+
+
+def draw_subgroup_forest(
+    result: Mapping[str, Any],
+    *,
+    title: str,
+    intervention_label: str,
+    control_label: str,
+    favours_left: str,
+    favours_right: str,
+    measure_label: str | None = None,
+    study_labels: Mapping[str, str] | None = None,
+    subgroup_label: str | None = None,
+    level_labels: Mapping[str, str] | None = None,
+) -> Figure:
+    """Forest plot of a subgroup analysis (``SubgroupResult.to_dict()``), as RevMan draws it.
+
+    For each level: a header row, its studies, the subtotal diamond and its heterogeneity
+    line; then the overall diamond (``result["overall"]``, when present) and, under the
+    axis, the overall heterogeneity and effect and the test for subgroup differences
+    (the random-effects form for random-effects models, the fixed-effect Q-between
+    otherwise; I² of subgroup differences = (Q - df) / Q).
+
+    Weights are the studies' weights in the overall model (a subtotal shows the sum of its
+    studies' weights, as RevMan does); without an overall fit, weights within each
+    subgroup. ``subgroup_label`` names the subgrouping variable (default: its column);
+    ``level_labels`` maps a level to the text of its header (default: the level itself).
+    Gids: ``subgroup-header-<level>``, ``study-marker-<level>-<i>``,
+    ``study-ci-<level>-<i>``, ``subtotal-diamond-<level>``, ``pooled-diamond``,
+    ``subgroup-test`` (characters other than letters, digits, '_', '.', '-' in a level
+    become '_').
+    """
+    with journal_style():
+        return _draw_subgroups(
+            result,
+            title=_clean(title),
+            arm_labels=[_clean(intervention_label), _clean(control_label)],
+            favours=(_clean(favours_left), _clean(favours_right)),
+            measure_label=_clean(measure_label) if measure_label else None,
+            study_labels=study_labels,
+            subgroup_label=_clean(subgroup_label or result.get("subgroup") or ""),
+            level_labels=level_labels or {},
+        )
+
+
+def _draw_subgroups(
+    result: Mapping[str, Any],
+    *,
+    title: str,
+    arm_labels: list[str],
+    favours: tuple[str, str],
+    measure_label: str | None,
+    study_labels: Mapping[str, str] | None,
+    subgroup_label: str,
+    level_labels: Mapping[str, str],
+) -> Figure:
+    subgroups = list(result.get("subgroups") or [])
+    overall = result.get("overall") or None
+    fits = [s for s in subgroups if s.get("studies")]
+    all_studies = [st for s in fits for st in s["studies"]]
+    ref: dict[str, Any] = dict(overall or (fits[0] if fits else {}))
+    ref["studies"] = all_studies or ref.get("studies") or []
+    if not ref.get("measure"):
+        ref["measure"] = next((s.get("measure") for s in subgroups if s.get("measure")), None)
+    two_arm = _is_two_arm(ref)
+    n_arms = 2 if two_arm else 1
+    kind = measure_kind(ref)
+    model = str(
+        (overall or {}).get("model")
+        or next((s.get("model") for s in fits if s.get("model") in ("RE", "FE")), "")
+        or ""
+    ).upper()
+
+    overall_weights: dict[str, float | None] | None = None
+    if overall and _pooled(overall) and overall.get("studies"):
+        overall_weights = {
+            str(s.get("study")): (s.get("weight") if _finite(s.get("weight")) else None)
+            for s in overall["studies"]
+        }
+
+    items: list[_Item] = []
+    used: set[str] = set()
+    for n, sub in enumerate(subgroups):
+        level = str(sub.get("level"))
+        part = _gid_part(level)
+        while part in used:
+            part += "_"
+        used.add(part)
+        header = _clean(level_labels.get(level, level)) or "(empty)"
+        items.append(
+            _Item(
+                "header",
+                label=header,
+                bold=True,
+                gap=0.0 if n == 0 else 0.6,
+                gid=f"subgroup-header-{part}",
+            )
+        )
+        rows = _study_rows(sub, two_arm, study_labels)
+        if overall_weights is not None:
+            for r in rows:
+                r.weight = overall_weights.get(str(r.study))
+        items += [_study_item(r, n_arms, f"{part}-{i}") for i, r in enumerate(rows)]
+        if not _pooled(sub):
+            reason = sub.get("not_pooled") or _not_pooled_reason(sub)
+            if not str(reason).startswith("Not pooled"):
+                reason = f"Not pooled: {reason}"
+            items.append(_Item("note", label=_clean(reason), style="italic", max_lines=2))
+            continue
+        shown = [r.weight for r in rows if r.weight is not None and r.excluded is None]
+        weight = f"{sum(shown):.1f}%" if overall_weights is not None else "100.0%"
+        k = sub.get("k")
+        label = "Subtotal" if not (_finite(k) and int(k) == 1) else "Subtotal (one study)"
+        items.append(
+            _diamond_item(
+                label, sub, _totals(rows, n_arms), weight, f"subtotal-diamond-{part}", 0.2
+            )
+        )
+        if _finite(k) and int(k) == 1:
+            het = "Heterogeneity: not applicable"
+        else:
+            het = _heterogeneity_text(sub) or "Heterogeneity: not estimable"
+        items.append(_Item("note", label=het, max_lines=2))
+    footers: list[tuple[str, str | None]] = []
+    if overall and _pooled(overall):
+        orows = _study_rows(overall, two_arm, study_labels)
+        items.append(
+            _diamond_item(
+                _model_label(overall),
+                overall,
+                _totals(orows, n_arms),
+                "100.0%",
+                "pooled-diamond",
+                0.6,
+            )
+        )
+        het = _heterogeneity_text(overall)
+        if het:
+            footers.append((het, None))
+        if kind != "proportion":
+            eff = _overall_text(overall)
+            if eff:
+                footers.append((eff, None))
+    test = _subgroup_test_text(result, model)
+    if test:
+        footers.append((test, "subgroup-test"))
+    return _render(
+        title=title,
+        subtitle=f"Subgroups: {subgroup_label}" if subgroup_label else "",
+        study_head="Study or subgroup",
+        arm_labels=arm_labels[:n_arms],
+        kind=kind,
+        est_head=_est_head(ref, measure_label),
+        favours=favours,
+        items=items,
+        footers=footers,
+    )
 
 
 def _axis_frac(v: float, scale: _Scale) -> float:

@@ -3,8 +3,13 @@ import csv
 import hashlib
 import io
 import json
+import os
 
-from metareview.protocol import load_protocol, outcome_settings
+from snakemake.exceptions import WorkflowError
+
+from metareview.errors import InputError
+from metareview.screening import screening_files
+from metareview.protocol import analysis_plan, load_protocol, outcome_settings
 
 RESULTS = config.get("results_dir", "results")
 RAW = config.get("raw_dir", "data/raw")
@@ -22,8 +27,17 @@ _PROTOCOL_CACHE = {}
 
 def protocol(review):
     if review not in _PROTOCOL_CACHE:
-        _PROTOCOL_CACHE[review] = load_protocol(f"{PROTOCOLS}/{review}.yaml")
+        try:
+            _PROTOCOL_CACHE[review] = load_protocol(f"{PROTOCOLS}/{review}.yaml")
+        except InputError as exc:  # names file, line and key: no traceback needed
+            raise WorkflowError(
+                f"invalid protocol of review {review!r}:\n{exc}"
+            ) from None
     return _PROTOCOL_CACHE[review]
+
+
+for _review in REVIEWS:  # a bad protocol stops the run before any job starts
+    protocol(_review)
 
 
 def outcomes(review):
@@ -69,3 +83,70 @@ def outcome_digest(wildcards):
     )
     h.update(json.dumps([entry, settings_of(wildcards)], sort_keys=True).encode())
     return h.hexdigest()
+
+
+def plan_of(wildcards):
+    """The outcome's planned subgroup/sensitivity/small-study analyses (a rerun trigger)."""
+    return analysis_plan(protocol(wildcards.review), wildcards.outcome)
+
+
+def analysed(review):
+    """Outcomes with at least one planned subgroup, sensitivity or small-study analysis
+    (only these get an `analyses` job)."""
+    return [
+        o for o in outcomes(review) if any(analysis_plan(protocol(review), o).values())
+    ]
+
+
+def screening_inputs(review):
+    """The review's screening export(s) under data/raw/<review>/ (none: no PRISMA stage)."""
+    files = screening_files(protocol(review), f"{RAW}/{review}")
+    files = [files] if isinstance(files, str) else list(files)
+    return [f for f in files if os.path.exists(f)]
+
+
+def has_screening(review):
+    return bool(screening_inputs(review))
+
+
+def has_rob(review):
+    return bool(protocol(review).get("risk_of_bias"))
+
+
+def review_results(review):
+    """Every result a review's report reads (files and per-outcome directories)."""
+    base = f"{RESULTS}/{review}"
+    out = [
+        f"{base}/extraction/effects.csv",
+        f"{base}/extraction/validation.json",
+    ]
+    if has_screening(review):
+        out += [
+            f"{base}/screening/{name}"
+            for name in (
+                "index.json",
+                "records.csv",
+                "prisma.json",
+                "prisma.csv",
+                "prisma.svg",
+                "prisma.png",
+            )
+        ]
+    for o in outcomes(review):
+        out += [
+            f"{base}/extraction/by_outcome/{o}.csv",
+            f"{base}/pooled/{o}.json",
+            f"{base}/forest/{o}.svg",
+            f"{base}/forest/{o}.png",
+        ]
+    for o in analysed(review):
+        out += [
+            f"{base}/subgroup/{o}",
+            f"{base}/sensitivity/{o}",
+            f"{base}/bias/{o}.json",
+            f"{base}/funnel/{o}.svg",
+            f"{base}/funnel/{o}-contour.svg",
+        ]
+    if has_rob(review):
+        out.append(f"{base}/rob")
+    return out

@@ -1,19 +1,52 @@
-# Stage 3: pooling per outcome, with its forest plot.
+# Stages 2-3 per outcome: the validated 2x2 (or single-arm) table with effect sizes, the
+# pooled model and its forest plot. One job per outcome: the raw tables are `ancient`
+# inputs and the outcome's own rows (a sha256 digest) and settings are params, so editing
+# one outcome's rows reruns that outcome only.
 
 
 rule pool:
     input:
-        table=f"{RESULTS}/{{review}}/extraction/by_outcome/{{outcome}}.csv",
         protocol=ancient(f"{PROTOCOLS}/{{review}}.yaml"),
+        studies=ancient(f"{RAW}/{{review}}/studies.csv"),
+        extraction=ancient(f"{RAW}/{{review}}/extraction.csv"),
     output:
+        table=f"{RESULTS}/{{review}}/extraction/by_outcome/{{outcome}}.csv",
         fit=f"{RESULTS}/{{review}}/pooled/{{outcome}}.json",
-        svg=f"{RESULTS}/{{review}}/forest/{{outcome}}.svg",
+        svg=report(
+            f"{RESULTS}/{{review}}/forest/{{outcome}}.svg",
+            caption="../report/forest.rst",
+            category="Forest plots",
+            subcategory="{review}",
+            labels={"review": "{review}", "outcome": "{outcome}"},
+        ),
         png=f"{RESULTS}/{{review}}/forest/{{outcome}}.png",
     log:
         f"{RESULTS}/{{review}}/logs/pool/{{outcome}}.log",
     conda:
         "../envs/metareview.yaml"
     params:
+        digest=outcome_digest,
         settings=settings_of,
     script:
         "../scripts/pool.py"
+
+
+rule effects:
+    input:
+        protocol=f"{PROTOCOLS}/{{review}}.yaml",
+        studies=f"{RAW}/{{review}}/studies.csv",
+        extraction=f"{RAW}/{{review}}/extraction.csv",
+        tables=lambda wc: expand(
+            f"{RESULTS}/{{review}}/extraction/by_outcome/{{outcome}}.csv",
+            review=wc.review,
+            outcome=outcomes(wc.review),
+        ),
+    output:
+        effects=f"{RESULTS}/{{review}}/extraction/effects.csv",
+        validation=f"{RESULTS}/{{review}}/extraction/validation.json",
+    log:
+        f"{RESULTS}/{{review}}/logs/effects.log",
+    conda:
+        "../envs/metareview.yaml"
+    script:
+        "../scripts/effects.py"

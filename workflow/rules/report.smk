@@ -1,65 +1,62 @@
-# Stage 5: the HTML report, the audit against published values and the manifest.
+# Stage 5 per review: the HTML report, the audit against published values and the
+# provenance manifest (one job: the manifest hashes the report it follows), and the
+# `audit` target that fails when a pre-specified primary outcome does not reproduce.
 
 
 rule report:
     input:
         protocol=f"{PROTOCOLS}/{{review}}.yaml",
         template="workflow/templates/report.html.j2",
-        effects=f"{RESULTS}/{{review}}/extraction/effects.csv",
-        validation=f"{RESULTS}/{{review}}/extraction/validation.json",
-        fits=lambda wc: expand(
-            f"{RESULTS}/{{review}}/pooled/{{outcome}}.json",
-            review=wc.review,
-            outcome=outcomes(wc.review),
-        ),
-        forests=lambda wc: expand(
-            f"{RESULTS}/{{review}}/forest/{{outcome}}.svg",
-            review=wc.review,
-            outcome=outcomes(wc.review),
-        ),
+        raw=lambda wc: [raw(wc.review, "studies"), raw(wc.review, "extraction")]
+        + screening_inputs(wc.review),
+        files=[
+            "config/config.yaml",
+            "workflow/schemas/protocol.schema.yaml",
+            "workflow/schemas/config.schema.yaml",
+        ],
+        results=lambda wc: review_results(wc.review),
     output:
-        html=f"{RESULTS}/{{review}}/report.html",
-        audit=f"{RESULTS}/{{review}}/audit.json",
+        html=report(
+            f"{RESULTS}/{{review}}/report.html",
+            caption="../report/review_report.rst",
+            category="Reports",
+            labels={"review": "{review}", "file": "report.html"},
+        ),
+        audit=report(
+            f"{RESULTS}/{{review}}/audit.json",
+            caption="../report/audit.rst",
+            category="Reports",
+            labels={"review": "{review}", "file": "audit.json"},
+        ),
+        manifest=f"{RESULTS}/{{review}}/manifest.json",
     log:
         f"{RESULTS}/{{review}}/logs/report.log",
     conda:
         "../envs/metareview.yaml"
+    params:
+        review_dir=lambda wc: f"{RESULTS}/{wc.review}",
+        protocol=lambda wc: protocol(wc.review),
+        config=config,
     script:
         "../scripts/report.py"
 
 
-rule manifest:
+rule audit_check:
     input:
-        protocol=f"{PROTOCOLS}/{{review}}.yaml",
-        raw=lambda wc: [raw(wc.review, "studies"), raw(wc.review, "extraction")],
-        template="workflow/templates/report.html.j2",
-        outputs=lambda wc: [
-            f"{RESULTS}/{wc.review}/report.html",
-            f"{RESULTS}/{wc.review}/audit.json",
-            f"{RESULTS}/{wc.review}/extraction/effects.csv",
-            f"{RESULTS}/{wc.review}/extraction/validation.json",
-        ]
-        + expand(
-            f"{RESULTS}/{wc.review}/{{kind}}/{{outcome}}.{{ext}}",
-            kind=["forest"],
-            outcome=outcomes(wc.review),
-            ext=["svg", "png"],
-        )
-        + expand(
-            f"{RESULTS}/{wc.review}/pooled/{{outcome}}.json",
-            outcome=outcomes(wc.review),
-        )
-        + expand(
-            f"{RESULTS}/{wc.review}/extraction/by_outcome/{{outcome}}.csv",
-            outcome=outcomes(wc.review),
-        ),
+        audit=f"{RESULTS}/{{review}}/audit.json",
     output:
-        f"{RESULTS}/{{review}}/manifest.json",
+        f"{RESULTS}/{{review}}/audit.ok",
     log:
-        f"{RESULTS}/{{review}}/logs/manifest.log",
+        f"{RESULTS}/{{review}}/logs/audit_check.log",
     conda:
         "../envs/metareview.yaml"
     params:
-        config=lambda wc: protocol(wc.review),
+        fail_on=lambda wc: protocol(wc.review)["audit"]["fail_on"],
     script:
-        "../scripts/manifest.py"
+        "../scripts/audit_check.py"
+
+
+rule audit:
+    input:
+        expand(f"{RESULTS}/{{review}}/audit.ok", review=REVIEWS),
+    localrule: True

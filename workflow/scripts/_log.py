@@ -5,6 +5,7 @@ import logging
 import sys
 
 from metareview.errors import AnalysisError, InputError
+from metareview.io import remove_stale_temps
 
 
 def run(snakemake, step):
@@ -15,6 +16,8 @@ def run(snakemake, step):
         format="%(levelname)s %(message)s",
     )
     log = logging.getLogger("metareview")
+    for tmp in remove_stale_temps(snakemake.output):  # left by a killed earlier run
+        log.info(f"removed {tmp}, left by an interrupted run")
     try:
         for warning in step() or []:
             log.warning(warning)
@@ -22,3 +25,7 @@ def run(snakemake, step):
         log.error(str(exc))
         print(f"metareview: error: {exc}", file=sys.stderr)
         sys.exit(1)
+    except KeyboardInterrupt:
+        log.error("interrupted")
+        print("metareview: interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -1,20 +1,22 @@
-"""Rule pool: the outcome's model fit (JSON) and forest plot (SVG, PNG)."""
+"""Rule pool: the outcome's effect-size table, model fit (JSON) and forest plot."""
 
 import sys
 
 sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
 from _log import run  # noqa: E402
 
-from metareview.pipeline import pool_outcome  # noqa: E402
+from metareview.pipeline import extract_and_pool  # noqa: E402
 
 sm = snakemake  # noqa: F821
 run(
     sm,
-    lambda: pool_outcome(
-        sm.input.table,
+    lambda: extract_and_pool(
         sm.input.protocol,
+        sm.input.studies,
+        sm.input.extraction,
         sm.wildcards.outcome,
         dict(sm.params.settings),
+        sm.output.table,
         sm.output.fit,
         sm.output.svg,
         sm.output.png,

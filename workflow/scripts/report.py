@@ -1,22 +1,28 @@
-"""Rule report: the self-contained HTML report and the audit against published values."""
+"""Rule report: the HTML report, the audit against published values and the manifest."""
 
 import sys
 
 sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
 from _log import run  # noqa: E402
 
+from metareview.manifest import write_manifest  # noqa: E402
 from metareview.report import build_report  # noqa: E402
 
 sm = snakemake  # noqa: F821
-run(
-    sm,
-    lambda: build_report(
-        sm.input.protocol,
-        sm.input.template,
-        sm.input.validation,
-        list(sm.input.fits),
-        list(sm.input.forests),
-        sm.output.html,
-        sm.output.audit,
-    ),
-)
+
+
+def step():
+    warnings = build_report(
+        sm.input.protocol, sm.input.template, sm.params.review_dir, sm.output.html, sm.output.audit
+    )
+    write_manifest(
+        inputs=[sm.input.protocol, sm.input.template, *sm.input.raw, *sm.input.files],
+        outputs=[*sm.input.results, sm.output.html, sm.output.audit],
+        protocol=sm.params.protocol,
+        config=dict(sm.params.config),
+        path=sm.output.manifest,
+    )
+    return warnings
+
+
+run(sm, step)

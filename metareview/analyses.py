@@ -1,0 +1,876 @@
+"""Stage 4 of the pipeline: an outcome's subgroup, sensitivity and small-study analyses
+and the review's risk-of-bias figures, as plain functions the Snakemake scripts call.
+
+Each stage writes its statistics as JSON (and CSV tables), its figures as SVG, and an
+``index`` listing every analysis with a report-ready table, its figures (paths relative
+to the review folder) and whether it was pre-specified. The report reads only the index.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .errors import AnalysisError, InputError
+from .io import write_csv, write_json
+from .pipeline import _favours, _typed_rows
+from .pooling import Settings
+from .protocol import load_protocol
+
+PRE = "pre-specified"
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def num(x: Any, digits: int = 2) -> str:
+    if x is None:
+        return "–"
+    return f"{x:.{digits}f}".replace("-", "−")
+
+
+def pval(p: Any) -> str:
+    if p is None:
+        return "–"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def est_ci(back: dict | None) -> str:
+    """'1.23 [0.98, 1.55]' on the reported scale."""
+    if not back or back.get("estimate") is None:
+        return "not pooled"
+    return f"{num(back['estimate'])} [{num(back['ci_lb'])}, {num(back['ci_ub'])}]"
+
+
+def pct(x: Any) -> str:
+    return "–" if x is None else f"{x:.0f}%"
+
+
+def _meta(item: dict) -> dict[str, Any]:
+    return {"post_hoc": bool(item.get("post_hoc")), "rationale": item.get("rationale", "")}
+
+
+class _Output:
+    """Collects one stage's files under its output folder, relative to the review folder."""
+
+    def __init__(self, out_dir: Path, review_dir: Path):
+        self.dir = Path(out_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.review_dir = Path(review_dir)
+
+    def rel(self, name: str) -> str:
+        return (self.dir / name).relative_to(self.review_dir).as_posix()
+
+    def figure(self, fig, name: str, caption: str) -> dict[str, str]:
+        from .plots.common import save_figure
+
+        save_figure(fig, self.dir / name)
+        return {"path": self.rel(name), "caption": caption}
+
+
+def _context(table_csv, protocol_path, outcome, settings_dict):
+    protocol = load_protocol(protocol_path)
+    entry = next(o for o in protocol["outcomes"] if o["id"] == outcome)
+    rows = _typed_rows(table_csv)
+    labels = {r["study"]: r.get("label") or r["study"] for r in rows}
+    return protocol, entry, Settings(**settings_dict), rows, labels
+
+
+def _arms_and_favours(protocol, entry, measure):
+    arms = protocol.get("arms") or {}
+    left, right = _favours(entry, arms, measure)
+    return {
+        "intervention_label": arms.get(
+            "intervention_label", arms.get("intervention", arms.get("single_label", "Events"))
+        ),
+        "control_label": arms.get("control_label", arms.get("control", "Control")),
+        "favours_left": left,
+        "favours_right": right,
+    }
+
+
+# --------------------------------------------------------------------------- subgroups
+
+
+def run_subgroups(table_csv, protocol_path, outcome, settings_dict, plan, out_dir) -> list[str]:
+    """Every subgroup analysis the protocol plans for ``outcome``: per-level fits, the test
+    for subgroup differences and a subgroup forest plot each."""
+    from .plots.forest import draw_subgroup_forest
+    from .pooling import pool_subgroups
+
+    protocol, entry, settings, rows, labels = _context(
+        table_csv, protocol_path, outcome, settings_dict
+    )
+    out = _Output(out_dir, Path(out_dir).parent.parent)
+    analyses, warnings = [], []
+    for item in plan["subgroups"]:
+        column = item["column"]
+        title = f"Subgroups: {item.get('label') or column}"
+        base = {"id": item["id"], "kind": "subgroup", "title": title, **_meta(item)}
+        if rows and column not in rows[0]:
+            raise InputError(
+                "studies.csv",
+                None,
+                column,
+                f"subgroup {item['id']!r} uses column {column!r}, which studies.csv does not have",
+            )
+        notes = []
+        missing = [labels[r["study"]] for r in rows if str(r.get(column, "")).strip() == ""]
+        if missing:
+            notes.append(f"Left out (no value in column '{column}'): {', '.join(missing)}.")
+        use = [r for r in rows if str(r.get(column, "")).strip() != ""]
+        try:
+            result = pool_subgroups(use, settings, column)
+        except AnalysisError as exc:
+            analyses.append({**base, "notes": notes + [f"Not computed: {exc}"], "tables": []})
+            warnings.append(f"subgroup {item['id']}: {exc}")
+            write_json(out.dir / f"{item['id']}.json", {"error": str(exc), **base})
+            continue
+        result.update(id=item["id"], outcome=outcome, label=item.get("label") or column)
+        write_json(out.dir / f"{item['id']}.json", result)
+        notes += result.get("warnings", [])
+        fig = draw_subgroup_forest(
+            result,
+            title=f"{entry['label']}: by {item.get('label') or column}",
+            study_labels=labels,
+            subgroup_label=item.get("label") or column,
+            **_arms_and_favours(protocol, entry, settings.measure),
+        )
+        figure = out.figure(fig, f"{item['id']}.svg", f"Subgroup forest plot: {title}.")
+        tb = result["test_between_fe"]
+        tr = result.get("test_between_re")
+        table_rows = [
+            [
+                str(g["level"]),
+                str(g.get("k", 0)),
+                est_ci(g.get("back")) if "not_pooled" not in g else g["not_pooled"],
+                pct(g.get("i2")),
+                num(g.get("tau2"), 3),
+            ]
+            for g in result["subgroups"]
+        ]
+        table_rows.append(
+            [
+                "All studies",
+                str(result["overall"]["k"]),
+                est_ci(result["overall"]["back"]),
+                pct(result["overall"].get("i2")),
+                num(result["overall"].get("tau2"), 3),
+            ]
+        )
+        tests = [
+            [
+                "Fixed-effect (Q between, meta-regression)",
+                num(tb["q"]),
+                str(tb["df"]),
+                pval(tb["pval"]),
+            ],
+        ]
+        if tr:
+            tests.append(
+                [
+                    "Random-effects (Q over subgroup estimates)",
+                    num(tr["q"]),
+                    str(tr["df"]),
+                    pval(tr["pval"]),
+                ]
+            )
+        analyses.append(
+            {
+                **base,
+                "notes": notes,
+                "tables": [
+                    {
+                        "caption": f"Pooled {settings.measure} per subgroup",
+                        "columns": ["Subgroup", "k", f"{settings.measure} [95% CI]", "I²", "tau²"],
+                        "rows": table_rows,
+                    },
+                    {
+                        "caption": "Test for subgroup differences",
+                        "columns": ["Test", "Q", "df", "p"],
+                        "rows": tests,
+                    },
+                ],
+                "figures": [figure],
+                "result": f"{item['id']}.json",
+            }
+        )
+    write_json(out.dir / "index.json", {"outcome": outcome, "analyses": analyses})
+    return warnings
+
+
+# --------------------------------------------------------------------------- sensitivity
+
+METHOD_LABELS = {
+    "FE": "Fixed effect (inverse variance)",
+    "MH": "Mantel-Haenszel (fixed effect)",
+    "PETO": "Peto (fixed effect)",
+    "DL": "Random effects, DerSimonian-Laird",
+    "REML": "Random effects, REML",
+    "ML": "Random effects, ML",
+    "PM": "Random effects, Paule-Mandel",
+    "EB": "Random effects, empirical Bayes",
+    "SJ": "Random effects, Sidik-Jonkman",
+    "HE": "Random effects, Hedges",
+    "HS": "Random effects, Hunter-Schmidt",
+}
+FIT_COLUMNS = ["Analysis", "k", "Estimate [95% CI]", "p", "tau²", "I²"]
+
+
+def _fit_row(label: str, fit: dict | None, error: str = "") -> list[str]:
+    if fit is None:
+        return [label, "–", f"not computed: {error}", "–", "–", "–"]
+    return [
+        label,
+        str(fit["k"]),
+        est_ci(fit["back"]),
+        pval(fit["pval"]),
+        num(fit.get("tau2"), 3),
+        pct(fit.get("i2")),
+    ]
+
+
+def _try_pool(rows, settings: Settings, what: str):
+    from .pooling import pool
+
+    try:
+        return pool(rows, settings, what=what).to_dict(), ""
+    except AnalysisError as exc:
+        return None, str(exc)
+
+
+def model_variants(settings: Settings, methods: list[str]) -> list[tuple[str, Settings]]:
+    """The outcome under alternative models: each listed estimator (MH and Peto only for
+    two-arm measures, Peto only for OR), plus Knapp-Hartung for REML."""
+    from dataclasses import replace
+
+    from .pooling import is_two_arm
+
+    out = []
+    for m in methods:
+        if m in ("MH", "PETO") and not is_two_arm(settings.measure):
+            continue
+        if m == "PETO" and settings.measure != "OR":
+            continue
+        test = "z" if m in ("MH", "PETO") else settings.test
+        variant = replace(settings, method=m, test=test, add=None, drop00=None)
+        if m not in ("MH", "PETO"):
+            variant = replace(variant, add=settings.add, drop00=settings.drop00)
+        out.append((f"{METHOD_LABELS[m]}" + (", Knapp-Hartung" if test == "knha" else ""), variant))
+        if m == "REML" and settings.test == "z":
+            out.append((f"{METHOD_LABELS[m]}, Knapp-Hartung", replace(variant, test="knha")))
+    return out
+
+
+def zero_cell_variants(settings: Settings) -> list[tuple[str, Settings]]:
+    """The outcome under alternative zero-cell rules (Cochrane Handbook 10.4.4.2)."""
+    from dataclasses import replace
+
+    from .pooling import is_two_arm
+
+    base = replace(settings, correction="constant")
+    out = [
+        ("Add 0.5 to studies with a zero cell", replace(base, add=0.5, to="only0")),
+        ("Add 0.5 to every study", replace(base, add=0.5, to="all")),
+    ]
+    if is_two_arm(settings.measure):
+        out += [
+            (
+                "Treatment-arm correction (Sweeting 2004)",
+                replace(settings, correction="treatment_arm", add=0.5, to="only0"),
+            ),
+            (
+                "No correction; double-zero studies dropped",
+                replace(base, add=0.0, to="none", drop00=True),
+            ),
+            (
+                "Mantel-Haenszel, no correction",
+                replace(base, method="MH", test="z", add=None, to="none", drop00=None),
+            ),
+        ]
+        if settings.measure == "OR":
+            out.append(
+                (
+                    "Peto (no correction needed)",
+                    replace(base, method="PETO", test="z", add=None, drop00=None),
+                )
+            )
+    else:
+        out.append(("No correction", replace(base, add=0.0, to="none")))
+    return out
+
+
+def _variant_analysis(item, title, description, rows, variants, out, name):
+    table, records = [], []
+    for label, s in variants:
+        fit, err = _try_pool(rows, s, label)
+        table.append(_fit_row(label, fit, err))
+        records.append(
+            {"analysis": label, "settings": s.resolved().__dict__, "fit": fit, "error": err or None}
+        )
+    write_json(out.dir / f"{name}.json", {"id": item["id"], "variants": records})
+    write_csv(
+        out.dir / f"{name}.csv",
+        FIT_COLUMNS,
+        [dict(zip(FIT_COLUMNS, r, strict=True)) for r in table],
+    )
+    return {
+        "id": item["id"],
+        "kind": item["kind"],
+        "title": title,
+        "description": description,
+        **_meta(item),
+        "notes": [],
+        "tables": [{"caption": "", "columns": FIT_COLUMNS, "rows": table}],
+        "figures": [],
+        "result": out.rel(f"{name}.json"),
+    }
+
+
+def _exclusion_analysis(item, rows, labels, settings, main_fit, out):
+    from .protocol import parse_filter
+
+    flt = parse_filter(item["filter"])
+    if rows and flt.column not in rows[0]:
+        raise InputError(
+            "studies.csv",
+            None,
+            flt.column,
+            f"sensitivity analysis {item['id']!r} filters on column {flt.column!r}, which "
+            "studies.csv does not have",
+        )
+    left_out = [r for r in rows if flt.matches(r)]
+    kept = [r for r in rows if not flt.matches(r)]
+    fit, err = _try_pool(kept, settings, item["id"])
+    write_json(
+        out.dir / f"{item['id']}.json",
+        {
+            "id": item["id"],
+            "filter": item["filter"],
+            "excluded": [r["study"] for r in left_out],
+            "fit": fit,
+            "error": err or None,
+        },
+    )
+    title = item.get("label") or f"Excluding {item['filter']}"
+    notes = [
+        f"Excluded ({item['filter']}): "
+        + (", ".join(labels[r["study"]] for r in left_out) or "no study matched")
+        + "."
+    ]
+    return {
+        "id": item["id"],
+        "kind": "exclude",
+        "title": f"Sensitivity: {title}",
+        **_meta(item),
+        "notes": notes,
+        "tables": [
+            {
+                "caption": "",
+                "columns": FIT_COLUMNS,
+                "rows": [_fit_row("All studies", main_fit), _fit_row(title, fit, err)],
+            }
+        ],
+        "figures": [],
+        "result": out.rel(f"{item['id']}.json"),
+    }
+
+
+# --------------------------------------------------------------------------- small-study
+
+SMALL_STUDY_TESTS = {
+    # protocol name -> (key in smallstudy.assess, report label)
+    "egger": ("egger", "Egger's regression test (Egger 1997)"),
+    "begg": ("ranktest", "Begg and Mazumdar's rank correlation (Begg 1994)"),
+    "peters": ("peters", "Peters' test (Peters 2006)"),
+    "harbord": ("harbord", "Harbord's modified test (Harbord 2006)"),
+}
+
+
+def _message_figure(title: str, message: str):
+    """A small figure saying why a plot could not be drawn (the output still exists)."""
+    from .plots.common import journal_style, new_figure
+
+    with journal_style():
+        fig = new_figure(3.5, 1.0)
+        fig.text(0.02, 0.7, title, fontweight="bold", usetex=False, parse_math=False)
+        fig.text(0.02, 0.3, message, usetex=False, parse_math=False, wrap=True)
+    return fig
+
+
+def run_small_study(
+    table_csv, protocol_path, outcome, settings_dict, plan, out_json, funnel_svg, contour_svg
+) -> list[str]:
+    """Funnel plots, the small-study tests the protocol asks for, and trim-and-fill."""
+    from .plots.common import save_figure
+    from .plots.forest import default_measure_label
+    from .plots.funnel import draw_funnel
+    from .pooling import effect_sizes
+    from .smallstudy import assess
+
+    protocol, entry, settings, rows, labels = _context(
+        table_csv, protocol_path, outcome, settings_dict
+    )
+    s = settings.resolved()
+    method = "FE" if s.method in ("MH", "PETO") else s.method
+    review_dir = Path(out_json).parent.parent
+    rel = {
+        "funnel": Path(funnel_svg).relative_to(review_dir).as_posix(),
+        "contour": Path(contour_svg).relative_to(review_dir).as_posix(),
+    }
+    es = effect_sizes(rows, s) if rows else None
+    ids = [r["study"] for r in rows]
+    if es is not None and int(es.usable.sum()) >= 3:
+        result = assess(es, ids, method=method, level=s.level)
+    else:
+        k = 0 if es is None else int(es.usable.sum())
+        result = {"k": k, "error": f"small-study analyses need at least 3 studies (k = {k})"}
+    analyses, warnings = [], []
+    for item in plan["small_study"]:
+        min_k = item.get("min_k", 10)
+        k = result["k"]
+        notes = []
+        if "error" in result:
+            notes.append(f"Not computed: {result['error']}.")
+        elif k < min_k:
+            notes.append(
+                f"Only {k} studies: the tests are underpowered (fewer than {min_k}; Cochrane "
+                "Handbook 13.3.5.4) and are shown for completeness, not for inference."
+            )
+        test_rows = []
+        for name in item["tests"]:
+            if name == "trimfill" or "error" in result:
+                continue
+            key, label = SMALL_STUDY_TESTS[name]
+            r = result.get(key) or {"error": "not applicable to this measure"}
+            if "error" in r:
+                test_rows.append([label, "–", "–", f"not computed: {r['error']}"])
+            elif key == "ranktest":
+                test_rows.append(
+                    [
+                        label,
+                        f"Kendall's tau = {num(r['tau'], 3)}",
+                        pval(r["pval"]),
+                        "exact p" if r.get("exact") else "normal approximation",
+                    ]
+                )
+            else:
+                stat = f"{'t' if r.get('df') else 'z'} = {num(r['stat'])}"
+                if r.get("df"):
+                    stat += f" (df {r['df']})"
+                test_rows.append([label, stat, pval(r["pval"]), ""])
+        tables = []
+        if test_rows:
+            tables.append(
+                {
+                    "caption": "Tests for funnel-plot asymmetry",
+                    "columns": ["Test", "Statistic", "p", "Note"],
+                    "rows": test_rows,
+                }
+            )
+        tf = result.get("trimfill") if "trimfill" in item["tests"] else None
+        if tf and "error" not in tf:
+            adj = tf["adjusted"]
+            tables.append(
+                {
+                    "caption": "Trim and fill (Duval and Tweedie, estimator "
+                    f"{tf['estimator']}, side {tf['side']})",
+                    "columns": ["Analysis", "k", f"{s.measure} [95% CI]", "Studies filled"],
+                    "rows": [
+                        ["Observed", str(tf["observed"]["k"]), est_ci(tf["observed"]["back"]), "–"],
+                        ["Adjusted", str(adj["k"]), est_ci(adj["back"]), str(tf["k0"])],
+                    ],
+                }
+            )
+        elif tf:
+            notes.append(f"Trim and fill not computed: {tf['error']}.")
+        analyses.append(
+            {
+                "id": "small-study",
+                "kind": "small_study",
+                "title": "Small-study effects and publication bias",
+                **_meta(item),
+                "notes": notes,
+                "tables": tables,
+                "figures": [
+                    {
+                        "path": rel["funnel"],
+                        "caption": "Funnel plot with pseudo 95% confidence "
+                        "region"
+                        + (" and trim-and-fill studies (open circles)" if tf else "")
+                        + ".",
+                    },
+                    {
+                        "path": rel["contour"],
+                        "caption": "Contour-enhanced funnel plot (Peters 2008): shading "
+                        "marks where a study's p-value would fall below 0.10, 0.05 and 0.01.",
+                    },
+                ],
+                "result": Path(out_json).relative_to(review_dir).as_posix(),
+            }
+        )
+    funnel = result.get("funnel")
+    if funnel and "error" not in funnel:
+        common = {
+            "title": entry["label"],
+            "measure_label": default_measure_label({"measure": s.measure}),
+            "study_labels": labels,
+        }
+        tf = result.get("trimfill")
+        tf = (
+            tf
+            if tf
+            and "error" not in tf
+            and any("trimfill" in i["tests"] for i in plan["small_study"])
+            else None
+        )
+        save_figure(draw_funnel(funnel, trimfill=tf, **common), funnel_svg)
+        save_figure(draw_funnel(funnel, contours=True, **common), contour_svg)
+    else:
+        why = (funnel or result).get("error", "not enough studies")
+        warnings.append(f"funnel plot of {outcome}: {why}")
+        save_figure(_message_figure(entry["label"], f"Funnel plot not drawn: {why}"), funnel_svg)
+        save_figure(_message_figure(entry["label"], f"Funnel plot not drawn: {why}"), contour_svg)
+    write_json(
+        out_json,
+        {
+            "outcome": outcome,
+            "method": method,
+            "measure": s.measure,
+            "result": result,
+            "analyses": analyses,
+        },
+    )
+    return warnings
+
+
+def _case_analyses(kinds, rows, labels, settings: Settings, main_fit, out, items):
+    """Leave-one-out, influence (with the Baujat plot) and cumulative analyses."""
+    from . import sensitivity as sens
+    from .models import IV_METHODS
+    from .plots import sensitivity as plots
+    from .pooling import effect_sizes
+
+    s = settings.resolved()
+    es = effect_sizes(rows, s)
+    ids = [r["study"] for r in rows]
+    common = {"method": s.method, "test": s.test, "level": s.level}
+    zero = {"add": s.add, "to": s.to, "drop00": s.drop00}
+    done = []
+    for kind in kinds:
+        item = items[kind]
+        base = {"id": item["id"], "kind": kind, **_meta(item), "notes": [], "figures": []}
+        try:
+            if kind == "leave_one_out":
+                res = sens.leave_one_out(es, ids, **common, **zero).to_dict()
+                write_json(out.dir / "leave_one_out.json", res)
+                table = [
+                    [
+                        f"Omitting {labels.get(e['study'], e['study'])}",
+                        str(e["k"]),
+                        est_ci(e["back"]),
+                        pval(e["pval"]),
+                        num(e.get("tau2"), 3),
+                        pct(e.get("i2")),
+                    ]
+                    for e in res["studies"]
+                ]
+                fig = plots.draw_leave_one_out(
+                    res, main_fit, title=item.get("label") or "Leave-one-out", study_labels=labels
+                )
+                base["figures"].append(
+                    out.figure(
+                        fig, "leave_one_out.svg", "Leave-one-out: each study omitted in turn."
+                    )
+                )
+                base["tables"] = [{"caption": "", "columns": FIT_COLUMNS, "rows": table}]
+                base["title"] = "Sensitivity: leave-one-out"
+            elif kind == "influence":
+                if s.method not in IV_METHODS:
+                    raise AnalysisError(
+                        f"influence diagnostics need an inverse-variance model, not {s.method}"
+                    )
+                inf = sens.influence(es, ids, **common).to_dict()
+                bj = sens.baujat(es, ids, **common, **zero).to_dict()
+                write_json(out.dir / "influence.json", {"influence": inf, "baujat": bj})
+                cols = [
+                    "Study",
+                    "rstudent",
+                    "DFFITS",
+                    "Cook's D",
+                    "cov.r",
+                    "tau² del.",
+                    "hat",
+                    "weight %",
+                    "Influential",
+                ]
+                table = [
+                    [
+                        labels.get(e["study"], e["study"]),
+                        num(e["rstudent"]),
+                        num(e["dffits"]),
+                        num(e["cook_d"]),
+                        num(e["cov_r"]),
+                        num(e["tau2_del"], 3),
+                        num(e["hat"]),
+                        num(e["weight"], 1),
+                        "yes" if e["inf"] else "",
+                    ]
+                    for e in inf["studies"]
+                ]
+                write_csv(
+                    out.dir / "influence.csv",
+                    cols,
+                    [dict(zip(cols, r, strict=True)) for r in table],
+                )
+                fig = plots.draw_baujat(
+                    bj,
+                    title=f"Baujat plot: {item.get('label') or ''}".rstrip(": "),
+                    study_labels=labels,
+                )
+                base["figures"].append(
+                    out.figure(
+                        fig,
+                        "baujat.svg",
+                        "Baujat plot: each study's contribution to heterogeneity (x) against its "
+                        "influence on the pooled result (y).",
+                    )
+                )
+                base["tables"] = [
+                    {
+                        "caption": "Case-deletion diagnostics (Viechtbauer and "
+                        "Cheung 2010; influential as metafor marks them)",
+                        "columns": cols,
+                        "rows": table,
+                    }
+                ]
+                base["title"] = "Sensitivity: influence diagnostics"
+            else:  # cumulative
+                from .sensitivity import order_keys
+
+                res = sens.cumulative(
+                    es, ids, order=order_keys(rows, ("year", "label")), **common, **zero
+                ).to_dict()
+                years = {r["study"]: r.get("year") for r in rows}
+                write_json(out.dir / "cumulative.json", res)
+                table = [
+                    [
+                        f"+ {labels.get(e['study'], e['study'])}"
+                        + (f" ({years.get(e['study'])})" if years.get(e["study"]) else ""),
+                        str(e["k"]),
+                        est_ci(e["back"]),
+                        pval(e["pval"]),
+                        num(e.get("tau2"), 3),
+                        pct(e.get("i2")),
+                    ]
+                    for e in res["steps"]
+                ]
+                fig = plots.draw_cumulative(
+                    res, title=item.get("label") or "Cumulative", study_labels=labels, years=years
+                )
+                base["figures"].append(
+                    out.figure(
+                        fig, "cumulative.svg", "Cumulative meta-analysis, studies added by year."
+                    )
+                )
+                base["tables"] = [{"caption": "", "columns": FIT_COLUMNS, "rows": table}]
+                base["title"] = "Sensitivity: cumulative meta-analysis by year"
+        except AnalysisError as exc:
+            base.update(
+                title=f"Sensitivity: {item.get('label') or kind}",
+                tables=[],
+                notes=[f"Not computed: {exc}"],
+            )
+        if kind in ("leave_one_out", "cumulative") and base.get("tables"):
+            table = base["tables"][0]
+            write_csv(
+                out.dir / f"{kind}.csv",
+                FIT_COLUMNS,
+                [dict(zip(FIT_COLUMNS, r, strict=True)) for r in table["rows"]],
+            )
+        done.append(base)
+    return done
+
+
+def run_sensitivity(table_csv, protocol_path, outcome, settings_dict, plan, out_dir) -> list[str]:
+    """Every sensitivity analysis the protocol plans for ``outcome``, in protocol order."""
+    protocol, entry, settings, rows, labels = _context(
+        table_csv, protocol_path, outcome, settings_dict
+    )
+    out = _Output(out_dir, Path(out_dir).parent.parent)
+    main_fit, main_err = _try_pool(rows, settings, f"outcome '{outcome}'")
+    analyses, warnings = [], []
+    for item in plan["sensitivity"]:
+        kind = item["kind"]
+        label = item.get("label") or kind
+        if main_fit is None and kind != "exclude":
+            analyses.append(
+                {
+                    "id": item["id"],
+                    "kind": kind,
+                    "title": f"Sensitivity: {label}",
+                    **_meta(item),
+                    "tables": [],
+                    "figures": [],
+                    "notes": [f"Not computed: {main_err}"],
+                }
+            )
+            continue
+        if kind in ("leave_one_out", "influence", "cumulative"):
+            analyses += _case_analyses([kind], rows, labels, settings, main_fit, out, {kind: item})
+        elif kind == "methods":
+            methods = item.get("methods") or ["FE", "MH", "PETO", "DL", "REML", "PM"]
+            analyses.append(
+                _variant_analysis(
+                    item,
+                    f"Sensitivity: {label}",
+                    "The outcome pooled under alternative models (Cochrane Handbook 10.10.4).",
+                    rows,
+                    model_variants(settings, methods),
+                    out,
+                    item["id"],
+                )
+            )
+        elif kind == "zero_cells":
+            analyses.append(
+                _variant_analysis(
+                    item,
+                    f"Sensitivity: {label}",
+                    "The outcome pooled under alternative handling of zero cells "
+                    "(Cochrane Handbook 10.4.4).",
+                    rows,
+                    zero_cell_variants(settings),
+                    out,
+                    item["id"],
+                )
+            )
+        elif kind == "exclude":
+            analyses.append(_exclusion_analysis(item, rows, labels, settings, main_fit, out))
+    for a in analyses:
+        warnings += [
+            f"{outcome} {a['id']}: {n}" for n in a["notes"] if n.startswith("Not computed")
+        ]
+    write_json(out.dir / "index.json", {"outcome": outcome, "analyses": analyses})
+    return warnings
+
+
+# --------------------------------------------------------------------------- risk of bias
+
+
+def rob_table_of(rows: list[dict], rob_cfg: dict | None, file: str = "studies.csv"):
+    """The risk-of-bias table of an outcome's studies (the by-outcome table carries the
+    studies.csv columns), or None when the protocol names no tool or nothing is assessed."""
+    from .rob import read_assessments
+
+    if not rob_cfg:
+        return None
+    table = read_assessments(
+        [{**r, "study_id": r["study"]} for r in rows], rob_cfg.get("tool", "rob2"), path=file
+    )
+    return table if any(s.assessed for s in table) else None
+
+
+def run_rob(studies_csv, protocol_path, fit_paths, rob_cfg, out_dir) -> list[str]:
+    """The review's risk-of-bias table, traffic-light plot and summary plots (unweighted and
+    weighted by the first primary outcome's meta-analysis weights)."""
+    import json
+
+    from .plots.rob import draw_summary_bar, draw_traffic_light
+    from .rob import load_tool, read_assessments, summary
+    from .tables import load_studies
+
+    protocol = load_protocol(protocol_path)
+    out = _Output(out_dir, Path(out_dir).parent)
+    cfg = rob_cfg or {}
+    tool = load_tool(cfg.get("tool", "rob2"))
+    studies = load_studies(studies_csv)
+    table = read_assessments(list(studies), tool, path=studies_csv)
+    write_json(out.dir / "assessments.json", table.to_dict())
+    section = {
+        "id": "risk-of-bias",
+        "kind": "risk_of_bias",
+        "title": f"Risk of bias ({tool.name})",
+        "post_hoc": False,
+        "notes": [],
+        "tables": [],
+        "figures": [],
+    }
+    assessed = [s for s in table if s.assessed]
+    if not assessed:
+        section["notes"].append(
+            f"No risk-of-bias judgements are recorded in {Path(studies_csv).name} for this "
+            "review; none has been taken from a source yet, so none is shown."
+        )
+    else:
+        cols = table.columns
+        section["tables"].append(
+            {
+                "caption": "Judgements per study",
+                "columns": ["Study", *[c.label for c in cols]],
+                "rows": [
+                    [s.label]
+                    + [
+                        tool.judgement(s.judgements[c.id]).label
+                        if s.judgements.get(c.id)
+                        else "not assessed"
+                        for c in cols
+                    ]
+                    for s in table
+                ],
+            }
+        )
+        section["figures"].append(
+            out.figure(
+                draw_traffic_light(table, title=f"Risk of bias ({tool.name})"),
+                "traffic_light.svg",
+                "Traffic-light plot: judgement per study and domain.",
+            )
+        )
+        section["figures"].append(
+            out.figure(
+                draw_summary_bar(table, title="Risk of bias across studies"),
+                "summary.svg",
+                "Share of studies with each judgement, per domain.",
+            )
+        )
+        primary = next((o["id"] for o in protocol["outcomes"] if o.get("role") == "primary"), None)
+        fits = {Path(p).stem: p for p in fit_paths}
+        if primary in fits:
+            fit = json.loads(Path(fits[primary]).read_text(encoding="utf-8"))
+            if fit.get("pooled"):
+                write_json(out.dir / f"summary_weighted_{primary}.json", summary(table, fit))
+                section["figures"].append(
+                    out.figure(
+                        draw_summary_bar(
+                            table, title=f"Weighted by {primary} weights", weights=fit
+                        ),
+                        f"summary_weighted_{primary}.svg",
+                        f"Share of the meta-analysis weight of outcome {primary} per judgement.",
+                    )
+                )
+        write_json(out.dir / "summary.json", summary(table))
+    write_json(out.dir / "index.json", section)
+    return [n for n in section["notes"]]
+
+
+def run_outcome_analyses(
+    table_csv,
+    protocol_path,
+    outcome,
+    settings_dict,
+    plan,
+    *,
+    subgroup_dir,
+    sensitivity_dir,
+    bias_json,
+    funnel_svg,
+    contour_svg,
+) -> list[str]:
+    """All of an outcome's stage-4 analyses (one pipeline job); an empty plan section
+    gives an index with no analyses (the funnel plot is drawn whenever k >= 3)."""
+    common = (table_csv, protocol_path, outcome, settings_dict, plan)
+    return (
+        run_subgroups(*common, subgroup_dir)
+        + run_sensitivity(*common, sensitivity_dir)
+        + run_small_study(*common, bias_json, funnel_svg, contour_svg)
+    )

@@ -1,0 +1,212 @@
+"""Audit of published values and the protocol-deviation table.
+
+Audit rule: a published value is *reproduced* when our value, rounded half up to the
+number of decimals the publication printed, equals it (0.8143 reproduces 0.81; 0.8151
+does not). Estimate and CI bounds share their decimals (YAML drops trailing zeros: 0.90
+is read as 0.9, so the most decimals among the three count, or ``reported.decimals``).
+Counts (k, n) must match exactly. A value we cannot compute (outcome not pooled) is
+*not computable*, with the reason.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+AUDIT_RULE = (
+    "reproduced = our value rounded (half up) to the decimals the publication printed "
+    "equals the published value (estimate and CI bounds share their decimals); k and n "
+    "must match exactly; not computable = we could not compute the value (reason given)"
+)
+STATUSES = ("reproduced", "differs", "not computable")
+
+
+def decimals_of(value: Any) -> int:
+    text = repr(float(value)) if not isinstance(value, str) else value
+    if "e" in text or "E" in text:
+        return 6
+    return len(text.split(".")[1]) if "." in text else 0
+
+
+def published_decimals(reported: dict, key: str) -> int:
+    """Decimals the publication printed for ``key``.
+
+    Estimate and CI bounds are printed alike, but YAML reads ``0.90`` as 0.9: they share
+    ``reported.decimals`` when given, else the most decimals among the three.
+    """
+    if key in ("estimate", "ci_lb", "ci_ub"):
+        if reported.get("decimals") is not None:
+            return int(reported["decimals"])
+        return max(
+            decimals_of(reported[k])
+            for k in ("estimate", "ci_lb", "ci_ub")
+            if reported.get(k) is not None
+        )
+    return decimals_of(reported[key])
+
+
+def round_half_up(x: float, places: int) -> Decimal:
+    return Decimal(repr(x)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+
+def audit_outcome(entry: dict, fit: dict) -> list[dict[str, Any]]:
+    """One row per ``reported:`` value of an outcome."""
+    reported = entry.get("reported") or {}
+    rows = []
+    back = fit.get("back") or {}
+    ours_by_key = {
+        "estimate": back.get("estimate"),
+        "ci_lb": back.get("ci_lb"),
+        "ci_ub": back.get("ci_ub"),
+        "i2": fit.get("i2"),
+        "tau2": fit.get("tau2"),
+        "k": fit.get("k") if fit.get("pooled") else None,
+        "pval": fit.get("pval"),
+        "n": sum(
+            (s.get("n1i") or 0) + (s.get("n2i") or 0) + (s.get("ni") or 0)
+            for s in fit.get("studies", [])
+            if not s.get("excluded")
+        )
+        or None,
+    }
+    for key in ("estimate", "ci_lb", "ci_ub", "i2", "tau2", "k", "n", "pval"):
+        if key not in reported or reported[key] is None:
+            continue
+        pub = reported[key]
+        ours = ours_by_key.get(key)
+        row = {
+            "outcome": entry["id"],
+            "quantity": key,
+            "published": pub,
+            "ours": ours,
+            "primary": entry.get("role") == "primary",
+            "prespecified": not entry.get("post_hoc", False),
+        }
+        if ours is None or not fit.get("pooled"):
+            row["status"] = "not computable"
+            row["reason"] = "; ".join(fit.get("warnings") or []) or "not pooled"
+            row["ours_rounded"] = None
+        elif key in ("k", "n"):
+            row["ours_rounded"] = int(ours)
+            row["status"] = "reproduced" if int(ours) == int(pub) else "differs"
+            row["reason"] = (
+                ""
+                if row["status"] == "reproduced"
+                else (
+                    f"{int(ours)} studies with data here vs {int(pub)} published"
+                    if key == "k"
+                    else ""
+                )
+            )
+        else:
+            places = published_decimals(reported, key)
+            rounded = round_half_up(float(ours), places)
+            row["ours_rounded"] = f"{rounded:.{places}f}"
+            row["published_text"] = f"{Decimal(repr(float(pub))):.{places}f}"
+            row["decimals"] = places
+            same = rounded == Decimal(repr(float(pub))).quantize(Decimal(1).scaleb(-places))
+            row["status"] = "reproduced" if same else "differs"
+            row["reason"] = ""
+        rows.append(row)
+    # a differing k explains the other differences
+    k_row = next((r for r in rows if r["quantity"] == "k" and r["status"] == "differs"), None)
+    if k_row:
+        for r in rows:
+            if r["status"] == "differs" and r is not k_row:
+                r["reason"] = k_row["reason"]
+    return rows
+
+
+def audit_summary(review_id: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "review_id": review_id,
+        "rule": AUDIT_RULE,
+        "values": rows,
+        "summary": {s: sum(r["status"] == s for r in rows) for s in STATUSES},
+    }
+
+
+def audit_failures(audit: dict[str, Any], fail_on=("differs", "not computable")) -> list[str]:
+    """The published values of pre-specified primary outcomes that did not reproduce."""
+    out = []
+    for r in audit.get("values", []):
+        if r.get("primary") and r.get("prespecified") and r["status"] in fail_on:
+            why = f" ({r['reason']})" if r.get("reason") else ""
+            out.append(
+                f"{audit.get('review_id')}: primary outcome {r['outcome']!r}, {r['quantity']}: "
+                f"published {r['published']}, ours {r.get('ours_rounded') or '-'}: "
+                f"{r['status']}{why}"
+            )
+    return out
+
+
+_SECTION_NAMES = {
+    "outcomes": "Outcome",
+    "subgroups": "Subgroup analysis",
+    "sensitivity": "Sensitivity analysis",
+    "small_study": "Small-study-effect analysis",
+}
+
+
+def _analysis_name(section: str, item: dict) -> str:
+    if section == "small_study":
+        return ", ".join(item.get("tests", []))
+    return item.get("label") or item.get("id", "")
+
+
+def deviations(protocol: dict) -> list[dict[str, Any]]:
+    """PRISMA 2020 item 24c: every departure from the registered protocol.
+
+    Post-hoc outcomes and analyses come from their ``post_hoc: true`` flag; other changes
+    are listed by the review team under ``deviations:``.
+    """
+    rows = []
+    for section, kind in _SECTION_NAMES.items():
+        for item in protocol.get(section) or []:
+            if item.get("post_hoc"):
+                rows.append(
+                    {
+                        "what": f"{kind} added: {_analysis_name(section, item)}",
+                        "registered": "not in the registered protocol",
+                        "done": "analysed post hoc",
+                        "reason": item.get("rationale") or "no rationale recorded",
+                        "origin": "post_hoc flag",
+                    }
+                )
+    for d in protocol.get("deviations") or []:
+        rows.append(
+            {
+                "what": d["what"],
+                "registered": d.get("registered", ""),
+                "done": d.get("done", ""),
+                "reason": d["reason"],
+                "origin": "deviations list",
+            }
+        )
+    return rows
+
+
+def check_audit(audit_path, fail_on, out_path) -> list[str]:
+    """The `audit` target's check: raise when a pre-specified primary outcome's published
+    values do not reproduce; else write a one-line summary to ``out_path``."""
+    import json
+    from pathlib import Path
+
+    from .errors import AnalysisError
+    from .io import atomic_write_text
+
+    audit = json.loads(Path(audit_path).read_text(encoding="utf-8"))
+    failures = audit_failures(audit, tuple(fail_on))
+    if failures:
+        raise AnalysisError(
+            f"{audit_path}: {len(failures)} published value(s) of pre-specified primary "
+            "outcomes did not reproduce:\n  " + "\n  ".join(failures)
+        )
+    s = audit["summary"]
+    atomic_write_text(
+        out_path,
+        f"{audit['review_id']}: audit passed (reproduced {s['reproduced']}, differs "
+        f"{s['differs']}, not computable {s['not computable']}; failing statuses for "
+        f"primary outcomes: {', '.join(fail_on) or 'none'})\n",
+    )
+    return []

@@ -1,0 +1,374 @@
+"""Risk-of-bias figures as robvis draws them: the traffic-light plot and the summary bars.
+
+* :func:`draw_traffic_light`: one row per study, one column per domain and the overall
+  judgement; a coloured circle with the judgement's symbol per cell (colours and symbols
+  from the tool template), a hollow grey circle where a study was not assessed; the
+  domains' long labels and the judgements' key under the grid. Gids
+  ``rob-cell-<row>-<col>`` (0-based; every cell has one).
+* :func:`draw_summary_bar`: one horizontal 100% stacked bar per domain (and the overall
+  judgement, last and bold), the share of each judgement printed in its segment when it
+  fits; optionally weighted by the studies' meta-analysis weights. Gids
+  ``rob-bar-<domain id>`` (one group of segments per bar).
+
+Layout is in inches from measured text (as in the forest plot), texts are printed
+literally, and :func:`metareview.plots.save_figure` writes the files deterministically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from matplotlib import transforms as mtransforms
+from matplotlib.collections import PatchCollection
+from matplotlib.colors import to_rgb
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Rectangle
+
+from metareview.plots.common import journal_style, new_figure
+from metareview.plots.forest import (
+    FONT_SIZE,
+    GAP,
+    MARGIN,
+    MUTED,
+    ROB_EDGE,
+    TITLE_SIZE,
+    _clean,
+    _Measurer,
+    _rob_mark,
+)
+from metareview.rob import NOT_ASSESSED, RobTable, summary
+
+__all__ = ["draw_summary_bar", "draw_traffic_light"]
+
+MAX_WIDTH = 7.2  # inches: a two-column journal page
+MIN_WIDTH = 3.0
+LINE = 0.17  # inches per line of text
+TL_ROW = 0.26  # inches per study row of the traffic-light plot
+TL_DOT = 14.0  # points: circle diameter in the traffic-light plot
+TL_CELL = 0.32  # inches: narrowest traffic-light column
+MAX_LABEL_W = 2.4  # inches: widest study label column
+BAR_ROW = 0.30  # inches per bar
+BAR_H = 0.62  # bar height, fraction of a row
+NOT_ASSESSED_COLOUR = "#DDDDDD"
+OVERALL_BAND = "#EEEEEE"
+
+
+def _text_fn(fig: Figure, tr):
+    def text(x: float, y: float, s: str, ha: str = "left", **kw: Any) -> None:
+        if not s:
+            return
+        fig.text(
+            x,
+            y,
+            s,
+            transform=tr,
+            ha=ha,
+            va=kw.pop("va", "center_baseline"),
+            fontsize=kw.pop("size", FONT_SIZE),
+            parse_math=False,
+            usetex=False,
+            **kw,
+        )
+
+    return text
+
+
+def _key_layout(
+    m: _Measurer, keys: Sequence[tuple[str, Any]], x0: float, x1: float, mark_w: float
+) -> list[list[tuple[float, str, Any]]]:
+    """Legend keys (label, payload) in rows that fit between ``x0`` and ``x1`` inches."""
+    rows: list[list[tuple[float, str, Any]]] = [[]]
+    x = x0
+    for label, payload in keys:
+        w = mark_w + 0.06 + m.width(label)
+        if rows[-1] and x + w > x1:
+            rows.append([])
+            x = x0
+        rows[-1].append((x, m.fit(label, x1 - x - mark_w - 0.06), payload))
+        x += w + 0.22
+    return rows
+
+
+def _judgement_cell(table: RobTable, jid: str | None) -> dict[str, str] | None:
+    if jid is None:
+        return None
+    j = table.tool.judgement(jid)
+    return {"colour": j.colour, "symbol": j.symbol}
+
+
+# --------------------------------------------------------------------------- traffic light
+
+
+def draw_traffic_light(
+    rob_table: RobTable,
+    *,
+    title: str,
+    study_labels: Mapping[str, str] | None = None,
+) -> Figure:
+    """Traffic-light plot of ``rob_table`` (rows = studies, columns = domains + overall).
+
+    ``study_labels`` maps study id to the label shown (default: the table's labels).
+    """
+    with journal_style():
+        return _traffic_light(rob_table, _clean(title), study_labels)
+
+
+def _traffic_light(table: RobTable, title: str, study_labels: Mapping[str, str] | None) -> Figure:
+    fig = new_figure(MAX_WIDTH, 4.0)
+    m = _Measurer(fig)
+    bold = {"weight": "bold"}
+    cols = table.columns
+    labels = []
+    for s in table.studies:
+        label = study_labels.get(s.study_id) if study_labels else None
+        labels.append(_clean(label if label is not None else s.label) or s.study_id)
+    label_w = min(max(m.max_width(labels), m.width("Study", **bold), 0.6), MAX_LABEL_W)
+    cell_w = [max(TL_CELL, m.width(_clean(c.short), **bold) + 0.08) for c in cols]
+    band_gap = 0.08  # the overall column stands apart
+    x_cells = MARGIN + label_w + GAP
+    centres = []
+    x = x_cells
+    for n, w in enumerate(cell_w):
+        if n == len(cols) - 1:
+            x += band_gap
+        centres.append(x + w / 2)
+        x += w
+    grid_right = x
+    domain_lines = [f"{_clean(c.short)}: {_clean(c.label)}" for c in cols]
+    keys: list[tuple[str, Any]] = [
+        (_clean(j.label), {"colour": j.colour, "symbol": j.symbol}) for j in table.tool.judgements
+    ]
+    if any(v is None for s in table.studies for v in s.judgements.values()):
+        keys.append(("Not assessed", None))
+    dot = TL_DOT * 0.7 / 72
+    key_w = sum(dot + 0.06 + m.width(k[0]) + 0.22 for k in keys)
+    W = max(
+        grid_right + MARGIN,
+        min(m.max_width(domain_lines) + 2 * MARGIN, MAX_WIDTH),
+        min(key_w + 2 * MARGIN, MAX_WIDTH),
+        min(m.width(title, size=TITLE_SIZE, **bold) + 2 * MARGIN, MAX_WIDTH),
+        MIN_WIDTH,
+    )
+    W = min(W, max(MAX_WIDTH, grid_right + MARGIN))
+
+    # vertical layout, inches from the top
+    y = MARGIN
+    y_title = None
+    if title:
+        y_title = y + 0.12
+        y += 0.34
+    y_dom = y + 0.1
+    y_head = y_dom + LINE + 0.02
+    y_rows0 = y_head + 0.2 + TL_ROW / 2
+    n = len(table.studies)
+    grid_top = y_head + 0.1
+    grid_bottom = y_rows0 + (n - 0.5) * TL_ROW
+    y = grid_bottom + 0.25
+    y_legend_head = y + 0.05
+    y_lines = [y_legend_head + LINE * (i + 1) for i in range(len(domain_lines))]
+    y = (y_lines[-1] if y_lines else y_legend_head) + 0.28
+    y_key_head = y
+    key_rows = _key_layout(m, keys, MARGIN, W - MARGIN, dot)
+    y_keys = [y_key_head + 0.22 + i * 0.22 for i in range(len(key_rows))]
+    H = (y_keys[-1] if y_keys else y_key_head) + 0.12 + MARGIN
+    fig.set_size_inches(W, H)
+
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(0, W)
+    ax.set_ylim(H, 0)
+    ax.set_axis_off()
+    tr = ax.transData
+    text = _text_fn(fig, tr)
+
+    if y_title is not None:
+        text(
+            MARGIN,
+            y_title,
+            m.fit(title, W - 2 * MARGIN, size=TITLE_SIZE, **bold),
+            size=TITLE_SIZE,
+            weight="bold",
+        )
+    dom_x0, dom_x1 = x_cells, grid_right - cell_w[-1] - band_gap
+    head = m.fit("Risk of bias domains", max(dom_x1 - dom_x0, 0.5))
+    text((dom_x0 + dom_x1) / 2, y_dom, head, ha="center", color=MUTED)
+    text(MARGIN, y_head, "Study", weight="bold")
+    for c, xx in zip(cols, centres, strict=True):
+        text(xx, y_head, _clean(c.short), ha="center", weight="bold")
+    # overall column band and row rules
+    ov_w = cell_w[-1]
+    ax.add_patch(
+        Rectangle(
+            (centres[-1] - ov_w / 2, grid_top),
+            ov_w,
+            grid_bottom - grid_top,
+            facecolor=OVERALL_BAND,
+            edgecolor="none",
+            zorder=0,
+        )
+    )
+    for i in range(n + 1):
+        yy = y_rows0 + (i - 0.5) * TL_ROW
+        ax.add_line(Line2D([MARGIN, grid_right], [yy, yy], color="#D0D0D0", lw=0.5, zorder=0.5))
+    for r, (s, label) in enumerate(zip(table.studies, labels, strict=True)):
+        yy = y_rows0 + r * TL_ROW
+        text(MARGIN, yy, m.fit(label, label_w))
+        for c, (col, xx) in enumerate(zip(cols, centres, strict=True)):
+            cell = _judgement_cell(table, s.judgements.get(col.id))
+            _rob_mark(fig, tr, xx, yy, cell, f"rob-cell-{r}-{c}", size=TL_DOT)
+
+    text(MARGIN, y_legend_head, "Domains", weight="bold")
+    for yy, line in zip(y_lines, domain_lines, strict=True):
+        text(MARGIN, yy, m.fit(line, W - 2 * MARGIN))
+    text(MARGIN, y_key_head, "Judgement", weight="bold")
+    for yy, row in zip(y_keys, key_rows, strict=True):
+        for xx, label, cell in row:
+            _rob_mark(fig, tr, xx + dot / 2, yy, cell, None, size=TL_DOT * 0.7)
+            text(xx + dot + 0.06, yy, label, va="center")
+    return fig
+
+
+# --------------------------------------------------------------------------- summary bars
+
+
+def _dark(colour: str) -> bool:
+    r, g, b = to_rgb(colour)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b < 0.45
+
+
+def draw_summary_bar(
+    rob_table: RobTable,
+    *,
+    title: str,
+    weights: Any = None,
+) -> Figure:
+    """Summary plot of ``rob_table``: per domain the share of studies with each judgement.
+
+    ``weights`` (study id -> meta-analysis weight, or a ``Fit.to_dict()`` dictionary)
+    weights each study as robvis ``weighted = TRUE`` does (see ``metareview.rob.summary``).
+    """
+    with journal_style():
+        return _summary_bar(rob_table, _clean(title), weights)
+
+
+def _summary_bar(table: RobTable, title: str, weights: Any) -> Figure:
+    summ = summary(table, weights)
+    fig = new_figure(MAX_WIDTH, 3.0)
+    m = _Measurer(fig)
+    bold = {"weight": "bold"}
+    W = MAX_WIDTH
+    cols = summ["columns"]
+    n = len(cols)
+    labels = [_clean(c["label"]) for c in cols]
+    label_w = min(
+        max(
+            max((m.width(s) for s in labels[:-1]), default=0.0),
+            m.width(labels[-1], **bold) if labels else 0.0,
+        ),
+        W * 0.45,
+    )
+    px0 = MARGIN + label_w + GAP
+    plot_w = W - MARGIN - 0.15 - px0  # room for the "100%" tick label
+
+    order = [j for j in summ["judgements"] if j != NOT_ASSESSED]
+    style = {j.id: (j.colour, _clean(j.label)) for j in table.tool.judgements}
+    style[NOT_ASSESSED] = (NOT_ASSESSED_COLOUR, "Not assessed")
+    shown = order + (
+        [NOT_ASSESSED] if any(c["proportions"][NOT_ASSESSED] > 0 for c in cols) else []
+    )
+    keys = [(style[j][1], style[j][0]) for j in shown]
+    sw = 0.11  # legend swatch, inches
+    key_rows = _key_layout(m, keys, MARGIN, W - MARGIN, sw)
+
+    # vertical layout, rows in BAR_ROW units from the top of the bars
+    top_in = MARGIN + (0.34 if title else 0.0) + 0.08
+    bars_h = n * BAR_ROW
+    axis_block = 0.48  # tick labels and the axis caption
+    legend_h = 0.2 + (len(key_rows) - 1) * 0.22
+    H = top_in + bars_h + axis_block + legend_h + MARGIN
+    fig.set_size_inches(W, H)
+    ax = fig.add_axes((px0 / W, (H - top_in - bars_h) / H, plot_w / W, bars_h / H))
+    ax.set_xlim(0, 100)
+    ax.set_ylim(n - 0.5, -0.5)
+    ax.set_yticks([])
+    ax.set_xticks([0, 25, 50, 75, 100], ["0%", "25%", "50%", "75%", "100%"])
+    for lab in ax.get_xticklabels():
+        lab.set_parse_math(False)
+    for side in ("left", "right", "top"):
+        ax.spines[side].set_visible(False)
+    ax.patch.set_visible(False)
+    tr = mtransforms.blended_transform_factory(fig.dpi_scale_trans, ax.transData)
+    text = _text_fn(fig, tr)
+    ftext = _text_fn(fig, fig.dpi_scale_trans)
+
+    if title:
+        ftext(
+            MARGIN,
+            H - MARGIN - 0.12,
+            m.fit(title, W - 2 * MARGIN, size=TITLE_SIZE, **bold),
+            size=TITLE_SIZE,
+            weight="bold",
+        )
+    seg_scale = plot_w / 100.0  # inches per percentage point
+    for i, c in enumerate(cols):
+        last = i == n - 1
+        font = bold if last else {}
+        text(px0 - GAP, i, m.fit(labels[i], label_w, **font), ha="right", **font)
+        rects, faces = [], []
+        x = 0.0
+        segments = []
+        for j in shown:
+            share = 100.0 * c["proportions"][j]
+            if share <= 0:
+                continue
+            rects.append(Rectangle((x, i - BAR_H / 2), share, BAR_H))
+            faces.append(style[j][0])
+            segments.append((x, share, style[j][0]))
+            x += share
+        coll = PatchCollection(
+            rects,
+            facecolors=faces,
+            edgecolors=ROB_EDGE,
+            linewidths=0.4,
+            gid=f"rob-bar-{c['id']}",
+            zorder=2,
+        )
+        ax.add_collection(coll)
+        for x0, share, colour in segments:
+            pct = f"{share:.0f}%"
+            if m.width(pct) + 0.06 <= share * seg_scale:
+                ax.text(
+                    x0 + share / 2,
+                    i,
+                    pct,
+                    ha="center",
+                    va="center_baseline",
+                    fontsize=FONT_SIZE - 0.5,
+                    color="white" if _dark(colour) else "black",
+                    parse_math=False,
+                    usetex=False,
+                    zorder=3,
+                )
+    caption = "Share of studies"
+    if summ["weighted"]:
+        caption = "Share of studies, weighted by their meta-analysis weight"
+    y_axis = H - top_in - bars_h  # inches from the bottom
+    ftext(px0 + plot_w / 2, y_axis - 0.34, m.fit(caption, plot_w), ha="center", color=MUTED)
+    y_key = y_axis - axis_block - 0.1
+    for r, row in enumerate(key_rows):
+        yy = y_key - r * 0.22
+        for xx, label, colour in row:
+            fig.add_artist(
+                Rectangle(
+                    (xx, yy - sw / 2),
+                    sw,
+                    sw,
+                    transform=fig.dpi_scale_trans,
+                    facecolor=colour,
+                    edgecolor=ROB_EDGE,
+                    lw=0.4,
+                )
+            )
+            ftext(xx + sw + 0.06, yy, label, va="center")
+    return fig

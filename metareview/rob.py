@@ -1,0 +1,685 @@
+"""Risk-of-bias assessments: tool templates as data, the judgements of ``studies.csv``.
+
+A *tool* (RoB 2, ROBINS-I, ...) is a YAML template in ``metareview/rob_tools/`` (or any
+file given by path): its domains with the ``studies.csv`` column holding each judgement,
+the overall column (``rob_overall``), the allowed judgements (id as written in the CSV,
+accepted aliases, display label, robvis colour and symbol) and their order of severity.
+A revised tool is a new template file, not new code.
+
+* :func:`load_tool` reads and validates a template (errors name the file, line and key).
+* :func:`read_assessments` reads the judgements of each study from the rows of
+  ``studies.csv``: an empty cell means "not assessed"; an unknown judgement raises
+  ``InputError`` naming the file, the row (as a spreadsheet user sees it, the header is
+  row 1, as ``metareview.tables`` counts) and the column.
+* :func:`summary` gives, per domain, the proportion of studies with each judgement,
+  optionally weighted by the studies' meta-analysis weights (as robvis ``rob_summary(...,
+  weighted = TRUE)``).
+
+The package has no risk-of-bias judgements of its own: they come from the review team's
+``studies.csv`` only.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from metareview.errors import InputError, raise_collected
+
+__all__ = [
+    "TOOLS_DIR",
+    "NOT_ASSESSED",
+    "Domain",
+    "Judgement",
+    "RobStudy",
+    "RobTable",
+    "RobTool",
+    "available_tools",
+    "load_tool",
+    "read_assessments",
+    "summary",
+]
+
+TOOLS_DIR = Path(__file__).resolve().parent / "rob_tools"
+"""Folder of the tool templates shipped with the package."""
+
+NOT_ASSESSED = "not_assessed"
+"""Key of the "not assessed" share in :func:`summary` (an empty cell in ``studies.csv``)."""
+
+_ID = re.compile(r"[a-z][a-z0-9_]*\Z")
+_COLOUR = re.compile(r"#[0-9A-Fa-f]{6}\Z")
+_TOOL_KEYS = {
+    "id": True,
+    "name": True,
+    "full_name": False,
+    "version": False,
+    "citation": True,
+    "doi": False,
+    "study_designs": False,
+    "domains": True,
+    "overall": True,
+    "judgements": True,
+    "severity": True,
+}
+_DOMAIN_KEYS = ("id", "column", "short", "label")
+_DOMAIN_OPTIONAL = ("abbrev",)
+_JUDGEMENT_KEYS = {"id": True, "aliases": False, "label": True, "colour": True, "symbol": True}
+
+
+def _norm(value: str) -> str:
+    """Judgement text as compared: lower case, runs of spaces, '-' and '_' as one space."""
+    return re.sub(r"[\s_\-]+", " ", str(value).strip().lower()).strip()
+
+
+def _tool_key(value: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", str(value).lower())
+
+
+# --------------------------------------------------------------------------- templates
+
+
+@dataclass(frozen=True)
+class Domain:
+    """A column of the assessment: a domain, or the overall judgement."""
+
+    id: str
+    column: str
+    short: str
+    label: str
+    abbrev: str = ""  # header where space is tight (forest-plot columns); default: short
+
+    @property
+    def tight(self) -> str:
+        return self.abbrev or self.short
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "id": self.id,
+            "column": self.column,
+            "short": self.short,
+            "label": self.label,
+            "abbrev": self.tight,
+        }
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """An allowed judgement; ``rank`` is its place in the order of severity (None: unranked)."""
+
+    id: str
+    label: str
+    colour: str
+    symbol: str
+    aliases: tuple[str, ...] = ()
+    rank: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "label": self.label,
+            "colour": self.colour,
+            "symbol": self.symbol,
+            "aliases": list(self.aliases),
+            "rank": self.rank,
+        }
+
+
+@dataclass(frozen=True)
+class RobTool:
+    """A risk-of-bias tool read from a template (see ``metareview/rob_tools/rob2.yaml``)."""
+
+    id: str
+    name: str
+    citation: str
+    domains: tuple[Domain, ...]
+    overall: Domain
+    judgements: tuple[Judgement, ...]  # display order: by severity, then the unranked ones
+    severity: tuple[str, ...]
+    full_name: str = ""
+    version: str = ""
+    doi: str = ""
+    study_designs: tuple[str, ...] = ()
+    source: str = ""
+    _lookup: dict[str, Judgement] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def columns(self) -> tuple[Domain, ...]:
+        """The domains, then the overall judgement (the columns of the plots)."""
+        return (*self.domains, self.overall)
+
+    def judgement(self, id_: str) -> Judgement:
+        for j in self.judgements:
+            if j.id == id_:
+                return j
+        raise KeyError(id_)
+
+    def parse(self, value: str) -> Judgement | None:
+        """The judgement a cell holds (id, label or alias, any case); None if empty or unknown."""
+        key = _norm(value)
+        if not key:
+            return None
+        return self._lookup.get(key)
+
+    def allowed_text(self) -> str:
+        parts = []
+        for j in self.judgements:
+            extra = [a for a in (j.label.lower(), *j.aliases) if _norm(a) != _norm(j.id)]
+            parts.append(f"{j.id!r}" + (f" ({extra[0]!r})" if extra else ""))
+        return ", ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "full_name": self.full_name,
+            "version": self.version,
+            "citation": self.citation,
+            "doi": self.doi,
+            "study_designs": list(self.study_designs),
+            "domains": [d.to_dict() for d in self.domains],
+            "overall": self.overall.to_dict(),
+            "judgements": [j.to_dict() for j in self.judgements],
+            "severity": list(self.severity),
+        }
+
+
+def available_tools() -> dict[str, Path]:
+    """Tool id -> template path of the templates shipped with the package."""
+    out: dict[str, Path] = {}
+    for path in sorted(TOOLS_DIR.glob("*.yaml")):
+        out[path.stem] = path
+    return out
+
+
+def _resolve(name_or_path: str | Path) -> Path:
+    text = str(name_or_path)
+    path = Path(text)
+    looks_like_path = isinstance(name_or_path, Path) or text.lower().endswith((".yaml", ".yml"))
+    if looks_like_path or "/" in text or "\\" in text:
+        return path
+    shipped = available_tools()
+    wanted = _tool_key(text)
+    for stem, candidate in shipped.items():
+        if _tool_key(stem) == wanted:
+            return candidate
+    # match on the tool's id or name inside the templates ("RoB 2", "ROBINS-I")
+    import yaml
+
+    for candidate in shipped.values():
+        try:
+            data = yaml.safe_load(candidate.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError):
+            continue
+        names = (data.get("id"), data.get("name")) if isinstance(data, dict) else ()
+        if any(n is not None and _tool_key(n) == wanted for n in names):
+            return candidate
+    if path.exists():
+        return path
+    raise InputError(
+        None,
+        None,
+        None,
+        f"unknown risk-of-bias tool {text!r}; shipped templates: "
+        f"{', '.join(sorted(shipped))} (or give the path of a template file)",
+    )
+
+
+def load_tool(name_or_path: str | Path | RobTool) -> RobTool:
+    """Read a tool template: a shipped one by name (``"rob2"``, ``"RoB 2"``, ``"robins_i"``,
+    ``"ROBINS-I"``) or any template file by path. Errors name the file, line and key."""
+    if isinstance(name_or_path, RobTool):
+        return name_or_path
+    from metareview.protocol import _line, _read_yaml, yaml_path
+
+    path = _resolve(name_or_path)
+    file = str(path)
+    data, root = _read_yaml(path)
+    errors: list[InputError] = []
+
+    def err(where: list, message: str, key: bool = False) -> None:
+        errors.append(InputError(file, _line(root, where, key), yaml_path(where) or None, message))
+
+    def text(value: Any, where: list, required: bool = True) -> str:
+        if value is None and not required:
+            return ""
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            err(where, "must be a text" + ("" if required else " (or left out)"))
+            return ""
+        s = " ".join(str(value).split())
+        if required and not s:
+            err(where, "must not be empty")
+        return s
+
+    if not isinstance(data, dict):
+        raise InputError(file, None, None, "a tool template must be a YAML mapping")
+    for key in data:
+        if key not in _TOOL_KEYS:
+            err([key], f"unknown key {key!r}; allowed: {', '.join(_TOOL_KEYS)}", key=True)
+    for key, required in _TOOL_KEYS.items():
+        if required and key not in data:
+            err([], f"missing key {key!r}")
+    raise_collected(errors)
+
+    tool_id = text(data["id"], ["id"])
+    if tool_id and not _ID.match(tool_id):
+        err(["id"], f"id {tool_id!r} must be lower case letters, digits and '_'")
+
+    def domain(value: Any, where: list) -> Domain | None:
+        if not isinstance(value, dict):
+            err(where, f"must be a mapping with keys {', '.join(_DOMAIN_KEYS)}")
+            return None
+        for key in value:
+            if key not in _DOMAIN_KEYS + _DOMAIN_OPTIONAL:
+                err([*where, key], f"unknown key {key!r}", key=True)
+        for key in _DOMAIN_KEYS:
+            if key not in value:
+                err(where, f"missing key {key!r}")
+        if any(key not in value for key in _DOMAIN_KEYS):
+            return None
+        d = Domain(
+            *(text(value[key], [*where, key]) for key in _DOMAIN_KEYS),
+            abbrev=text(value.get("abbrev"), [*where, "abbrev"], required=False),
+        )
+        if d.id and not _ID.match(d.id):
+            err([*where, "id"], f"id {d.id!r} must be lower case letters, digits and '_'")
+        return d
+
+    domains: list[Domain] = []
+    if not isinstance(data["domains"], list) or not data["domains"]:
+        err(["domains"], "must be a non-empty list of domains")
+    else:
+        for i, value in enumerate(data["domains"]):
+            d = domain(value, ["domains", i])
+            if d is not None:
+                domains.append(d)
+    overall = domain(data["overall"], ["overall"])
+    columns = [*domains, *([overall] if overall else [])]
+    for attr in ("id", "column"):
+        seen: dict[str, int] = {}
+        for i, d in enumerate(columns):
+            value = getattr(d, attr)
+            if value in seen:
+                where = ["overall"] if d is overall else ["domains", i]
+                err([*where, attr], f"{attr} {value!r} is used twice")
+            seen[value] = i
+
+    judgements: list[Judgement] = []
+    lookup: dict[str, Judgement] = {}
+    raw = data["judgements"]
+    if not isinstance(raw, list) or not raw:
+        err(["judgements"], "must be a non-empty list of judgements")
+        raw = []
+    for i, value in enumerate(raw):
+        where = ["judgements", i]
+        if not isinstance(value, dict):
+            err(where, f"must be a mapping with keys {', '.join(_JUDGEMENT_KEYS)}")
+            continue
+        for key in value:
+            if key not in _JUDGEMENT_KEYS:
+                err([*where, key], f"unknown key {key!r}", key=True)
+        missing = [k for k, req in _JUDGEMENT_KEYS.items() if req and k not in value]
+        if missing:
+            err(where, f"missing key {missing[0]!r}")
+            continue
+        aliases_raw = value.get("aliases") or []
+        if not isinstance(aliases_raw, list):
+            err([*where, "aliases"], "must be a list of texts")
+            aliases_raw = []
+        aliases = tuple(text(a, [*where, "aliases", n]) for n, a in enumerate(aliases_raw))
+        colour = text(value["colour"], [*where, "colour"])
+        if colour and not _COLOUR.match(colour):
+            err([*where, "colour"], f"colour {colour!r} must be '#RRGGBB'")
+        j = Judgement(
+            id=text(value["id"], [*where, "id"]),
+            label=text(value["label"], [*where, "label"]),
+            colour=colour.upper(),
+            symbol=text(value["symbol"], [*where, "symbol"]),
+            aliases=aliases,
+        )
+        for spelling in (j.id, j.label, *aliases):
+            key = _norm(spelling)
+            if key in lookup and lookup[key].id != j.id:
+                err(
+                    where,
+                    f"{spelling!r} would name both {lookup[key].id!r} and {j.id!r}",
+                )
+            lookup.setdefault(key, j)
+        judgements.append(j)
+
+    severity_raw = data["severity"]
+    severity: list[str] = []
+    ids = [j.id for j in judgements]
+    if not isinstance(severity_raw, list) or not severity_raw:
+        err(["severity"], "must be a non-empty list of judgement ids, least severe first")
+    else:
+        for i, value in enumerate(severity_raw):
+            sid = text(value, ["severity", i])
+            if sid not in ids:
+                err(["severity", i], f"{sid!r} is not a judgement id (ids: {', '.join(ids)})")
+            elif sid in severity:
+                err(["severity", i], f"{sid!r} is listed twice")
+            else:
+                severity.append(sid)
+    designs = data.get("study_designs") or []
+    if not isinstance(designs, list):
+        err(["study_designs"], "must be a list")
+        designs = []
+    raise_collected(errors)
+
+    ranked = [
+        Judgement(j.id, j.label, j.colour, j.symbol, j.aliases, severity.index(j.id))
+        for sid in severity
+        for j in judgements
+        if j.id == sid
+    ]
+    unranked = [j for j in judgements if j.id not in severity]
+    ordered = tuple(ranked + unranked)
+    by_id = {j.id: j for j in ordered}
+    lookup = {key: by_id[j.id] for key, j in lookup.items()}
+    assert overall is not None
+    return RobTool(
+        id=tool_id,
+        name=text(data["name"], ["name"]),
+        citation=text(data["citation"], ["citation"]),
+        domains=tuple(domains),
+        overall=overall,
+        judgements=ordered,
+        severity=tuple(severity),
+        full_name=text(data.get("full_name"), ["full_name"], required=False),
+        version=text(data.get("version"), ["version"], required=False),
+        doi=text(data.get("doi"), ["doi"], required=False),
+        study_designs=tuple(str(d) for d in designs),
+        source=file,
+        _lookup=lookup,
+    )
+
+
+# --------------------------------------------------------------------------- assessments
+
+
+@dataclass
+class RobStudy:
+    """One study's judgements: column id (domain id or ``overall``) -> judgement id or None."""
+
+    study_id: str
+    label: str
+    row: int | None
+    judgements: dict[str, str | None]
+
+    @property
+    def assessed(self) -> bool:
+        return any(v is not None for v in self.judgements.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "study_id": self.study_id,
+            "label": self.label,
+            "row": self.row,
+            "judgements": dict(self.judgements),
+        }
+
+
+@dataclass
+class RobTable:
+    """The risk-of-bias judgements of a review's studies under one tool (file order)."""
+
+    tool: RobTool
+    studies: list[RobStudy]
+    file: str = "studies.csv"
+
+    def __iter__(self):
+        return iter(self.studies)
+
+    def __len__(self) -> int:
+        return len(self.studies)
+
+    @property
+    def columns(self) -> tuple[Domain, ...]:
+        return self.tool.columns
+
+    @property
+    def ids(self) -> list[str]:
+        return [s.study_id for s in self.studies]
+
+    def get(self, study_id: str) -> RobStudy | None:
+        for s in self.studies:
+            if s.study_id == study_id:
+                return s
+        return None
+
+    def judgement(self, study_id: str, column: str) -> Judgement | None:
+        """The judgement of ``study_id`` in ``column`` (a domain id or ``overall``)."""
+        study = self.get(study_id)
+        if study is None:
+            raise KeyError(study_id)
+        value = study.judgements[column]
+        return None if value is None else self.tool.judgement(value)
+
+    def subset(self, study_ids: Iterable[str]) -> RobTable:
+        """The studies in ``study_ids`` (in that order; unknown ids are left out)."""
+        by_id = {s.study_id: s for s in self.studies}
+        return RobTable(self.tool, [by_id[i] for i in study_ids if i in by_id], self.file)
+
+    def forest_cells(self) -> dict[str, list[dict[str, Any] | None]]:
+        """Study id -> one dict per column (domains, then overall) for ``draw_forest(rob=...)``.
+
+        Each dict has ``domain`` (the column's ``abbrev``), ``domain_label``, ``judgement`` (id),
+        ``label``, ``colour``, ``symbol`` and ``rank`` (display order); None = not assessed.
+        """
+        out: dict[str, list[dict[str, Any] | None]] = {}
+        order = {j.id: n for n, j in enumerate(self.tool.judgements)}
+        for s in self.studies:
+            cells: list[dict[str, Any] | None] = []
+            for col in self.columns:
+                jid = s.judgements.get(col.id)
+                if jid is None:
+                    cells.append(None)
+                    continue
+                j = self.tool.judgement(jid)
+                cells.append(
+                    {
+                        "domain": col.tight,
+                        "domain_label": col.label,
+                        "judgement": j.id,
+                        "label": j.label,
+                        "colour": j.colour,
+                        "symbol": j.symbol,
+                        "rank": order[j.id],
+                    }
+                )
+            out[s.study_id] = cells
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "tool": {
+                "id": self.tool.id,
+                "name": self.tool.name,
+                "version": self.tool.version,
+                "citation": self.tool.citation,
+                "doi": self.tool.doi,
+            },
+            "columns": [c.to_dict() for c in self.columns],
+            "judgements": [
+                {k: v for k, v in j.to_dict().items() if k != "aliases"}
+                for j in self.tool.judgements
+            ],
+            "studies": [s.to_dict() for s in self.studies],
+        }
+
+
+def _row_values(item: Any) -> tuple[dict[str, Any], int | None]:
+    """(column -> cell text, spreadsheet row) of a CsvRow, a plain dict or a ``Study``."""
+    row = getattr(item, "row", None)
+    if isinstance(item, Mapping):
+        return dict(item), row
+    if hasattr(item, "study_id") and hasattr(item, "covariates"):  # metareview.tables.Study
+        values = dict(item.covariates)
+        values.update(study_id=item.study_id, label=item.label)
+        values["rob_overall"] = item.rob_overall or ""
+        return values, row
+    raise TypeError(f"read_assessments: cannot read a study row of type {type(item).__name__}")
+
+
+def _hint(value: str, tool: RobTool) -> str:
+    spellings = [s for j in tool.judgements for s in (j.id, j.label.lower(), *j.aliases)]
+    close = difflib.get_close_matches(_norm(value), [_norm(s) for s in spellings], 1, 0.75)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def read_assessments(
+    studies_rows: Iterable[Any],
+    tool: str | Path | RobTool,
+    *,
+    path: str | Path = "studies.csv",
+) -> RobTable:
+    """The judgements of each study of ``studies_rows`` under ``tool``.
+
+    ``studies_rows``: the rows of ``studies.csv`` as read by ``metareview.tables`` (a
+    ``CsvTable``, its ``CsvRow`` dicts, the ``Study`` objects of a ``StudyTable``) or plain
+    dicts with ``study_id`` (optional ``label``) and the tool's columns. The row number of
+    errors is the row's ``row`` attribute (header = row 1); plain dicts count from row 2.
+    ``tool``: a tool name or template path (see :func:`load_tool`) or a loaded tool.
+
+    An empty cell is "not assessed" (None). Raises ``InputError`` (all problems of one
+    pass) naming ``path``, the row and the column for an unknown judgement, a missing
+    tool column, an empty or duplicate ``study_id``.
+    """
+    rob_tool = load_tool(tool)
+    if str(path) == "studies.csv" and getattr(studies_rows, "file", None):
+        path = studies_rows.file
+    file = str(path)
+    errors: list[InputError] = []
+    studies: list[RobStudy] = []
+    seen: dict[str, int | None] = {}
+    items = list(studies_rows)
+    header_row = getattr(studies_rows, "header_row", 1)
+    rows = [_row_values(item) for item in items]
+    for col in rob_tool.columns:
+        if rows and all(col.column not in values for values, _ in rows):
+            errors.append(
+                InputError(
+                    file,
+                    header_row,
+                    col.column,
+                    f"missing column {col.column!r} ({rob_tool.name}: {col.label}); add it "
+                    "(leave a cell empty for a study not assessed)",
+                )
+            )
+    raise_collected(errors)
+    for n, (values, row) in enumerate(rows):
+        row = row if row is not None else header_row + 1 + n
+        sid = str(values.get("study_id") or values.get("study") or "").strip()
+        if not sid:
+            errors.append(InputError(file, row, "study_id", "study_id is empty"))
+            continue
+        if sid in seen:
+            errors.append(
+                InputError(
+                    file, row, "study_id", f"duplicate study_id {sid!r}: rows {seen[sid]} and {row}"
+                )
+            )
+            continue
+        seen[sid] = row
+        judgements: dict[str, str | None] = {}
+        for col in rob_tool.columns:
+            cell = values.get(col.column)
+            if cell is None:
+                errors.append(
+                    InputError(file, row, col.column, f"column {col.column!r} is missing")
+                )
+                continue
+            cell = str(cell).strip()
+            j = rob_tool.parse(cell)
+            if cell and j is None:
+                errors.append(
+                    InputError(
+                        file,
+                        row,
+                        col.column,
+                        f"{cell!r} is not a {rob_tool.name} judgement{_hint(cell, rob_tool)}; "
+                        f"use one of {rob_tool.allowed_text()}, or leave the cell empty if "
+                        "not assessed",
+                    )
+                )
+            judgements[col.id] = None if j is None else j.id
+        label = " ".join(str(values.get("label") or "").split()) or sid
+        studies.append(RobStudy(sid, label, row, judgements))
+    raise_collected(errors)
+    return RobTable(rob_tool, studies, file)
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def _weights_of(weights: Any) -> dict[str, float | None]:
+    """Study id -> weight from a mapping or a fit dictionary (``Fit.to_dict()``)."""
+    if isinstance(weights, Mapping) and isinstance(weights.get("studies"), list):
+        return {str(s.get("study")): s.get("weight") for s in weights["studies"]}
+    if isinstance(weights, Mapping):
+        return {str(k): v for k, v in weights.items()}
+    raise TypeError("weights must map study id -> weight, or be a fit dictionary")
+
+
+def summary(rob_table: RobTable, weights: Any = None) -> dict[str, Any]:
+    """Per column (domains, then overall) the proportion of studies with each judgement.
+
+    Proportions are over all studies of the table (``not_assessed`` is the share with an
+    empty cell), so each column's proportions sum to 1. With ``weights`` (study id ->
+    meta-analysis weight, or a ``Fit.to_dict()`` dictionary whose studies carry
+    ``weight``) each study counts with its weight, as robvis ``weighted = TRUE`` does;
+    studies without a weight (not in the meta-analysis) are left out and listed in
+    ``unweighted``. Returns a JSON-ready dictionary.
+    """
+    tool = rob_table.tool
+    studies = list(rob_table.studies)
+    unweighted: list[str] = []
+    if weights is None:
+        w = {s.study_id: 1.0 for s in studies}
+    else:
+        given = _weights_of(weights)
+        w = {}
+        for s in studies:
+            value = given.get(s.study_id)
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                unweighted.append(s.study_id)
+                continue
+            value = float(value)
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"weight of study {s.study_id!r} must be >= 0 (got {value!r})")
+            w[s.study_id] = value
+        if not w or sum(w.values()) <= 0:
+            raise ValueError("no study of the risk-of-bias table has a positive weight")
+    used = [s for s in studies if s.study_id in w]
+    total = sum(w[s.study_id] for s in used)
+    keys = [j.id for j in tool.judgements] + [NOT_ASSESSED]
+    columns = []
+    for col in tool.columns:
+        shares = dict.fromkeys(keys, 0.0)
+        counts = dict.fromkeys(keys, 0)
+        for s in used:
+            key = s.judgements.get(col.id) or NOT_ASSESSED
+            shares[key] += w[s.study_id]
+            counts[key] += 1
+        columns.append(
+            {
+                **col.to_dict(),
+                "counts": counts,
+                "proportions": {k: (v / total if total > 0 else 0.0) for k, v in shares.items()},
+            }
+        )
+    return {
+        "tool": tool.id,
+        "weighted": weights is not None,
+        "studies": len(used),
+        "total_weight": total,
+        "unweighted": unweighted,
+        "judgements": keys,
+        "columns": columns,
+    }

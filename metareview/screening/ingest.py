@@ -1,0 +1,239 @@
+"""The pipeline's ``ingest`` stage: screening export -> records, PRISMA counts, diagram.
+
+``ingest`` reads the export, removes duplicates when the export has not, checks the
+records against each other and against ``studies.csv`` / ``extraction.csv``, counts the
+PRISMA 2020 flow and writes, into ``out_dir`` (``results/<review>/screening/``):
+
+* ``records.csv``: every record with its final ``status`` (duplicates kept, with
+  ``duplicate_of`` and the rule that found them);
+* ``prisma.json``: the counts (PRISMA2020 package keys plus per-source, per-reason and
+  per-study detail) and the warnings;
+* ``prisma.csv``: the PRISMA2020 package's data template, ``n`` filled in;
+* ``prisma.svg``, ``prisma.png``: the flow diagram;
+* ``index.json``: the report's entry for this stage (figure and caption).
+
+Nothing is written unless every step succeeds; each file is moved into place whole.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from metareview.errors import AnalysisError, InputWarning
+from metareview.io import write_csv, write_json
+from metareview.screening.checks import cross_problems, flow_problems, resolve
+from metareview.screening.dedup import deduplicate
+from metareview.screening.prisma import PRISMA_CSV_COLUMNS, count, identities, prisma_csv_rows
+from metareview.screening.readers import read_screening
+from metareview.screening.records import ScreeningTable
+from metareview.tables import load_studies, read_csv_table
+
+DEFAULTS: dict[str, Any] = {
+    "format": "auto",
+    "file": "screening.csv",
+    "on_inconsistency": "error",
+    "deduplicate": "auto",
+    "sources": {},
+    "search_results": None,
+}
+
+RECORD_COLUMNS = [
+    "record_id",
+    "source",
+    "source_type",
+    "title",
+    "year",
+    "doi",
+    "doi_normalised",
+    "duplicate_of",
+    "duplicate_rule",
+    "removed",
+    "title_abstract",
+    "full_text",
+    "exclusion_reason",
+    "study_id",
+    "status",
+    "file",
+    "row",
+    "notes",
+]
+OUTPUT_NAMES = (
+    "records.csv",
+    "prisma.json",
+    "prisma.csv",
+    "prisma.svg",
+    "prisma.png",
+    "index.json",
+)
+
+
+def screening_settings(protocol: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The protocol's ``screening`` block with defaults for what it leaves out."""
+    block = dict((protocol or {}).get("screening") or {})
+    return {**DEFAULTS, **{k: v for k, v in block.items() if v is not None}}
+
+
+def screening_files(protocol: Mapping[str, Any] | None, raw_dir: str | Path) -> list[str]:
+    """The screening export file(s) of a review: ``screening.file`` under ``raw_dir``."""
+    files = screening_settings(protocol)["file"]
+    if isinstance(files, str):
+        files = [files]
+    return [str(Path(raw_dir) / f) for f in files]
+
+
+def summarise(
+    paths: str | Path | Sequence[str | Path],
+    format: str = "auto",
+    on_inconsistency: str = "error",
+    dedup: str = "auto",
+    sources: Mapping[str, str] | None = None,
+    search_results: Mapping[str, int] | None = None,
+    where: tuple[str | None, str] = (None, "screening.search_results"),
+) -> tuple[ScreeningTable, dict[str, Any], list[InputWarning]]:
+    """Read, deduplicate, check and count one screening export (no cross-table checks).
+
+    Returns the table, the counts and the warnings; raises ``InputError`` for malformed
+    input and for inconsistent records when ``on_inconsistency`` is ``error``.
+    """
+    table = read_screening(paths, format=format, sources=dict(sources or {}))
+    deduplicate(table, dedup)
+    warnings = list(table.warnings)
+    warnings += resolve(flow_problems(table), on_inconsistency)
+    counts = count(table, search_results, sources, where=where)
+    return table, counts, warnings
+
+
+def _record_row(rec) -> dict[str, Any]:
+    return {
+        "record_id": rec.record_id,
+        "source": rec.source,
+        "source_type": rec.source_type,
+        "title": rec.title,
+        "year": rec.year,
+        "doi": rec.doi,
+        "doi_normalised": rec.doi_key,
+        "duplicate_of": rec.duplicate_of,
+        "duplicate_rule": rec.duplicate_rule,
+        "removed": rec.removed,
+        "title_abstract": rec.title_abstract,
+        "full_text": rec.full_text,
+        "exclusion_reason": rec.exclusion_reason,
+        "study_id": rec.study_id,
+        "status": rec.status(),
+        "file": Path(rec.file).name if rec.file else "",
+        "row": rec.row,
+        "notes": rec.notes,
+    }
+
+
+def _extraction_ids(path: str | Path | None) -> set[str] | None:
+    if path is None:
+        return None
+    return {r["study_id"] for r in read_csv_table(path, ("study_id",)) if r["study_id"]}
+
+
+def _illustrative(table: ScreeningTable) -> int:
+    return sum(1 for r in table.records if "illustrative" in r.notes.lower())
+
+
+def ingest(
+    screening_path: str | Path | Sequence[str | Path],
+    protocol: str | Path | Mapping[str, Any],
+    studies_path: str | Path,
+    extraction_path: str | Path | None,
+    out_dir: str | Path,
+) -> list[str]:
+    """Run the screening stage for one review; returns the warnings (for the log).
+
+    ``protocol`` is the protocol file or the loaded protocol; its ``screening`` block
+    gives format, on_inconsistency, deduplicate, sources and search_results.
+    """
+    from metareview.plots.common import save_figure
+    from metareview.plots.prisma import draw_prisma
+    from metareview.protocol import load_protocol
+
+    protocol_file = None
+    if not isinstance(protocol, Mapping):
+        protocol_file = str(protocol)
+        protocol = load_protocol(protocol)
+    settings = screening_settings(protocol)
+    table, counts, warnings = summarise(
+        screening_path,
+        format=settings["format"],
+        on_inconsistency=settings["on_inconsistency"],
+        dedup=settings["deduplicate"],
+        sources=settings["sources"],
+        search_results=settings["search_results"],
+        where=(protocol_file, "screening.search_results"),
+    )
+    studies = load_studies(studies_path)
+    problems, cross_warnings = cross_problems(table, studies, extraction_path)
+    warnings += resolve(problems, settings["on_inconsistency"])
+    warnings += cross_warnings
+    counts = count(
+        table,
+        settings["search_results"],
+        settings["sources"],
+        extraction_studies=_extraction_ids(extraction_path),
+        where=(protocol_file, "screening.search_results"),
+    )
+    broken = identities(counts)
+    if broken:  # cannot happen for counts made by count(); a guard for future edits
+        raise AnalysisError("PRISMA counts do not add up: " + "; ".join(broken))
+    counts["review_id"] = protocol.get("review_id")
+    counts["format"] = table.format
+    counts["files"] = [Path(f).name for f in table.files]
+    counts["illustrative_records"] = _illustrative(table)
+    counts["warnings"] = [w.to_dict() for w in warnings]
+
+    fig = draw_prisma(counts)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stage = out_dir / f".ingest-{os.getpid()}-{secrets.token_hex(4)}.tmp"
+    stage.mkdir()
+    try:
+        write_csv(stage / "records.csv", RECORD_COLUMNS, [_record_row(r) for r in table.records])
+        write_json(stage / "prisma.json", counts)
+        write_csv(stage / "prisma.csv", PRISMA_CSV_COLUMNS, prisma_csv_rows(counts))
+        save_figure(fig, stage / "prisma.svg", stage / "prisma.png")
+        caption = (
+            f"PRISMA 2020 flow diagram: {counts['records_identified']:,} records identified, "
+            f"{counts['new_studies']:,} studies ({counts['new_reports']:,} reports) included."
+        )
+        if counts["illustrative_records"]:
+            caption += (
+                f" Illustrative: {counts['illustrative_records']:,} of {len(table):,} records "
+                "are synthetic, not the review's search."
+            )
+        write_json(
+            stage / "index.json",
+            {
+                "title": "Study selection (PRISMA 2020)",
+                "figures": [{"path": f"{out_dir.name}/prisma.svg", "caption": caption}],
+                "counts": {
+                    k: counts[k]
+                    for k in (
+                        "records_identified",
+                        "duplicates",
+                        "records_screened",
+                        "records_excluded",
+                        "dbr_assessed",
+                        "new_studies",
+                        "new_reports",
+                    )
+                },
+                "warnings": [w.to_dict() for w in warnings],
+            },
+        )
+        for name in OUTPUT_NAMES:
+            os.replace(stage / name, out_dir / name)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            shutil.rmtree(stage)
+    return [str(w) for w in warnings]

@@ -1,0 +1,134 @@
+"""The audit rule (published rounding), the audit target's check and the deviations table."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from metareview.audit import (
+    audit_failures,
+    audit_outcome,
+    audit_summary,
+    check_audit,
+    deviations,
+    published_decimals,
+)
+from metareview.errors import AnalysisError
+
+
+def fit(estimate, lb, ub, k=3, pooled=True, i2=None):
+    return {
+        "pooled": pooled,
+        "k": k,
+        "i2": i2,
+        "back": {"estimate": estimate, "ci_lb": lb, "ci_ub": ub},
+        "studies": [],
+        "warnings": [] if pooled else ["outcome 'x': k = 1"],
+    }
+
+
+def entry(**reported):
+    return {"id": "x", "role": "primary", "reported": reported}
+
+
+def status(rows):
+    return {r["quantity"]: r["status"] for r in rows}
+
+
+def test_rounding_at_published_decimals():
+    rows = audit_outcome(
+        entry(estimate=0.81, ci_lb=0.49, ci_ub=1.32, k=3), fit(0.8143, 0.4949, 1.3249)
+    )
+    assert status(rows) == {
+        "estimate": "reproduced",
+        "ci_lb": "reproduced",
+        "ci_ub": "reproduced",
+        "k": "reproduced",
+    }
+    rows = audit_outcome(entry(estimate=0.81), fit(0.8151, 0.4, 1.3))
+    assert status(rows) == {"estimate": "differs"}
+
+
+def test_half_up_not_bankers_rounding():
+    # 0.825 rounds half up to 0.83 (binary float 0.825 is just below; repr-based Decimal keeps it)
+    assert status(audit_outcome(entry(estimate=0.83), fit(0.825, 0.5, 1.5))) == {
+        "estimate": "reproduced"
+    }
+
+
+def test_trailing_zero_lost_by_yaml_uses_the_ci_decimals():
+    # published 1.33 [0.90, 1.98]: YAML reads 0.90 as 0.9, but the CI was printed to 2 decimals
+    reported = {"estimate": 1.33, "ci_lb": 0.9, "ci_ub": 1.98}
+    assert published_decimals(reported, "ci_lb") == 2
+    rows = audit_outcome(entry(**reported), fit(1.3349, 0.9449, 1.9751))
+    st = status(rows)
+    assert st["ci_lb"] == "differs"  # 0.94 is not 0.90 (at 1 decimal it would pass as 0.9)
+    row = next(r for r in rows if r["quantity"] == "ci_lb")
+    assert row["published_text"] == "0.90" and row["ours_rounded"] == "0.94"
+    assert published_decimals({**reported, "decimals": 3}, "estimate") == 3
+
+
+def test_k_exact_and_explains_other_differences():
+    rows = audit_outcome(entry(estimate=2.33, k=3), fit(2.46, 1.27, 4.76, k=2))
+    st = status(rows)
+    assert st == {"estimate": "differs", "k": "differs"}
+    assert all("2 studies with data here vs 3 published" in r["reason"] for r in rows)
+
+
+def test_not_computable_when_not_pooled():
+    rows = audit_outcome(entry(estimate=0.81, k=3), fit(None, None, None, k=1, pooled=False))
+    assert status(rows) == {"estimate": "not computable", "k": "not computable"}
+    assert "k = 1" in rows[0]["reason"]
+
+
+def test_failures_only_for_prespecified_primary(tmp_path):
+    rows = audit_outcome(entry(estimate=0.81), fit(None, None, None, pooled=False))
+    secondary = audit_outcome(
+        {"id": "y", "role": "secondary", "reported": {"estimate": 1.0}}, fit(2.0, 1, 3)
+    )
+    post_hoc = audit_outcome(
+        {"id": "z", "role": "primary", "post_hoc": True, "reported": {"estimate": 1.0}},
+        fit(2.0, 1, 3),
+    )
+    audit = audit_summary("r", rows + secondary + post_hoc)
+    failures = audit_failures(audit)
+    assert len(failures) == 1 and "primary outcome 'x'" in failures[0]
+    assert audit_failures(audit, fail_on=("differs",)) == []
+    path = tmp_path / "audit.json"
+    path.write_text(json.dumps(audit))
+    with pytest.raises(AnalysisError, match="did not reproduce"):
+        check_audit(path, ["differs", "not computable"], tmp_path / "audit.ok")
+    assert not (tmp_path / "audit.ok").exists()
+    check_audit(path, ["differs"], tmp_path / "audit.ok")
+    assert "audit passed" in (tmp_path / "audit.ok").read_text()
+
+
+def test_deviations_from_post_hoc_flags_and_list():
+    protocol = {
+        "outcomes": [
+            {"id": "a", "label": "A"},
+            {"id": "b", "label": "B", "post_hoc": True, "rationale": "asked by a reviewer"},
+        ],
+        "subgroups": [{"id": "s", "column": "region", "label": "Region", "post_hoc": True}],
+        "sensitivity": [{"id": "m", "kind": "methods", "label": "Models"}],
+        "small_study": [{"tests": ["egger"], "post_hoc": True}],
+        "deviations": [
+            {
+                "what": "Effect measure",
+                "registered": "RR",
+                "done": "OR",
+                "reason": "as the trials report",
+            }
+        ],
+    }
+    rows = deviations(protocol)
+    whats = [r["what"] for r in rows]
+    assert whats == [
+        "Outcome added: B",
+        "Subgroup analysis added: Region",
+        "Small-study-effect analysis added: egger",
+        "Effect measure",
+    ]
+    assert rows[0]["reason"] == "asked by a reviewer"
+    assert rows[1]["reason"] == "no rationale recorded"

@@ -1,0 +1,25 @@
+"""Rule analyses: the outcome's subgroup, sensitivity and small-study analyses."""
+
+import sys
+
+sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
+from _log import run  # noqa: E402
+
+from metareview.analyses import run_outcome_analyses  # noqa: E402
+
+sm = snakemake  # noqa: F821
+run(
+    sm,
+    lambda: run_outcome_analyses(
+        sm.input.table,
+        sm.input.protocol,
+        sm.wildcards.outcome,
+        dict(sm.params.settings),
+        sm.params.plan,
+        subgroup_dir=sm.output.subgroup,
+        sensitivity_dir=sm.output.sensitivity,
+        bias_json=sm.output.bias,
+        funnel_svg=sm.output.funnel,
+        contour_svg=sm.output.contour,
+    ),
+)
