@@ -212,6 +212,24 @@ def _review_section(review_dir: Path, name: str) -> dict[str, Any] | None:
     return index
 
 
+def _published_text(reported: dict) -> str:
+    """'1.33 [0.90, 1.98] (k = 3)' at the publication's decimals ('' when nothing was)."""
+    from .audit import published_decimals
+
+    if reported.get("estimate") is None:
+        return ""
+    places = published_decimals(reported, "estimate")
+    text = " ".join(
+        [f"{reported['estimate']:.{places}f}"]
+        + (
+            [f"[{reported['ci_lb']:.{places}f}, {reported['ci_ub']:.{places}f}]"]
+            if reported.get("ci_lb") is not None and reported.get("ci_ub") is not None
+            else []
+        )
+    )
+    return text + (f" (k = {reported['k']})" if reported.get("k") else "")
+
+
 def build_report(protocol_path, template_path, review_dir, out_html, out_audit) -> list[str]:
     """Render ``report.html`` from the results in ``review_dir`` and write ``audit.json``."""
     import jinja2
@@ -233,6 +251,7 @@ def build_report(protocol_path, template_path, review_dir, out_html, out_audit) 
                 "audit": rows,
                 "settings": outcome_settings(protocol, oid),
                 "analyses": _analysis_sections(review_dir, oid),
+                "published": _published_text(entry.get("reported") or {}),
             }
         )
     audit = audit_summary(protocol["review_id"], audit_rows)

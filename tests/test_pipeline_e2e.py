@@ -107,6 +107,8 @@ def test_pooled_values_and_audit(workdir):
     assert status[("sich", "k")] == "differs"  # DISCOUNT counts are not on file
     html = (res / "report.html").read_text()
     assert "0.81 [0.49, 1.32]" in html and "<svg" in html
+    assert "1.33 [0.90, 1.98] (k = 3)" in html  # published decimals kept (YAML reads 0.9)
+    assert status[("death", "ci_lb")] == "differs"  # 0.91 here vs 0.90 published
     assert "http://" not in html.split("<svg")[0] and "https://" not in html.split("<svg")[0]
     validation = json.loads((res / "extraction" / "validation.json").read_text())
     assert any("DISCOUNT" in w["message"] for w in validation["warnings"])
@@ -209,3 +211,45 @@ def test_snakemake_report(workdir):
     assert run.returncode == 0, run.stderr[-3000:]
     html = (workdir / "snakemake-report.html").read_text(errors="replace")
     assert "Forest plots" in html and "Funnel plots" in html
+
+
+def count_gids(svg: str, prefix: str) -> int:
+    return len(set(re.findall(rf'id="({re.escape(prefix)}[^"]*)"', svg)))
+
+
+def test_stage4_outputs_on_the_example_review(workdir):
+    """Subgroup, sensitivity and small-study outputs of evt mRS 0-2, and their figures'
+    structure (one row/point per study, one subtotal diamond per subgroup level)."""
+    res = workdir / "results" / "evt-vs-medical-rcts"
+    fit = json.loads((res / "pooled" / "mrs02.json").read_text())
+    k = fit["k"]
+    sub = json.loads((res / "subgroup" / "mrs02" / "category.json").read_text())
+    levels = [g["level"] for g in sub["subgroups"]]
+    svg = (res / "subgroup" / "mrs02" / "category.svg").read_text()
+    assert count_gids(svg, "subtotal-diamond-") == len(levels)
+    assert count_gids(svg, "pooled-diamond") == 1 and "subgroup-test" in svg
+    index = json.loads((res / "sensitivity" / "mrs02" / "index.json").read_text())
+    kinds = [a["kind"] for a in index["analyses"]]
+    assert kinds == ["leave_one_out", "influence", "cumulative", "methods", "zero_cells", "exclude"]
+    loo = (res / "sensitivity" / "mrs02" / "leave_one_out.svg").read_text()
+    assert count_gids(loo, "loo-row-") == k
+    assert (
+        count_gids((res / "sensitivity" / "mrs02" / "cumulative.svg").read_text(), "cumul-row-")
+        == k
+    )
+    assert (
+        count_gids((res / "sensitivity" / "mrs02" / "baujat.svg").read_text(), "baujat-point-") == k
+    )
+    bias = json.loads((res / "bias" / "mrs02.json").read_text())
+    assert bias["result"]["k"] == k and bias["result"]["underpowered"] is (k < 10)
+    assert count_gids((res / "funnel" / "mrs02.svg").read_text(), "funnel-point-") == k
+    html = (res / "report.html").read_text()
+    for heading in (
+        "Subgroups: Region",
+        "Sensitivity: leave-one-out",
+        "Small-study effects",
+        "Risk of bias",
+        "Study selection (PRISMA 2020)",
+        "Deviations",
+    ):
+        assert heading in html, heading
