@@ -250,6 +250,6 @@ def test_stage4_outputs_on_the_example_review(workdir):
         "Small-study effects",
         "Risk of bias",
         "Study selection (PRISMA 2020)",
-        "Deviations",
+        "Protocol and deviations",
     ):
         assert heading in html, heading
