@@ -12,38 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from .errors import AnalysisError, InputError
+from .formatting import est_ci, num, pct, pval
 from .io import write_csv, write_json
 from .pipeline import _favours, _typed_rows
 from .pooling import Settings
 from .protocol import load_protocol
-
-PRE = "pre-specified"
-
-
-# --------------------------------------------------------------------------- formatting
-
-
-def num(x: Any, digits: int = 2) -> str:
-    if x is None:
-        return "–"
-    return f"{x:.{digits}f}".replace("-", "−")
-
-
-def pval(p: Any) -> str:
-    if p is None:
-        return "–"
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
-
-
-def est_ci(back: dict | None) -> str:
-    """'1.23 [0.98, 1.55]' on the reported scale."""
-    if not back or back.get("estimate") is None:
-        return "not pooled"
-    return f"{num(back['estimate'])} [{num(back['ci_lb'])}, {num(back['ci_ub'])}]"
-
-
-def pct(x: Any) -> str:
-    return "–" if x is None else f"{x:.0f}%"
 
 
 def _meta(item: dict) -> dict[str, Any]:
@@ -544,152 +517,158 @@ def run_small_study(
     return warnings
 
 
-def _case_analyses(kinds, rows, labels, settings: Settings, main_fit, out, items):
-    """Leave-one-out, influence (with the Baujat plot) and cumulative analyses."""
-    from . import sensitivity as sens
+class _Case:
+    """What the leave-one-out, influence and cumulative analyses of one outcome share."""
+
+    def __init__(self, rows, labels, settings: Settings, main_fit, out):
+        from .pooling import effect_sizes
+
+        s = settings.resolved()
+        self.rows, self.labels, self.main_fit, self.out, self.method = (
+            rows,
+            labels,
+            main_fit,
+            out,
+            s.method,
+        )
+        self.es = effect_sizes(rows, s)
+        self.ids = [r["study"] for r in rows]
+        self.common = {"method": s.method, "test": s.test, "level": s.level}
+        self.zero = {"add": s.add, "to": s.to, "drop00": s.drop00}
+
+    def label(self, study: str) -> str:
+        return self.labels.get(study, study)
+
+    def fit_table(self, name: str, rows: list[list[str]]) -> dict[str, Any]:
+        write_csv(
+            self.out.dir / f"{name}.csv",
+            FIT_COLUMNS,
+            [dict(zip(FIT_COLUMNS, r, strict=True)) for r in rows],
+        )
+        return {"caption": "", "columns": FIT_COLUMNS, "rows": rows}
+
+
+def _leave_one_out(case: _Case, item: dict) -> dict[str, Any]:
+    from .plots.sensitivity import draw_leave_one_out
+    from .sensitivity import leave_one_out
+
+    res = leave_one_out(case.es, case.ids, **case.common, **case.zero).to_dict()
+    write_json(case.out.dir / "leave_one_out.json", res)
+    rows = [_fit_row(f"Omitting {case.label(e['study'])}", e) for e in res["studies"]]
+    fig = draw_leave_one_out(
+        res, case.main_fit, title=item.get("label") or "Leave-one-out", study_labels=case.labels
+    )
+    return {
+        "title": "Sensitivity: leave-one-out",
+        "tables": [case.fit_table("leave_one_out", rows)],
+        "figures": [
+            case.out.figure(fig, "leave_one_out.svg", "Leave-one-out: each study omitted in turn.")
+        ],
+        "result": case.out.rel("leave_one_out.json"),
+    }
+
+
+INFLUENCE_COLUMNS = [
+    "Study",
+    "rstudent",
+    "DFFITS",
+    "Cook's D",
+    "cov.r",
+    "tau² del.",
+    "hat",
+    "weight %",
+    "Influential",
+]
+
+
+def _influence(case: _Case, item: dict) -> dict[str, Any]:
     from .models import IV_METHODS
-    from .plots import sensitivity as plots
-    from .pooling import effect_sizes
+    from .plots.sensitivity import draw_baujat
+    from .sensitivity import baujat, influence
 
-    s = settings.resolved()
-    es = effect_sizes(rows, s)
-    ids = [r["study"] for r in rows]
-    common = {"method": s.method, "test": s.test, "level": s.level}
-    zero = {"add": s.add, "to": s.to, "drop00": s.drop00}
-    done = []
-    for kind in kinds:
-        item = items[kind]
-        base = {"id": item["id"], "kind": kind, **_meta(item), "notes": [], "figures": []}
-        try:
-            if kind == "leave_one_out":
-                res = sens.leave_one_out(es, ids, **common, **zero).to_dict()
-                write_json(out.dir / "leave_one_out.json", res)
-                table = [
-                    [
-                        f"Omitting {labels.get(e['study'], e['study'])}",
-                        str(e["k"]),
-                        est_ci(e["back"]),
-                        pval(e["pval"]),
-                        num(e.get("tau2"), 3),
-                        pct(e.get("i2")),
-                    ]
-                    for e in res["studies"]
-                ]
-                fig = plots.draw_leave_one_out(
-                    res, main_fit, title=item.get("label") or "Leave-one-out", study_labels=labels
-                )
-                base["figures"].append(
-                    out.figure(
-                        fig, "leave_one_out.svg", "Leave-one-out: each study omitted in turn."
-                    )
-                )
-                base["tables"] = [{"caption": "", "columns": FIT_COLUMNS, "rows": table}]
-                base["title"] = "Sensitivity: leave-one-out"
-            elif kind == "influence":
-                if s.method not in IV_METHODS:
-                    raise AnalysisError(
-                        f"influence diagnostics need an inverse-variance model, not {s.method}"
-                    )
-                inf = sens.influence(es, ids, **common).to_dict()
-                bj = sens.baujat(es, ids, **common, **zero).to_dict()
-                write_json(out.dir / "influence.json", {"influence": inf, "baujat": bj})
-                cols = [
-                    "Study",
-                    "rstudent",
-                    "DFFITS",
-                    "Cook's D",
-                    "cov.r",
-                    "tau² del.",
-                    "hat",
-                    "weight %",
-                    "Influential",
-                ]
-                table = [
-                    [
-                        labels.get(e["study"], e["study"]),
-                        num(e["rstudent"]),
-                        num(e["dffits"]),
-                        num(e["cook_d"]),
-                        num(e["cov_r"]),
-                        num(e["tau2_del"], 3),
-                        num(e["hat"]),
-                        num(e["weight"], 1),
-                        "yes" if e["inf"] else "",
-                    ]
-                    for e in inf["studies"]
-                ]
-                write_csv(
-                    out.dir / "influence.csv",
-                    cols,
-                    [dict(zip(cols, r, strict=True)) for r in table],
-                )
-                fig = plots.draw_baujat(
-                    bj,
-                    title=f"Baujat plot: {item.get('label') or ''}".rstrip(": "),
-                    study_labels=labels,
-                )
-                base["figures"].append(
-                    out.figure(
-                        fig,
-                        "baujat.svg",
-                        "Baujat plot: each study's contribution to heterogeneity (x) against its "
-                        "influence on the pooled result (y).",
-                    )
-                )
-                base["tables"] = [
-                    {
-                        "caption": "Case-deletion diagnostics (Viechtbauer and "
-                        "Cheung 2010; influential as metafor marks them)",
-                        "columns": cols,
-                        "rows": table,
-                    }
-                ]
-                base["title"] = "Sensitivity: influence diagnostics"
-            else:  # cumulative
-                from .sensitivity import order_keys
+    if case.method not in IV_METHODS:
+        raise AnalysisError(
+            f"influence diagnostics need an inverse-variance model, not {case.method}"
+        )
+    inf = influence(case.es, case.ids, **case.common).to_dict()
+    bj = baujat(case.es, case.ids, **case.common, **case.zero).to_dict()
+    write_json(case.out.dir / "influence.json", {"influence": inf, "baujat": bj})
+    rows = [
+        [
+            case.label(e["study"]),
+            num(e["rstudent"]),
+            num(e["dffits"]),
+            num(e["cook_d"]),
+            num(e["cov_r"]),
+            num(e["tau2_del"], 3),
+            num(e["hat"]),
+            num(e["weight"], 1),
+            "yes" if e["inf"] else "",
+        ]
+        for e in inf["studies"]
+    ]
+    write_csv(
+        case.out.dir / "influence.csv",
+        INFLUENCE_COLUMNS,
+        [dict(zip(INFLUENCE_COLUMNS, r, strict=True)) for r in rows],
+    )
+    fig = draw_baujat(bj, title="Baujat plot", study_labels=case.labels)
+    return {
+        "title": "Sensitivity: influence diagnostics",
+        "tables": [
+            {
+                "caption": "Case-deletion diagnostics (Viechtbauer and Cheung 2010; "
+                "influential as metafor marks them)",
+                "columns": INFLUENCE_COLUMNS,
+                "rows": rows,
+            }
+        ],
+        "figures": [
+            case.out.figure(
+                fig,
+                "baujat.svg",
+                "Baujat plot: each study's contribution to heterogeneity (x) against its "
+                "influence on the pooled result (y).",
+            )
+        ],
+        "result": case.out.rel("influence.json"),
+    }
 
-                res = sens.cumulative(
-                    es, ids, order=order_keys(rows, ("year", "label")), **common, **zero
-                ).to_dict()
-                years = {r["study"]: r.get("year") for r in rows}
-                write_json(out.dir / "cumulative.json", res)
-                table = [
-                    [
-                        f"+ {labels.get(e['study'], e['study'])}"
-                        + (f" ({years.get(e['study'])})" if years.get(e["study"]) else ""),
-                        str(e["k"]),
-                        est_ci(e["back"]),
-                        pval(e["pval"]),
-                        num(e.get("tau2"), 3),
-                        pct(e.get("i2")),
-                    ]
-                    for e in res["steps"]
-                ]
-                fig = plots.draw_cumulative(
-                    res, title=item.get("label") or "Cumulative", study_labels=labels, years=years
-                )
-                base["figures"].append(
-                    out.figure(
-                        fig, "cumulative.svg", "Cumulative meta-analysis, studies added by year."
-                    )
-                )
-                base["tables"] = [{"caption": "", "columns": FIT_COLUMNS, "rows": table}]
-                base["title"] = "Sensitivity: cumulative meta-analysis by year"
-        except AnalysisError as exc:
-            base.update(
-                title=f"Sensitivity: {item.get('label') or kind}",
-                tables=[],
-                notes=[f"Not computed: {exc}"],
+
+def _cumulative(case: _Case, item: dict) -> dict[str, Any]:
+    from .plots.sensitivity import draw_cumulative
+    from .sensitivity import cumulative, order_keys
+
+    order = order_keys(case.rows, ("year", "label"))
+    res = cumulative(case.es, case.ids, order=order, **case.common, **case.zero).to_dict()
+    write_json(case.out.dir / "cumulative.json", res)
+    years = {r["study"]: r.get("year") for r in case.rows}
+
+    def step_label(study):
+        year = years.get(study)
+        return f"+ {case.label(study)}" + (f" ({year})" if year else "")
+
+    rows = [_fit_row(step_label(e["study"]), e) for e in res["steps"]]
+    fig = draw_cumulative(
+        res, title=item.get("label") or "Cumulative", study_labels=case.labels, years=years
+    )
+    return {
+        "title": "Sensitivity: cumulative meta-analysis by year",
+        "tables": [case.fit_table("cumulative", rows)],
+        "figures": [
+            case.out.figure(
+                fig, "cumulative.svg", "Cumulative meta-analysis, studies added by year."
             )
-        if kind in ("leave_one_out", "cumulative") and base.get("tables"):
-            table = base["tables"][0]
-            write_csv(
-                out.dir / f"{kind}.csv",
-                FIT_COLUMNS,
-                [dict(zip(FIT_COLUMNS, r, strict=True)) for r in table["rows"]],
-            )
-        done.append(base)
-    return done
+        ],
+        "result": case.out.rel("cumulative.json"),
+    }
+
+
+CASE_ANALYSES = {
+    "leave_one_out": _leave_one_out,
+    "influence": _influence,
+    "cumulative": _cumulative,
+}
 
 
 def run_sensitivity(table_csv, protocol_path, outcome, settings_dict, plan, out_dir) -> list[str]:
@@ -700,6 +679,7 @@ def run_sensitivity(table_csv, protocol_path, outcome, settings_dict, plan, out_
     out = _Output(out_dir, Path(out_dir).parent.parent)
     main_fit, main_err = _try_pool(rows, settings, f"outcome '{outcome}'")
     analyses, warnings = [], []
+    case = None
     for item in plan["sensitivity"]:
         kind = item["kind"]
         label = item.get("label") or kind
@@ -716,8 +696,20 @@ def run_sensitivity(table_csv, protocol_path, outcome, settings_dict, plan, out_
                 }
             )
             continue
-        if kind in ("leave_one_out", "influence", "cumulative"):
-            analyses += _case_analyses([kind], rows, labels, settings, main_fit, out, {kind: item})
+        if kind in CASE_ANALYSES:
+            base = {"id": item["id"], "kind": kind, **_meta(item), "notes": [], "figures": []}
+            case = case or _Case(rows, labels, settings, main_fit, out)
+            try:
+                analyses.append({**base, **CASE_ANALYSES[kind](case, item)})
+            except AnalysisError as exc:
+                analyses.append(
+                    {
+                        **base,
+                        "title": f"Sensitivity: {label}",
+                        "tables": [],
+                        "notes": [f"Not computed: {exc}"],
+                    }
+                )
         elif kind == "methods":
             methods = item.get("methods") or ["FE", "MH", "PETO", "DL", "REML", "PM"]
             analyses.append(

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .audit import audit_outcome, audit_summary, deviations
+from .formatting import num, pval
 from .io import atomic_write_text, write_json
 from .protocol import load_protocol, outcome_settings
 
@@ -151,18 +152,6 @@ def _analysis_plan_sentences(protocol: dict) -> list[str]:
     return out
 
 
-def fmt(x: Any, digits: int = 2) -> str:
-    if x is None:
-        return "–"
-    return f"{x:.{digits}f}".replace("-", "−")
-
-
-def fmt_p(p: Any) -> str:
-    if p is None:
-        return "–"
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
-
-
 def _read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
@@ -262,8 +251,8 @@ def build_report(protocol_path, template_path, review_dir, out_html, out_audit) 
         undefined=jinja2.ChainableUndefined,
         keep_trailing_newline=True,
     )
-    env.filters["num"] = fmt
-    env.filters["p"] = fmt_p
+    env.filters["num"] = num
+    env.filters["p"] = pval
     html = env.get_template(Path(template_path).name).render(
         protocol=protocol,
         methods=methods_paragraph(protocol),
