@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -116,6 +116,11 @@ class _Header:
     level: float
     model: str
     k: int
+
+    @classmethod
+    def of(cls, m: _Model, **fields: Any):
+        """The result of an analysis of model ``m`` with its own ``fields``."""
+        return cls(m.measure, m.method, m.test, m.level, m.model, m.k, **fields)
 
     def _head(self, analysis: str) -> dict[str, Any]:
         return {
@@ -571,13 +576,8 @@ def leave_one_out(
     m = _prepare(es, study_ids, method, test, level, add, to, drop00, what)
     mask = ~np.eye(m.k, dtype=bool)
     cols = _fits(m, mask)
-    return LeaveOneOut(
-        m.measure,
-        m.method,
-        m.test,
-        m.level,
-        m.model,
-        m.k,
+    return LeaveOneOut.of(
+        m,
         studies=list(m.ids),
         columns=_columns(cols),
         back=_back(m, cols, mask),
@@ -631,13 +631,8 @@ def cumulative(
     m = _reorder(m0, np.array([row_of[i] for i in idx if i in row_of], dtype=int))
     mask = np.tri(m.k, dtype=bool)
     cols = _fits(m, mask)
-    return Cumulative(
-        m.measure,
-        m.method,
-        m.test,
-        m.level,
-        m.model,
-        m.k,
+    return Cumulative.of(
+        m,
         order=list(m.ids),
         columns=_columns(cols),
         back=_back(m, cols, mask),
@@ -646,20 +641,13 @@ def cumulative(
 
 
 def _reorder(m: _Model, rows: np.ndarray) -> _Model:
-    return _Model(
-        m.measure,
-        m.method,
-        m.test,
-        m.level,
-        m.model,
-        [m.ids[i] for i in rows],
-        m.rows[rows],
-        m.y[rows],
-        m.v[rows],
-        {n: c[rows] for n, c in m.counts.items()},
-        m.add,
-        m.to,
-        m.drop00,
+    return replace(
+        m,
+        ids=[m.ids[i] for i in rows],
+        rows=m.rows[rows],
+        y=m.y[rows],
+        v=m.v[rows],
+        counts={n: c[rows] for n, c in m.counts.items()},
     )
 
 
@@ -713,13 +701,8 @@ def influence(
         "weight": weight,
         "dfbs": dfbs,
     }
-    return Influence(
-        m.measure,
-        m.method,
-        m.test,
-        m.level,
-        m.model,
-        k,
+    return Influence.of(
+        m,
         studies=list(m.ids),
         columns=cols,
         inf=np.asarray(inf, dtype=bool),
@@ -757,13 +740,8 @@ def baujat(
         x = resid**2 / vi
         y = (d["estimate"] - beta) ** 2 / d["se"] ** 2
     fixed = m.method in ("FE", "MH", "PETO")
-    return Baujat(
-        m.measure,
-        m.method,
-        m.test,
-        m.level,
-        m.model,
-        m.k,
+    return Baujat.of(
+        m,
         studies=list(m.ids),
         x=np.asarray(x, dtype=float),
         y=np.asarray(y, dtype=float),

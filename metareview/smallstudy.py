@@ -89,8 +89,28 @@ REF_CONTOUR = (
 # --------------------------------------------------------------------------- results
 
 
+class _Result:
+    """What every small-study result shares: ``k``, ``underpowered`` and ``to_dict``."""
+
+    k: int
+
+    @property
+    def underpowered(self) -> bool:
+        return self.k < MIN_STUDIES
+
+    def _dict(self, name: str | None = None, **more: Any) -> dict[str, Any]:
+        """The dataclass fields (but ``extra``), then ``name`` (when given),
+        ``underpowered`` and ``more``; JSON-ready."""
+        out = {f: getattr(self, f) for f in self.__dataclass_fields__ if f != "extra"}
+        if name is not None:
+            out["name"] = name
+        out["underpowered"] = self.underpowered
+        out.update(more)
+        return _clean(out)
+
+
 @dataclass
-class RegTestResult:
+class RegTestResult(_Result):
     """A regression test for funnel-plot asymmetry.
 
     ``coefficients`` are those of the regression of the effect on the predictor:
@@ -120,19 +140,12 @@ class RegTestResult:
     warnings: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def underpowered(self) -> bool:
-        return self.k < MIN_STUDIES
-
     def to_dict(self) -> dict[str, Any]:
-        out = {name: getattr(self, name) for name in self.__dataclass_fields__ if name != "extra"}
-        out["underpowered"] = self.underpowered
-        out.update(self.extra)
-        return _clean(out)
+        return self._dict(**self.extra)
 
 
 @dataclass
-class RankTestResult:
+class RankTestResult(_Result):
     """Begg and Mazumdar's rank correlation test (Kendall's tau)."""
 
     k: int
@@ -144,20 +157,12 @@ class RankTestResult:
     reference: str = REF_BEGG
     warnings: list[str] = field(default_factory=list)
 
-    @property
-    def underpowered(self) -> bool:
-        return self.k < MIN_STUDIES
-
     def to_dict(self) -> dict[str, Any]:
-        out = {name: getattr(self, name) for name in self.__dataclass_fields__}
-        out["name"] = "ranktest"
-        out["underpowered"] = self.underpowered
-        out["p_method"] = "exact" if self.exact else "normal"
-        return _clean(out)
+        return self._dict("ranktest", p_method="exact" if self.exact else "normal")
 
 
 @dataclass
-class TrimFillResult:
+class TrimFillResult(_Result):
     """Trim and fill: the estimated missing studies and the model refitted with them."""
 
     estimator: str
@@ -175,15 +180,8 @@ class TrimFillResult:
     reference: str = REF_TRIMFILL
     warnings: list[str] = field(default_factory=list)
 
-    @property
-    def underpowered(self) -> bool:
-        return self.k < MIN_STUDIES
-
     def to_dict(self) -> dict[str, Any]:
-        out = {name: getattr(self, name) for name in self.__dataclass_fields__}
-        out["name"] = "trimfill"
-        out["underpowered"] = self.underpowered
-        return _clean(out)
+        return self._dict("trimfill")
 
 
 # --------------------------------------------------------------------------- helpers

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from metareview.plots import draw_forest, save_figure
-from metareview.plots.forest import _fmt_p, _heterogeneity_text, _nice_log_ticks, measure_kind
+from metareview.plots._table import fmt_p, nice_log_ticks
+from metareview.plots.forest import _heterogeneity_text, measure_kind
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
 Z975 = 1.959963984540054
@@ -215,19 +216,25 @@ def k25_fit():
     return two_arm_fit(arms)
 
 
-def render(fit, tmp_path, name="forest", **kw):
-    kwargs = {
-        "title": "Functional independence (mRS 0-2) at 90 days",
-        "intervention_label": "Thrombectomy",
-        "control_label": "Medical management",
-        "favours_left": "medical management",
-        "favours_right": "thrombectomy",
-    }
-    kwargs.update(kw)
-    fig = draw_forest(fit, **kwargs)
+EVT_TEXTS = {
+    "title": "Functional independence (mRS 0-2) at 90 days",
+    "intervention_label": "Thrombectomy",
+    "control_label": "Medical management",
+    "favours_left": "medical management",
+    "favours_right": "thrombectomy",
+}
+
+
+def draw_and_save(draw, data, tmp_path, name, **kw):
+    """``draw(data, ...)`` with the thrombectomy texts (``kw`` overrides), saved as SVG+PNG."""
+    fig = draw(data, **{**EVT_TEXTS, **kw})
     svg, png = tmp_path / f"{name}.svg", tmp_path / f"{name}.png"
     save_figure(fig, svg_path=svg, png_path=png)
     return fig, svg, png
+
+
+def render(fit, tmp_path, name="forest", **kw):
+    return draw_and_save(draw_forest, fit, tmp_path, name, **kw)
 
 
 def svg_texts(svg: Path) -> list[str]:
@@ -533,10 +540,10 @@ def test_save_figure_creates_directories_and_needs_a_path(tmp_path):
 
 
 def test_helpers():
-    assert _fmt_p(0.0004) == "p < 0.001"
-    assert _fmt_p(0.0049) == "p = 0.005"
-    assert _fmt_p(0.0496) == "p = 0.050"
-    assert _fmt_p(0.27) == "p = 0.27"
+    assert fmt_p(0.0004) == "p < 0.001"
+    assert fmt_p(0.0049) == "p = 0.005"
+    assert fmt_p(0.0496) == "p = 0.050"
+    assert fmt_p(0.27) == "p = 0.27"
     fit = k3_fit()
     fit["tau2"] = 0.0004
     assert _heterogeneity_text(fit).startswith("Heterogeneity: tau\u00b2 < 0.001; I\u00b2 = ")
@@ -545,8 +552,8 @@ def test_helpers():
     assert _chi2_sf(2.61, 2) == pytest.approx(math.exp(-2.61 / 2))
     assert _chi2_sf(3.84145882, 1) == pytest.approx(0.05, abs=1e-7)
     assert _chi2_sf(36.4150285, 24) == pytest.approx(0.05, abs=1e-7)
-    assert _nice_log_ticks(0.58, 1.8) == [0.5, 1, 2]
-    assert _nice_log_ticks(0.03, 40) == [0.01, 0.1, 1, 10, 100]
+    assert nice_log_ticks(0.58, 1.8) == [0.5, 1, 2]
+    assert nice_log_ticks(0.03, 40) == [0.01, 0.1, 1, 10, 100]
 
 
 # --------------------------------------------------------------------------- geometry
@@ -606,19 +613,8 @@ def evt_subgroups(outcome="mrs02", column="category", **settings):
 def render_subgroups(result, tmp_path, name="subgroups", **kw):
     from metareview.plots.forest import draw_subgroup_forest
 
-    kwargs = {
-        "title": "Functional independence (mRS 0-2) at 90 days",
-        "intervention_label": "Thrombectomy",
-        "control_label": "Medical management",
-        "favours_left": "medical management",
-        "favours_right": "thrombectomy",
-        "subgroup_label": "Trial population",
-    }
-    kwargs.update(kw)
-    fig = draw_subgroup_forest(result, **kwargs)
-    svg, png = tmp_path / f"{name}.svg", tmp_path / f"{name}.png"
-    save_figure(fig, svg_path=svg, png_path=png)
-    return fig, svg, png
+    kw = {"subgroup_label": "Trial population", **kw}
+    return draw_and_save(draw_subgroup_forest, result, tmp_path, name, **kw)
 
 
 def test_subgroup_forest_evt_structure(tmp_path):

@@ -20,41 +20,54 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from matplotlib import ticker
-from matplotlib import transforms as mtransforms
 from matplotlib.figure import Figure
-from matplotlib.font_manager import FontProperties
-from matplotlib.lines import Line2D
-from matplotlib.patches import Polygon
 
+from metareview.plots._table import (
+    FIG_WIDTH,
+    GAP,
+    MARGIN,
+    MAX_PLOT_W,
+    MIN_PLOT_W,
+    MUTED,
+    ROB_DOT,
+    ROW_H,
+    Measurer,
+    axis_frac,
+    back_interval,
+    choose_scale,
+    ci_line,
+    clean,
+    diamond,
+    finite,
+    fmt_ci,
+    fmt_num,
+    fmt_p,
+    fmt_tau2,
+    footer_rows,
+    header_rule,
+    minus,
+    rob_mark,
+    scale_axis,
+    square,
+    study_label,
+    table_axes,
+    text_fn,
+    title_line,
+    wrap_words,
+)
 from metareview.plots.common import journal_style, new_figure
 
 __all__ = ["draw_forest", "draw_subgroup_forest", "measure_kind", "default_measure_label"]
 
 # --------------------------------------------------------------------------- constants
 
-FIG_WIDTH = 7.2  # inches: a two-column journal page
-MARGIN = 0.10  # left/right margin, inches
-ROW_H = 0.165  # inches per table row (7 pt text with generous leading)
-GAP = 0.12  # horizontal gap between columns, inches
-MIN_PLOT_W = 1.6  # inches
-MAX_PLOT_W = 2.6  # inches
 SHORT_HEADER_W = 0.9  # arm headers up to this width stay on one line, inches
 MAX_ARM_W = 1.25  # widest an arm column (header included) may get, inches
-FONT_SIZE = 7.0
-TITLE_SIZE = 8.0
-ELLIPSIS = "\u2026"
-MINUS = "\u2212"
 
-SQUARE_COLOR = "#3b5488"
-LINE_COLOR = "#000000"
-MUTED = "#555555"
-DIAMOND_COLOR = "#000000"
 PI_COLOR = "#7a0000"
 
 RATIO_MEASURES = frozenset({"OR", "RR", "PETO", "IRR", "HR", "ROM", "RR_MH", "OR_MH"})
@@ -74,12 +87,6 @@ _MEASURE_LABELS = {
     "SMD": "Standardised mean difference",
     "SMDH": "Standardised mean difference",
 }
-
-# Axis limits: study CIs (and the prediction interval) beyond these get arrows.
-_RATIO_CAP = (0.01, 100.0)
-_RATIO_HARD_CAP = (0.001, 1000.0)
-
-_CONTROL_CHARS = re.compile(r"\s+")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -102,7 +109,7 @@ def measure_kind(fit: Mapping[str, Any]) -> str:
     for s in fit.get("studies") or []:
         yi = s.get("yi")
         est = (s.get("back") or {}).get("estimate")
-        if _finite(yi) and _finite(est):
+        if finite(yi) and finite(est):
             pairs.append((float(yi), float(est)))
     if pairs:
         if all(math.isclose(math.exp(y), b, rel_tol=1e-6, abs_tol=1e-12) for y, b in pairs):
@@ -121,93 +128,10 @@ def default_measure_label(fit: Mapping[str, Any]) -> str:
     return _MEASURE_LABELS.get(measure, measure or "Estimate")
 
 
-def _finite(x: Any) -> bool:
-    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
-
-
-def _clean(text: Any) -> str:
-    """A user's label as one printable line (control characters become spaces)."""
-    s = "" if text is None else str(text)
-    s = "".join(" " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch for ch in s)
-    return _CONTROL_CHARS.sub(" ", s).strip()
-
-
-def _minus(s: str) -> str:
-    return s.replace("-", MINUS)
-
-
-def _fmt_num(x: Any) -> str:
-    if not _finite(x):
-        return "NA"
-    x = float(x)
-    a = abs(x)
-    if a < 100:
-        s = f"{x:.2f}"
-    elif a < 1000:
-        s = f"{x:.1f}"
-    else:
-        s = f"{x:.0f}"
-    if s.lstrip("-").strip("0.") == "":  # -0.00 -> 0.00
-        s = s.lstrip("-")
-    return _minus(s)
-
-
-def _fmt_ci(lo: Any, hi: Any) -> str:
-    return f"[{_fmt_num(lo)}, {_fmt_num(hi)}]"
-
-
-def _fmt_p(p: Any) -> str:
-    if not _finite(p):
-        return "p = NA"
-    p = float(p)
-    if p < 0.001:
-        return "p < 0.001"
-    if p < 0.01 or round(p, 2) == 0.05:
-        return f"p = {p:.3f}"
-    return f"p = {p:.2f}"
-
-
-def _fmt_tau2(t: Any) -> str:
-    if not _finite(t):
-        return "NA"
-    t = float(t)
-    if t == 0:
-        return "0"
-    if t < 0.001:
-        return "< 0.001"
-    return f"{t:.3f}" if t < 10 else f"{t:.2f}"
-
-
 def _fmt_count(n: Any) -> str:
-    if not _finite(n):
+    if not finite(n):
         return "\u2013"
     return f"{int(round(float(n))):,}"
-
-
-def _fmt_tick(t: float) -> str:
-    s = f"{round(t, 10):g}"
-    if s in ("-0", "-0.0"):
-        s = "0"
-    return _minus(s)
-
-
-def _wrap_words(text: str, fits, max_lines: int) -> list[str]:
-    """Greedy word wrap with a width predicate; the last line is left for truncation."""
-    words = text.split(" ")
-    lines: list[str] = []
-    current = ""
-    for i, word in enumerate(words):
-        trial = f"{current} {word}" if current else word
-        if fits(trial) or not current:
-            current = trial
-            continue
-        lines.append(current)
-        if len(lines) == max_lines - 1:
-            current = " ".join(words[i:])
-            break
-        current = word
-    lines.append(current)
-    return lines
 
 
 def _wrap_clauses(text: str, fits, max_lines: int) -> list[str]:
@@ -226,54 +150,11 @@ def _wrap_clauses(text: str, fits, max_lines: int) -> list[str]:
         lines.append(current)
         if len(lines) <= max_lines:
             return lines
-    return _wrap_words(text, fits, max_lines)
-
-
-class _Measurer:
-    """Text widths in inches, measured with the Agg renderer (the font that draws them)."""
-
-    def __init__(self, fig: Figure) -> None:
-        self._renderer = fig.canvas.get_renderer()
-        self._dpi = fig.dpi
-        self._cache: dict[tuple[str, float, str, str], float] = {}
-
-    @staticmethod
-    def props(size: float = FONT_SIZE, weight: str = "normal", style: str = "normal"):
-        return FontProperties(size=size, weight=weight, style=style)
-
-    def width(
-        self, s: str, size: float = FONT_SIZE, weight: str = "normal", style: str = "normal"
-    ) -> float:
-        key = (s, size, weight, style)
-        if key not in self._cache:
-            if s == "":
-                self._cache[key] = 0.0
-            else:
-                w, _, _ = self._renderer.get_text_width_height_descent(
-                    s, self.props(size, weight, style), ismath=False
-                )
-                self._cache[key] = w / self._dpi
-        return self._cache[key]
-
-    def max_width(self, texts: Iterable[str], **kw: Any) -> float:
-        return max((self.width(t, **kw) for t in texts), default=0.0)
-
-    def fit(self, s: str, max_w: float, **kw: Any) -> str:
-        """``s``, or its longest prefix + ellipsis no wider than ``max_w`` inches."""
-        if self.width(s, **kw) <= max_w:
-            return s
-        lo, hi = 0, len(s)
-        while lo < hi:  # largest n with width(prefix(n)) <= max_w
-            mid = (lo + hi + 1) // 2
-            if self.width(s[:mid].rstrip() + ELLIPSIS, **kw) <= max_w:
-                lo = mid
-            else:
-                hi = mid - 1
-        return s[:lo].rstrip() + ELLIPSIS if lo > 0 else ELLIPSIS
+    return wrap_words(text, fits, max_lines)
 
 
 def _wrap_header(
-    m: _Measurer, label: str, body_w: float, max_w: float = MAX_ARM_W
+    m: Measurer, label: str, body_w: float, max_w: float = MAX_ARM_W
 ) -> tuple[float, list[str]]:
     """Width and (at most two) lines of an arm header over a column of ``body_w`` inches.
 
@@ -292,79 +173,13 @@ def _wrap_header(
         def fits(s: str, width: float = width) -> bool:
             return m.width(s, **bold) <= width
 
-        lines = _wrap_words(label, fits, 2)
+        lines = wrap_words(label, fits, 2)
         if all(fits(line) for line in lines) or width >= max_w:
             return width, [m.fit(line, width, **bold) for line in lines]
         width = min(width + 0.05, max_w)
 
 
 # --------------------------------------------------------------------------- axis scale
-
-
-def _nice_log_ticks(lo: float, hi: float) -> list[float]:
-    """1-2-5 ticks covering [lo, hi] if at most 7 are needed, else decades."""
-    for mantissas in ((1, 2, 5), (1,)):
-        cands = [m * 10.0**e for e in range(-3, 4) for m in mantissas]
-        below = [c for c in cands if c <= lo * (1 + 1e-9)]
-        above = [c for c in cands if c >= hi * (1 - 1e-9)]
-        tmin = max(below) if below else min(cands)
-        tmax = min(above) if above else max(cands)
-        ticks = [c for c in cands if tmin * (1 - 1e-9) <= c <= tmax * (1 + 1e-9)]
-        if len(ticks) <= 7:
-            break
-    return ticks
-
-
-def _nice_linear_ticks(lo: float, hi: float) -> list[float]:
-    if hi - lo < 1e-9:
-        lo, hi = lo - 0.05, hi + 0.05
-    locator = ticker.MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10])
-    ticks = [float(t) for t in locator.tick_values(lo, hi)]
-    # MaxNLocator may give one tick beyond each end; keep the smallest cover of [lo, hi].
-    while len(ticks) > 2 and ticks[1] <= lo + 1e-12:
-        ticks.pop(0)
-    while len(ticks) > 2 and ticks[-2] >= hi - 1e-12:
-        ticks.pop()
-    return [round(t, 10) + 0.0 for t in ticks]
-
-
-@dataclass
-class _Scale:
-    kind: str
-    ticks: list[float]
-    null: float | None
-
-    @property
-    def lo(self) -> float:
-        return self.ticks[0]
-
-    @property
-    def hi(self) -> float:
-        return self.ticks[-1]
-
-
-def _choose_scale(kind: str, core: Sequence[float], extended: Sequence[float]) -> _Scale:
-    """Axis from ``core`` values (always shown) and ``extended`` ones (clipped to a cap)."""
-    if kind == "ratio":
-        core = [v for v in core if _finite(v) and v > 0]
-        core = [min(max(v, _RATIO_HARD_CAP[0]), _RATIO_HARD_CAP[1]) for v in core]
-        ext = [min(max(v, _RATIO_CAP[0]), _RATIO_CAP[1]) for v in extended if _finite(v)]
-        ext = [v for v in ext if v > 0]
-        vals = [1.0, *core, *ext]
-        lo, hi = min(vals), max(vals)
-        if hi / lo < 4:  # never narrower than 0.5-2 around the data
-            mid = math.sqrt(lo * hi)
-            lo, hi = min(lo, mid / 2), max(hi, mid * 2)
-        return _Scale("ratio", _nice_log_ticks(lo, hi), 1.0)
-    if kind == "difference":
-        core = [v for v in core if _finite(v)]
-        ext = [min(max(v, -1.0), 1.0) for v in extended if _finite(v)]
-        vals = [0.0, *core, *ext]
-        return _Scale(kind, _nice_linear_ticks(min(vals), max(vals)), 0.0)
-    core = [min(max(v, 0.0), 1.0) for v in core if _finite(v)]
-    ext = [min(max(v, 0.0), 1.0) for v in extended if _finite(v)]
-    vals = [*core, *ext] or [0.0, 1.0]
-    return _Scale(kind, _nice_linear_ticks(min(vals), max(vals)), None)
 
 
 # --------------------------------------------------------------------------- rows
@@ -388,25 +203,21 @@ def _study_rows(
     rows = []
     for s in fit.get("studies") or []:
         sid = s.get("study")
-        label = None
-        if study_labels is not None and sid is not None:
-            label = study_labels.get(str(sid))
-        label = _clean(label if label is not None else sid) or "(unnamed)"
         if two_arm:
             arms = [(s.get("ai"), s.get("n1i")), (s.get("ci"), s.get("n2i"))]
         else:
             arms = [(s.get("xi"), s.get("ni"))]
-        back = s.get("back") or {}
+        est, lo, hi = back_interval(s.get("back"))
         excluded = s.get("excluded")
         rows.append(
             _StudyRow(
-                label=label,
+                label=study_label(sid, study_labels),
                 arms=arms,
-                est=back.get("estimate") if _finite(back.get("estimate")) else None,
-                lo=back.get("ci_lb") if _finite(back.get("ci_lb")) else None,
-                hi=back.get("ci_ub") if _finite(back.get("ci_ub")) else None,
-                weight=s.get("weight") if _finite(s.get("weight")) else None,
-                excluded=_clean(excluded) or "excluded" if excluded is not None else None,
+                est=est,
+                lo=lo,
+                hi=hi,
+                weight=s.get("weight") if finite(s.get("weight")) else None,
+                excluded=clean(excluded) or "excluded" if excluded is not None else None,
                 study=None if sid is None else str(sid),
             )
         )
@@ -424,7 +235,7 @@ def _is_two_arm(fit: Mapping[str, Any]) -> bool:
 
 def _model_label(fit: Mapping[str, Any]) -> str:
     model = str(fit.get("model") or "").upper()
-    method = _clean(fit.get("method"))
+    method = clean(fit.get("method"))
     if model == "RE":  # Hartung-Knapp is named on the overall-effect line
         return f"Random-effects model ({method})" if method else "Random-effects model"
     if model == "MH":
@@ -439,47 +250,47 @@ def _model_label(fit: Mapping[str, Any]) -> str:
 def _heterogeneity_text(fit: Mapping[str, Any]) -> str | None:
     parts = []
     model = str(fit.get("model") or "").upper()
-    if model == "RE" and _finite(fit.get("tau2")):
-        tau2 = _fmt_tau2(fit["tau2"])
+    if model == "RE" and finite(fit.get("tau2")):
+        tau2 = fmt_tau2(fit["tau2"])
         parts.append(f"tau\u00b2 {tau2}" if tau2.startswith("<") else f"tau\u00b2 = {tau2}")
     i2 = fit.get("i2")
     q = fit.get("q")
-    if not (_finite(q) or _finite(i2)):
+    if not (finite(q) or finite(i2)):
         return None
     stats = []
-    if _finite(i2):
+    if finite(i2):
         stats.append(f"I\u00b2 = {float(i2):.0f}%")
-    if _finite(q):
+    if finite(q):
         stats.append(f"Q = {float(q):.2f}")
         df = fit.get("q_df")
-        if _finite(df):
+        if finite(df):
             stats.append(f"df = {int(df)}")
     text = ", ".join(stats)
-    if _finite(q) and fit.get("q_pval") is not None:
-        text += f" ({_fmt_p(fit.get('q_pval'))})"
+    if finite(q) and fit.get("q_pval") is not None:
+        text += f" ({fmt_p(fit.get('q_pval'))})"
     parts.append(text)
     return "Heterogeneity: " + "; ".join(parts)
 
 
 def _overall_text(fit: Mapping[str, Any]) -> str | None:
     stat = fit.get("stat")
-    if not _finite(stat):
+    if not finite(stat):
         return None
     test = str(fit.get("test") or "z").lower()
     name = "Test for overall effect"
     if test in ("knha", "hksj"):
         name += " (Hartung-Knapp)"
-    if test in ("knha", "t", "hksj") or _finite(fit.get("df")):
+    if test in ("knha", "t", "hksj") or finite(fit.get("df")):
         letter = "t"
-        df = f", df = {int(fit['df'])}" if _finite(fit.get("df")) else ""
+        df = f", df = {int(fit['df'])}" if finite(fit.get("df")) else ""
     else:
         letter, df = "z", ""
-    value = _minus(f"{float(stat):.2f}")
-    return f"{name}: {letter} = {value}{df} ({_fmt_p(fit.get('pval'))})"
+    value = minus(f"{float(stat):.2f}")
+    return f"{name}: {letter} = {value}{df} ({fmt_p(fit.get('pval'))})"
 
 
 def _not_pooled_reason(fit: Mapping[str, Any]) -> str:
-    warnings = [_clean(w) for w in fit.get("warnings") or [] if _clean(w)]
+    warnings = [clean(w) for w in fit.get("warnings") or [] if clean(w)]
     if not warnings:
         return "Not pooled"
     return "Not pooled: " + "; ".join(warnings)
@@ -533,7 +344,7 @@ def _totals(rows: Sequence[_StudyRow], n_arms: int) -> list[tuple[str, str]]:
     """Summed events and totals per arm, as the bold cells of a pooled row."""
     out = []
     for a in range(n_arms):
-        pairs = [r.arms[a] for r in rows if _finite(r.arms[a][0]) and _finite(r.arms[a][1])]
+        pairs = [r.arms[a] for r in rows if finite(r.arms[a][0]) and finite(r.arms[a][1])]
         if pairs:
             out.append(
                 (_fmt_count(sum(p[0] for p in pairs)) + "/", _fmt_count(sum(p[1] for p in pairs)))
@@ -554,8 +365,8 @@ def _study_item(
         "study",
         label=r.label,
         arms=_arm_cells(r.arms[:n_arms]),
-        est=_fmt_num(r.est) if shown else "",
-        ci=_fmt_ci(r.lo, r.hi) if shown else "",
+        est=fmt_num(r.est) if shown else "",
+        ci=fmt_ci(r.lo, r.hi) if shown else "",
         weight=f"{r.weight:.1f}%" if r.weight is not None and shown else "",
         row=r,
         gid=f"study-marker-{suffix}",
@@ -580,11 +391,11 @@ def _diamond_item(
         label=label,
         bold=True,
         arms=[(ev if nn else ev.rstrip("/"), nn) for ev, nn in totals],
-        est=_fmt_num(est),
-        ci=_fmt_ci(lb, ub),
+        est=fmt_num(est),
+        ci=fmt_ci(lb, ub),
         weight=weight,
         gap=gap,
-        values=(est, lb if _finite(lb) else est, ub if _finite(ub) else est),
+        values=(est, lb if finite(lb) else est, ub if finite(ub) else est),
         gid=gid,
     )
 
@@ -593,17 +404,12 @@ def _pooled(fit: Mapping[str, Any] | None) -> bool:
     if not fit:
         return False
     back = fit.get("back") or {}
-    return _finite(fit.get("estimate")) and _finite(back.get("estimate"))
+    return finite(fit.get("estimate")) and finite(back.get("estimate"))
 
 
 # --------------------------------------------------------------------------- risk of bias
 
 ROB_CELL_W = 0.18  # inches: narrowest risk-of-bias column
-ROB_DOT = 8.0  # points: diameter of a judgement circle in the forest plot
-ROB_EDGE = "#444444"
-ROB_EMPTY = "#BBBBBB"
-# symbols drawn as centred line markers (text glyphs sit on the baseline, not the centre)
-_SYMBOL_MARKERS = {"+": "+", "\u2212": "_", "-": "_", "\u00d7": "x", "x": "x", "X": "x"}
 
 
 @dataclass
@@ -631,93 +437,34 @@ def _rob_spec(rob: Any) -> _RobSpec:
     ncols = widths.pop() if widths else 0
     if hasattr(rob, "tool"):
         cols = rob.tool.columns
-        headers = [_clean(getattr(c, "tight", c.short)) for c in cols]
-        domains = [(h, _clean(c.label)) for h, c in zip(headers, cols, strict=True)]
-        judgements = [(_clean(j.label), j.colour, j.symbol) for j in rob.tool.judgements]
+        headers = [clean(getattr(c, "tight", c.short)) for c in cols]
+        domains = [(h, clean(c.label)) for h, c in zip(headers, cols, strict=True)]
+        judgements = [(clean(j.label), j.colour, j.symbol) for j in rob.tool.judgements]
     else:
         headers, domains = [], []
         for j in range(ncols):
             first = next((c[j] for c in cells.values() if c[j]), None) or {}
-            short = _clean(first.get("domain")) or f"D{j + 1}"
+            short = clean(first.get("domain")) or f"D{j + 1}"
             headers.append(short)
-            domains.append((short, _clean(first.get("domain_label")) or short))
+            domains.append((short, clean(first.get("domain_label")) or short))
         seen: dict[tuple[str, str, str], tuple[float, int]] = {}
         for c in cells.values():
             for cell in c:
                 if not cell:
                     continue
                 key = (
-                    _clean(cell.get("label") or cell.get("judgement")),
+                    clean(cell.get("label") or cell.get("judgement")),
                     str(cell.get("colour")),
                     str(cell.get("symbol") or ""),
                 )
                 rank = cell.get("rank")
-                r = float(rank) if _finite(rank) else math.inf
+                r = float(rank) if finite(rank) else math.inf
                 if key not in seen:
                     seen[key] = (r, len(seen))  # by rank, then by first appearance
                 elif r < seen[key][0]:
                     seen[key] = (r, seen[key][1])
         judgements = sorted(seen, key=lambda k: seen[k])
     return _RobSpec(headers, domains, judgements, cells)
-
-
-def _rob_mark(
-    fig: Figure,
-    tr,
-    x: float,
-    y: float,
-    cell: Mapping[str, Any] | None,
-    gid: str | None,
-    size: float = ROB_DOT,
-) -> None:
-    """A judgement circle with its symbol (hollow grey circle: not assessed)."""
-    if cell:
-        face, edge = str(cell.get("colour") or "#FFFFFF"), ROB_EDGE
-    else:
-        face, edge = "white", ROB_EMPTY
-    fig.add_artist(
-        Line2D(
-            [x],
-            [y],
-            transform=tr,
-            marker="o",
-            markersize=size,
-            markerfacecolor=face,
-            markeredgecolor=edge,
-            markeredgewidth=0.4,
-            linestyle="none",
-            gid=gid,
-        )
-    )
-    symbol = str((cell or {}).get("symbol") or "")
-    if not symbol:
-        return
-    if symbol in _SYMBOL_MARKERS:
-        fig.add_artist(
-            Line2D(
-                [x],
-                [y],
-                transform=tr,
-                marker=_SYMBOL_MARKERS[symbol],
-                markersize=size * 0.5,
-                markeredgecolor="black",
-                markeredgewidth=max(0.9, size * 0.085),
-                linestyle="none",
-            )
-        )
-    else:
-        fig.text(
-            x,
-            y,
-            symbol,
-            transform=tr,
-            ha="center",
-            va="center",
-            fontsize=size * 0.7,
-            weight="bold",
-            parse_math=False,
-            usetex=False,
-        )
 
 
 # --------------------------------------------------------------------------- layout
@@ -744,7 +491,7 @@ class _Columns:
 
 
 def _columns(
-    m: _Measurer,
+    m: Measurer,
     W: float,
     items: Sequence[_Item],
     arm_labels: Sequence[str],
@@ -859,7 +606,7 @@ def _render(
 ) -> Figure:
     """Draw the table ``items`` with a plot panel, the axis and the ``footers`` under it."""
     fig = new_figure(FIG_WIDTH, 4.0)
-    m = _Measurer(fig)
+    m = Measurer(fig)
     bold = {"weight": "bold"}
     n_arms = len(arm_labels)
     rob_headers = rob.headers if rob is not None else []
@@ -905,11 +652,7 @@ def _render(
     if have_favours:
         y_favours = cursor + 0.55
         cursor = y_favours + 0.5
-    y_footers = []
-    cursor += 0.4
-    for _ in footers:
-        y_footers.append(cursor + 0.5)
-        cursor += 1.0
+    y_footers, cursor = footer_rows(cursor, len(footers))
     rob_legend: list[tuple[float, float, str, Any]] = []  # (x, y, kind, payload)
     if rob is not None:
         cursor = _rob_legend_layout(m, rob, W, cursor, rob_legend, items)
@@ -921,45 +664,14 @@ def _render(
         y_top = y_sub - 0.85
     else:
         y_top = y_head_top - 0.9
-    H = (y_bottom - y_top) * ROW_H
-    fig.set_size_inches(W, H)
-
-    ax = fig.add_axes(
-        (
-            px0 / W,
-            (y_bottom - y_axis) * ROW_H / H,
-            plot_w / W,
-            (y_axis - y_rule) * ROW_H / H,
-        )
+    ax, tr = table_axes(
+        fig, W, px0, plot_w, y_top=y_top, y_bottom=y_bottom, y_axis=y_axis, y_rule=y_rule
     )
-    ax.set_ylim(y_axis, y_rule)
-    tr = mtransforms.blended_transform_factory(fig.dpi_scale_trans, ax.transData)
-
-    def text(xx: float, yy: float, s: str, ha: str = "left", **kw: Any) -> None:
-        if not s:
-            return
-        fig.text(
-            xx,
-            yy,
-            s,
-            transform=tr,
-            ha=ha,
-            va="center_baseline",
-            fontsize=kw.pop("size", FONT_SIZE),
-            parse_math=False,
-            usetex=False,
-            **kw,
-        )
+    text = text_fn(fig, tr)
 
     # ---------------------------------------------------------------- header
     if title and y_title is not None:
-        text(
-            x_study,
-            y_title,
-            m.fit(title, W - 2 * MARGIN, size=TITLE_SIZE, **bold),
-            size=TITLE_SIZE,
-            weight="bold",
-        )
+        title_line(text, m, y_title, title, W)
     if subtitle and y_sub is not None:
         text(x_study, y_sub, m.fit(subtitle, W - 2 * MARGIN), color=MUTED)
     text(x_study, y_head2, m.fit(study_head, cols.study_w, **bold), weight="bold")
@@ -978,9 +690,7 @@ def _render(
         text((cols.rob_x0 + W - MARGIN) / 2, y_head1, head, ha="center", weight="bold")
         for xx, h in zip(cols.rob_x, rob.headers, strict=True):
             text(xx, y_head2, h, ha="center", weight="bold")
-    fig.add_artist(
-        Line2D([MARGIN, W - MARGIN], [y_rule, y_rule], transform=tr, lw=0.6, color="black")
-    )
+    header_rule(fig, tr, W, y_rule)
 
     # ---------------------------------------------------------------- scale
     core: list[float] = []
@@ -994,20 +704,8 @@ def _render(
             core += list(it.values)
         elif it.kind == "pi":
             extended += list(it.values)
-    scale = _choose_scale(kind, core, extended)
-    if kind == "ratio":
-        ax.set_xscale("log")
-    ax.set_xlim(scale.lo, scale.hi)
-    ax.set_xticks(scale.ticks, [_fmt_tick(t) for t in scale.ticks])
-    ax.xaxis.set_minor_locator(ticker.NullLocator())
-    for label in ax.get_xticklabels():
-        label.set_parse_math(False)
-    ax.set_yticks([])
-    for side in ("left", "right", "top"):
-        ax.spines[side].set_visible(False)
-    ax.patch.set_visible(False)
-    if scale.null is not None:
-        ax.axvline(scale.null, color="black", lw=0.6, zorder=1)
+    scale = choose_scale(kind, core, extended)
+    scale_axis(ax, scale)
 
     # ---------------------------------------------------------------- rows
     weights = [
@@ -1048,7 +746,7 @@ def _render(
             r = it.row
             if it.rob is not None:
                 for c, cell in enumerate(it.rob):
-                    _rob_mark(fig, tr, cols.rob_x[c], y, cell, f"{it.rob_gid}-{c}")
+                    rob_mark(fig, tr, cols.rob_x[c], y, cell, f"{it.rob_gid}-{c}")
             if r.excluded is not None:
                 reason = m.fit(r.excluded, x_weight_r - x_est0, style="italic")
                 text(x_est0, y, reason, style="italic", color=MUTED)
@@ -1059,48 +757,28 @@ def _render(
             if r.est is None:
                 continue
             if r.lo is not None and r.hi is not None:
-                _ci_line(ax, r.lo, r.hi, y, scale, gid=it.ci_gid or "")
+                ci_line(ax, r.lo, r.hi, y, scale, gid=it.ci_gid or "")
             if scale.lo <= r.est <= scale.hi:
                 if wmax > 0 and r.weight is not None:
                     side = max(max_side * math.sqrt(r.weight / wmax), 2.5)
                 else:
                     side = 0.6 * max_side
-                ax.plot(
-                    [r.est],
-                    [y],
-                    marker="s",
-                    markersize=side,
-                    color=SQUARE_COLOR,
-                    markeredgewidth=0,
-                    linestyle="none",
-                    zorder=3,
-                    gid=it.gid,
-                )
+                square(ax, r.est, y, side, it.gid)
         elif it.kind == "diamond":
             text(x_est_num_r, y, it.est, ha="right", weight="bold")
             text(x_ci_l, y, it.ci, ha="left", weight="bold")
             text(x_weight_r, y, it.weight, ha="right", weight="bold")
             est, lb, ub = it.values
-            hh = 0.34
-            diamond = Polygon(
-                [(lb, y), (est, y - hh), (ub, y), (est, y + hh)],
-                closed=True,
-                facecolor=DIAMOND_COLOR,
-                edgecolor=DIAMOND_COLOR,
-                lw=0.5,
-                zorder=4,
-                gid=it.gid,
-            )
-            ax.add_patch(diamond)
+            diamond(ax, est, lb, ub, y, it.gid)
         elif it.kind == "pi":
             text(x_ci_l, y, it.ci, ha="left")
             lo, hi = it.values
-            _ci_line(ax, lo, hi, y, scale, gid=it.gid or "", color=PI_COLOR, lw=1.2, caps=True)
+            ci_line(ax, lo, hi, y, scale, gid=it.gid or "", color=PI_COLOR, lw=1.2, caps=True)
 
     # ---------------------------------------------------------------- under the axis
     if have_favours and y_favours is not None:
         null = scale.null if scale.null is not None else scale.lo
-        null_x = px0 + plot_w * _axis_frac(null, scale)
+        null_x = px0 + plot_w * axis_frac(null, scale)
         pad = 0.06
         left, right = favours
         if left:
@@ -1114,14 +792,14 @@ def _render(
         text(x_study, yy, m.fit(s, W - 2 * MARGIN), **kw)
     for xx, yy, what, payload in rob_legend:
         if what == "mark":
-            _rob_mark(fig, tr, xx + ROB_DOT / 144, yy, payload, None)
+            rob_mark(fig, tr, xx + ROB_DOT / 144, yy, payload, None)
         else:
             text(xx, yy, payload, weight="bold" if what == "head" else "normal")
     return fig
 
 
 def _rob_legend_layout(
-    m: _Measurer,
+    m: Measurer,
     rob: _RobSpec,
     W: float,
     cursor: float,
@@ -1197,17 +875,50 @@ def draw_forest(
     with journal_style():
         return _draw(
             fit,
-            title=_clean(title),
-            arm_labels=[_clean(intervention_label), _clean(control_label)],
-            favours=(_clean(favours_left), _clean(favours_right)),
-            measure_label=_clean(measure_label) if measure_label else None,
+            **_texts(
+                title, intervention_label, control_label, favours_left, favours_right, measure_label
+            ),
             study_labels=study_labels,
             rob=_rob_spec(rob) if rob is not None else None,
         )
 
 
+def _texts(
+    title: str,
+    intervention_label: str,
+    control_label: str,
+    favours_left: str,
+    favours_right: str,
+    measure_label: str | None,
+) -> dict[str, Any]:
+    """The caller's texts of a forest plot, cleaned, as keyword arguments of ``_draw*``."""
+    return {
+        "title": clean(title),
+        "arm_labels": [clean(intervention_label), clean(control_label)],
+        "favours": (clean(favours_left), clean(favours_right)),
+        "measure_label": clean(measure_label) if measure_label else None,
+    }
+
+
+def _pooled_diamond(
+    fit: Mapping[str, Any], rows: Sequence[_StudyRow], n_arms: int, gap: float
+) -> _Item:
+    """The diamond of a pooled model of all studies, labelled with the model."""
+    return _diamond_item(
+        _model_label(fit), fit, _totals(rows, n_arms), "100.0%", "pooled-diamond", gap
+    )
+
+
+def _pooled_footers(fit: Mapping[str, Any], kind: str) -> list[tuple[str, str | None]]:
+    """Heterogeneity and (not for proportions) overall-effect lines of a pooled model."""
+    texts = [_heterogeneity_text(fit)]
+    if kind != "proportion":  # a test of "proportion = 0" means nothing
+        texts.append(_overall_text(fit))
+    return [(t, None) for t in texts if t]
+
+
 def _est_head(fit: Mapping[str, Any], measure_label: str | None) -> tuple[str, str]:
-    level = fit.get("level") if _finite(fit.get("level")) else 95
+    level = fit.get("level") if finite(fit.get("level")) else 95
     return (measure_label or default_measure_label(fit), f"({float(level):g}% CI)")
 
 
@@ -1227,21 +938,20 @@ def _draw(
     back = fit.get("back") or {}
     pooled = _pooled(fit)
     model = str(fit.get("model") or "").upper()
-    show_pi = pooled and model == "RE" and _finite(back.get("pi_lb")) and _finite(back.get("pi_ub"))
+    show_pi = pooled and model == "RE" and finite(back.get("pi_lb")) and finite(back.get("pi_ub"))
 
     items = [
         _study_item(r, n_arms, str(i), rob.for_study(r.study) if rob is not None else None)
         for i, r in enumerate(rows)
     ]
     if pooled:
-        totals = _totals(rows, n_arms)
-        items.append(_diamond_item(_model_label(fit), fit, totals, "100.0%", "pooled-diamond", 0.5))
+        items.append(_pooled_diamond(fit, rows, n_arms, 0.5))
         if show_pi:
             items.append(
                 _Item(
                     "pi",
                     label="Prediction interval",
-                    ci=_fmt_ci(back.get("pi_lb"), back.get("pi_ub")),
+                    ci=fmt_ci(back.get("pi_lb"), back.get("pi_ub")),
                     values=(back["pi_lb"], back["pi_ub"]),
                     gid="prediction-interval",
                 )
@@ -1250,9 +960,6 @@ def _draw(
         items.append(
             _Item("note", label=_not_pooled_reason(fit), style="italic", gap=0.5, max_lines=3)
         )
-    footers = [_heterogeneity_text(fit)] if pooled else []
-    if pooled and measure_kind(fit) != "proportion":  # a test of "proportion = 0" means nothing
-        footers.append(_overall_text(fit))
     return _render(
         title=title,
         subtitle="",
@@ -1262,7 +969,7 @@ def _draw(
         est_head=_est_head(fit, measure_label),
         favours=favours,
         items=items,
-        footers=[(t, None) for t in footers if t],
+        footers=_pooled_footers(fit, measure_kind(fit)) if pooled else [],
         rob=rob,
     )
 
@@ -1284,18 +991,18 @@ def _subgroup_test_text(result: Mapping[str, Any], model: str) -> str | None:
     else:
         test = result.get("test_between_re")
     test = test or result.get("test_between") or result.get("test_between_fe")
-    if not test or not _finite(test.get("q")):
+    if not test or not finite(test.get("q")):
         return None
     q = float(test["q"])
     df = test.get("df")
     parts = [f"Q = {q:.2f}"]
-    if _finite(df):
-        parts.append(f"df = {int(df)} ({_fmt_p(test.get('pval'))})")
+    if finite(df):
+        parts.append(f"df = {int(df)} ({fmt_p(test.get('pval'))})")
     else:
-        parts[-1] += f" ({_fmt_p(test.get('pval'))})"
-    if _finite(df) and q > 0:
+        parts[-1] += f" ({fmt_p(test.get('pval'))})"
+    if finite(df) and q > 0:
         parts.append(f"I\u00b2 = {max(0.0, (q - float(df)) / q) * 100:.1f}%")
-    elif _finite(df):
+    elif finite(df):
         parts.append("I\u00b2 = 0%")
     return "Test for subgroup differences: " + ", ".join(parts)
 
@@ -1333,12 +1040,11 @@ def draw_subgroup_forest(
     with journal_style():
         return _draw_subgroups(
             result,
-            title=_clean(title),
-            arm_labels=[_clean(intervention_label), _clean(control_label)],
-            favours=(_clean(favours_left), _clean(favours_right)),
-            measure_label=_clean(measure_label) if measure_label else None,
+            **_texts(
+                title, intervention_label, control_label, favours_left, favours_right, measure_label
+            ),
             study_labels=study_labels,
-            subgroup_label=_clean(subgroup_label or result.get("subgroup") or ""),
+            subgroup_label=clean(subgroup_label or result.get("subgroup") or ""),
             level_labels=level_labels or {},
         )
 
@@ -1374,7 +1080,7 @@ def _draw_subgroups(
     overall_weights: dict[str, float | None] | None = None
     if overall and _pooled(overall) and overall.get("studies"):
         overall_weights = {
-            str(s.get("study")): (s.get("weight") if _finite(s.get("weight")) else None)
+            str(s.get("study")): (s.get("weight") if finite(s.get("weight")) else None)
             for s in overall["studies"]
         }
 
@@ -1386,7 +1092,7 @@ def _draw_subgroups(
         while part in used:
             part += "_"
         used.add(part)
-        header = _clean(level_labels.get(level, level)) or "(empty)"
+        header = clean(level_labels.get(level, level)) or "(empty)"
         items.append(
             _Item(
                 "header",
@@ -1405,18 +1111,18 @@ def _draw_subgroups(
             reason = sub.get("not_pooled") or _not_pooled_reason(sub)
             if not str(reason).startswith("Not pooled"):
                 reason = f"Not pooled: {reason}"
-            items.append(_Item("note", label=_clean(reason), style="italic", max_lines=2))
+            items.append(_Item("note", label=clean(reason), style="italic", max_lines=2))
             continue
         shown = [r.weight for r in rows if r.weight is not None and r.excluded is None]
         weight = f"{sum(shown):.1f}%" if overall_weights is not None else "100.0%"
         k = sub.get("k")
-        label = "Subtotal" if not (_finite(k) and int(k) == 1) else "Subtotal (one study)"
+        label = "Subtotal" if not (finite(k) and int(k) == 1) else "Subtotal (one study)"
         items.append(
             _diamond_item(
                 label, sub, _totals(rows, n_arms), weight, f"subtotal-diamond-{part}", 0.2
             )
         )
-        if _finite(k) and int(k) == 1:
+        if finite(k) and int(k) == 1:
             het = "Heterogeneity: not applicable"
         else:
             het = _heterogeneity_text(sub) or "Heterogeneity: not estimable"
@@ -1424,23 +1130,8 @@ def _draw_subgroups(
     footers: list[tuple[str, str | None]] = []
     if overall and _pooled(overall):
         orows = _study_rows(overall, two_arm, study_labels)
-        items.append(
-            _diamond_item(
-                _model_label(overall),
-                overall,
-                _totals(orows, n_arms),
-                "100.0%",
-                "pooled-diamond",
-                0.6,
-            )
-        )
-        het = _heterogeneity_text(overall)
-        if het:
-            footers.append((het, None))
-        if kind != "proportion":
-            eff = _overall_text(overall)
-            if eff:
-                footers.append((eff, None))
+        items.append(_pooled_diamond(overall, orows, n_arms, 0.6))
+        footers += _pooled_footers(overall, kind)
     test = _subgroup_test_text(result, model)
     if test:
         footers.append((test, "subgroup-test"))
@@ -1455,60 +1146,3 @@ def _draw_subgroups(
         items=items,
         footers=footers,
     )
-
-
-def _axis_frac(v: float, scale: _Scale) -> float:
-    if scale.kind == "ratio":
-        return (math.log(v) - math.log(scale.lo)) / (math.log(scale.hi) - math.log(scale.lo))
-    return (v - scale.lo) / (scale.hi - scale.lo)
-
-
-def _ci_line(
-    ax,
-    lo: float,
-    hi: float,
-    y: float,
-    scale: _Scale,
-    *,
-    gid: str,
-    color: str = LINE_COLOR,
-    lw: float = 0.8,
-    caps: bool = False,
-) -> None:
-    """A CI line clipped to the axis, with an arrowhead where it runs beyond it."""
-    seg_lo, seg_hi = max(lo, scale.lo), min(hi, scale.hi)
-    if seg_lo < seg_hi:
-        ax.plot(
-            [seg_lo, seg_hi], [y, y], color=color, lw=lw, solid_capstyle="butt", zorder=2, gid=gid
-        )
-        if caps:
-            for xx, inside in ((lo, lo >= scale.lo), (hi, hi <= scale.hi)):
-                if inside:
-                    ax.plot([xx, xx], [y - 0.22, y + 0.22], color=color, lw=lw, zorder=2)
-    arrow = {
-        "arrowstyle": "-|>",
-        "color": color,
-        "lw": lw,
-        "mutation_scale": 5,
-        "shrinkA": 0,
-        "shrinkB": 0,
-    }
-    if hi <= scale.lo or lo >= scale.hi:  # entirely off the axis: one arrow at the edge
-        edges = [("left", scale.lo)] if hi <= scale.lo else [("right", scale.hi)]
-    else:
-        edges = []
-        if lo < scale.lo:
-            edges.append(("left", scale.lo))
-        if hi > scale.hi:
-            edges.append(("right", scale.hi))
-    for side, edge in edges:
-        ann = ax.annotate(
-            "",
-            xy=(edge, y),
-            xytext=(6 if side == "left" else -6, 0),
-            textcoords="offset points",
-            arrowprops=arrow,
-            annotation_clip=False,
-        )
-        if ann.arrow_patch is not None:
-            ann.arrow_patch.set_gid(f"{gid}-arrow-{side}")

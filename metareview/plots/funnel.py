@@ -19,17 +19,16 @@ j = 0 for the innermost, p > 0.10) and ``funnel-null``.
 from __future__ import annotations
 
 import math
-import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
 from matplotlib import ticker
 from matplotlib.figure import Figure
-from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Polygon, Rectangle
 from matplotlib.text import Text
 
+from metareview.plots._table import FONT_SIZE, TITLE_SIZE, Measurer, clean, fmt_tick
 from metareview.plots.common import journal_style, new_figure
 from metareview.plots.forest import measure_kind
 
@@ -39,13 +38,9 @@ FIG_W = 4.8  # inches
 AX_H = 3.1  # inches
 LEFT, RIGHT = 0.62, 0.18  # inches
 TITLE_LINE = 0.17  # inches per title line
-FONT_SIZE = 7.0
-TITLE_SIZE = 8.0
 LABEL_SIZE = 6.0
 LEGEND_ROW = 0.17  # inches
 LEGEND_GAP = 0.46  # axis line to the top of the legend (tick labels, x label), inches
-MINUS = "\u2212"
-ELLIPSIS = "\u2026"
 
 POINT_COLOR = "#000000"
 REGION_FILL = "#eeeeee"
@@ -54,19 +49,6 @@ ESTIMATE_COLOR = "#000000"
 ADJUSTED_COLOR = "#7a0000"
 #: contour bands from the innermost (p > 0.10) to the outermost (p <= 0.01)
 CONTOUR_FILLS = ("#ffffff", "#e3e3e3", "#c4c4c4", "#a3a3a3")
-
-
-def _clean(text: Any) -> str:
-    s = "" if text is None else str(text)
-    s = "".join(" " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch for ch in s)
-    return " ".join(s.split())
-
-
-def _fmt_tick(t: float) -> str:
-    s = f"{round(t, 10):g}"
-    if s in ("-0", "-0.0"):
-        s = "0"
-    return s.replace("-", MINUS)
 
 
 def _fmt_p(p: float) -> str:
@@ -90,47 +72,6 @@ def _ratio_ticks(lo: float, hi: float) -> list[float]:
 def _linear_ticks(lo: float, hi: float, nbins: int = 5) -> list[float]:
     locator = ticker.MaxNLocator(nbins=nbins, steps=[1, 2, 2.5, 5, 10])
     return [round(float(t), 10) + 0.0 for t in locator.tick_values(lo, hi) if lo <= t <= hi]
-
-
-class _Measure:
-    def __init__(self, fig: Figure) -> None:
-        self._renderer = fig.canvas.get_renderer()
-        self._dpi = fig.dpi
-
-    def width(self, s: str, size: float, weight: str = "normal") -> float:
-        if not s:
-            return 0.0
-        w, _, _ = self._renderer.get_text_width_height_descent(
-            s, FontProperties(size=size, weight=weight), ismath=False
-        )
-        return w / self._dpi
-
-    def wrap(self, s: str, max_w: float, size: float, weight: str, lines: int) -> list[str]:
-        words, out, cur = s.split(" "), [], ""
-        for i, word in enumerate(words):
-            trial = f"{cur} {word}" if cur else word
-            if self.width(trial, size, weight) <= max_w or not cur:
-                cur = trial
-                continue
-            out.append(cur)
-            if len(out) == lines - 1:
-                cur = " ".join(words[i:])
-                break
-            cur = word
-        out.append(cur)
-        return [self.fit(line, max_w, size, weight) for line in out]
-
-    def fit(self, s: str, max_w: float, size: float, weight: str = "normal") -> str:
-        if self.width(s, size, weight) <= max_w:
-            return s
-        lo, hi = 0, len(s)
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if self.width(s[:mid].rstrip() + ELLIPSIS, size, weight) <= max_w:
-                lo = mid
-            else:
-                hi = mid - 1
-        return s[:lo].rstrip() + ELLIPSIS
 
 
 def draw_funnel(
@@ -157,8 +98,8 @@ def draw_funnel(
     with journal_style():
         fig = _draw(
             data,
-            title=_clean(title),
-            measure_label=_clean(measure_label),
+            title=clean(title),
+            measure_label=clean(measure_label),
             study_labels=study_labels,
             trimfill=trimfill,
             contours=contours,
@@ -259,8 +200,10 @@ def _draw(
 
     # ------------------------------------------------------------------ layout (inches)
     fig = new_figure(FIG_W, 4.0)
-    meas = _Measure(fig)
-    title_lines = meas.wrap(title, FIG_W - 2 * 0.1, TITLE_SIZE, "bold", 2) if title else []
+    meas = Measurer(fig)
+    title_lines = (
+        meas.wrap(title, FIG_W - 2 * 0.1, 2, size=TITLE_SIZE, weight="bold") if title else []
+    )
     top_margin = 0.12 + TITLE_LINE * len(title_lines) + (0.08 if title_lines else 0)
     legend_rows = math.ceil(len(handles) / 2)
     bottom_margin = LEGEND_GAP + LEGEND_ROW * legend_rows + 0.1
@@ -381,10 +324,10 @@ def _draw(
         for i, p in enumerate(observed):
             if abs(p["yi"] - est) <= crit * p["sei"]:
                 continue
-            label = _clean(study_labels.get(str(p["study"]), p["study"]))
+            label = clean(study_labels.get(str(p["study"]), p["study"]))
             right = p["yi"] >= est
             ax.annotate(
-                meas.fit(label, 1.4, LABEL_SIZE),
+                meas.fit(label, 1.4, size=LABEL_SIZE),
                 xy=(p["yi"], p["sei"]),
                 xytext=(4 if right else -4, 0),
                 textcoords="offset points",
@@ -399,17 +342,17 @@ def _draw(
     # ------------------------------------------------------------------ axes
     if kind == "ratio":
         ticks = _ratio_ticks(math.exp(xlim[0]), math.exp(xlim[1]))
-        ax.set_xticks([math.log(t) for t in ticks], [_fmt_tick(t) for t in ticks])
+        ax.set_xticks([math.log(t) for t in ticks], [fmt_tick(t) for t in ticks])
         xlabel = f"{measure_label} (log scale)" if measure_label else "(log scale)"
     else:
         ticks = _linear_ticks(xlim[0], xlim[1])
-        ax.set_xticks(ticks, [_fmt_tick(t) for t in ticks])
+        ax.set_xticks(ticks, [fmt_tick(t) for t in ticks])
         xlabel = measure_label
     yt = _linear_ticks(0.0, top)
-    ax.set_yticks(yt, [_fmt_tick(t) for t in yt])
+    ax.set_yticks(yt, [fmt_tick(t) for t in yt])
     ax.xaxis.set_minor_locator(ticker.NullLocator())
     ax.yaxis.set_minor_locator(ticker.NullLocator())
-    ax.set_xlabel(meas.fit(xlabel, ax_w, FONT_SIZE))
+    ax.set_xlabel(meas.fit(xlabel, ax_w, size=FONT_SIZE))
     ax.set_ylabel("Standard error")
     ax.legend(
         handles=handles,

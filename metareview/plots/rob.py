@@ -26,18 +26,20 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
-from metareview.plots.common import journal_style, new_figure
-from metareview.plots.forest import (
+from metareview.plots._table import (
     FONT_SIZE,
     GAP,
     MARGIN,
     MUTED,
     ROB_EDGE,
     TITLE_SIZE,
-    _clean,
-    _Measurer,
-    _rob_mark,
+    Measurer,
+    clean,
+    rob_mark,
+    text_fn,
+    title_line,
 )
+from metareview.plots.common import journal_style, new_figure
 from metareview.rob import NOT_ASSESSED, RobTable, summary
 
 __all__ = ["draw_summary_bar", "draw_traffic_light"]
@@ -55,28 +57,8 @@ NOT_ASSESSED_COLOUR = "#DDDDDD"
 OVERALL_BAND = "#EEEEEE"
 
 
-def _text_fn(fig: Figure, tr):
-    def text(x: float, y: float, s: str, ha: str = "left", **kw: Any) -> None:
-        if not s:
-            return
-        fig.text(
-            x,
-            y,
-            s,
-            transform=tr,
-            ha=ha,
-            va=kw.pop("va", "center_baseline"),
-            fontsize=kw.pop("size", FONT_SIZE),
-            parse_math=False,
-            usetex=False,
-            **kw,
-        )
-
-    return text
-
-
 def _key_layout(
-    m: _Measurer, keys: Sequence[tuple[str, Any]], x0: float, x1: float, mark_w: float
+    m: Measurer, keys: Sequence[tuple[str, Any]], x0: float, x1: float, mark_w: float
 ) -> list[list[tuple[float, str, Any]]]:
     """Legend keys (label, payload) in rows that fit between ``x0`` and ``x1`` inches."""
     rows: list[list[tuple[float, str, Any]]] = [[]]
@@ -112,20 +94,20 @@ def draw_traffic_light(
     ``study_labels`` maps study id to the label shown (default: the table's labels).
     """
     with journal_style():
-        return _traffic_light(rob_table, _clean(title), study_labels)
+        return _traffic_light(rob_table, clean(title), study_labels)
 
 
 def _traffic_light(table: RobTable, title: str, study_labels: Mapping[str, str] | None) -> Figure:
     fig = new_figure(MAX_WIDTH, 4.0)
-    m = _Measurer(fig)
+    m = Measurer(fig)
     bold = {"weight": "bold"}
     cols = table.columns
     labels = []
     for s in table.studies:
         label = study_labels.get(s.study_id) if study_labels else None
-        labels.append(_clean(label if label is not None else s.label) or s.study_id)
+        labels.append(clean(label if label is not None else s.label) or s.study_id)
     label_w = min(max(m.max_width(labels), m.width("Study", **bold), 0.6), MAX_LABEL_W)
-    cell_w = [max(TL_CELL, m.width(_clean(c.short), **bold) + 0.08) for c in cols]
+    cell_w = [max(TL_CELL, m.width(clean(c.short), **bold) + 0.08) for c in cols]
     band_gap = 0.08  # the overall column stands apart
     x_cells = MARGIN + label_w + GAP
     centres = []
@@ -136,9 +118,9 @@ def _traffic_light(table: RobTable, title: str, study_labels: Mapping[str, str] 
         centres.append(x + w / 2)
         x += w
     grid_right = x
-    domain_lines = [f"{_clean(c.short)}: {_clean(c.label)}" for c in cols]
+    domain_lines = [f"{clean(c.short)}: {clean(c.label)}" for c in cols]
     keys: list[tuple[str, Any]] = [
-        (_clean(j.label), {"colour": j.colour, "symbol": j.symbol}) for j in table.tool.judgements
+        (clean(j.label), {"colour": j.colour, "symbol": j.symbol}) for j in table.tool.judgements
     ]
     if any(v is None for s in table.studies for v in s.judgements.values()):
         keys.append(("Not assessed", None))
@@ -180,22 +162,16 @@ def _traffic_light(table: RobTable, title: str, study_labels: Mapping[str, str] 
     ax.set_ylim(H, 0)
     ax.set_axis_off()
     tr = ax.transData
-    text = _text_fn(fig, tr)
+    text = text_fn(fig, tr)
 
     if y_title is not None:
-        text(
-            MARGIN,
-            y_title,
-            m.fit(title, W - 2 * MARGIN, size=TITLE_SIZE, **bold),
-            size=TITLE_SIZE,
-            weight="bold",
-        )
+        title_line(text, m, y_title, title, W)
     dom_x0, dom_x1 = x_cells, grid_right - cell_w[-1] - band_gap
     head = m.fit("Risk of bias domains", max(dom_x1 - dom_x0, 0.5))
     text((dom_x0 + dom_x1) / 2, y_dom, head, ha="center", color=MUTED)
     text(MARGIN, y_head, "Study", weight="bold")
     for c, xx in zip(cols, centres, strict=True):
-        text(xx, y_head, _clean(c.short), ha="center", weight="bold")
+        text(xx, y_head, clean(c.short), ha="center", weight="bold")
     # overall column band and row rules
     ov_w = cell_w[-1]
     ax.add_patch(
@@ -216,7 +192,7 @@ def _traffic_light(table: RobTable, title: str, study_labels: Mapping[str, str] 
         text(MARGIN, yy, m.fit(label, label_w))
         for c, (col, xx) in enumerate(zip(cols, centres, strict=True)):
             cell = _judgement_cell(table, s.judgements.get(col.id))
-            _rob_mark(fig, tr, xx, yy, cell, f"rob-cell-{r}-{c}", size=TL_DOT)
+            rob_mark(fig, tr, xx, yy, cell, f"rob-cell-{r}-{c}", size=TL_DOT)
 
     text(MARGIN, y_legend_head, "Domains", weight="bold")
     for yy, line in zip(y_lines, domain_lines, strict=True):
@@ -224,7 +200,7 @@ def _traffic_light(table: RobTable, title: str, study_labels: Mapping[str, str] 
     text(MARGIN, y_key_head, "Judgement", weight="bold")
     for yy, row in zip(y_keys, key_rows, strict=True):
         for xx, label, cell in row:
-            _rob_mark(fig, tr, xx + dot / 2, yy, cell, None, size=TL_DOT * 0.7)
+            rob_mark(fig, tr, xx + dot / 2, yy, cell, None, size=TL_DOT * 0.7)
             text(xx + dot + 0.06, yy, label, va="center")
     return fig
 
@@ -249,18 +225,18 @@ def draw_summary_bar(
     weights each study as robvis ``weighted = TRUE`` does (see ``metareview.rob.summary``).
     """
     with journal_style():
-        return _summary_bar(rob_table, _clean(title), weights)
+        return _summary_bar(rob_table, clean(title), weights)
 
 
 def _summary_bar(table: RobTable, title: str, weights: Any) -> Figure:
     summ = summary(table, weights)
     fig = new_figure(MAX_WIDTH, 3.0)
-    m = _Measurer(fig)
+    m = Measurer(fig)
     bold = {"weight": "bold"}
     W = MAX_WIDTH
     cols = summ["columns"]
     n = len(cols)
-    labels = [_clean(c["label"]) for c in cols]
+    labels = [clean(c["label"]) for c in cols]
     label_w = min(
         max(
             max((m.width(s) for s in labels[:-1]), default=0.0),
@@ -272,7 +248,7 @@ def _summary_bar(table: RobTable, title: str, weights: Any) -> Figure:
     plot_w = W - MARGIN - 0.15 - px0  # room for the "100%" tick label
 
     order = [j for j in summ["judgements"] if j != NOT_ASSESSED]
-    style = {j.id: (j.colour, _clean(j.label)) for j in table.tool.judgements}
+    style = {j.id: (j.colour, clean(j.label)) for j in table.tool.judgements}
     style[NOT_ASSESSED] = (NOT_ASSESSED_COLOUR, "Not assessed")
     shown = order + (
         [NOT_ASSESSED] if any(c["proportions"][NOT_ASSESSED] > 0 for c in cols) else []
@@ -299,17 +275,11 @@ def _summary_bar(table: RobTable, title: str, weights: Any) -> Figure:
         ax.spines[side].set_visible(False)
     ax.patch.set_visible(False)
     tr = mtransforms.blended_transform_factory(fig.dpi_scale_trans, ax.transData)
-    text = _text_fn(fig, tr)
-    ftext = _text_fn(fig, fig.dpi_scale_trans)
+    text = text_fn(fig, tr)
+    ftext = text_fn(fig, fig.dpi_scale_trans)
 
     if title:
-        ftext(
-            MARGIN,
-            H - MARGIN - 0.12,
-            m.fit(title, W - 2 * MARGIN, size=TITLE_SIZE, **bold),
-            size=TITLE_SIZE,
-            weight="bold",
-        )
+        title_line(ftext, m, H - MARGIN - 0.12, title, W)
     seg_scale = plot_w / 100.0  # inches per percentage point
     for i, c in enumerate(cols):
         last = i == n - 1

@@ -25,39 +25,46 @@ from typing import Any
 
 import numpy as np
 from matplotlib import ticker
-from matplotlib import transforms as mtransforms
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.patches import Polygon
 
-from metareview.plots.common import journal_style, new_figure
-from metareview.plots.forest import (
+from metareview.plots._table import (
+    FIG_WIDTH,
     FONT_SIZE,
+    GAP,
+    MARGIN,
+    MAX_PLOT_W,
+    MIN_PLOT_W,
     MUTED,
+    ROW_H,
     SQUARE_COLOR,
     TITLE_SIZE,
-    _choose_scale,
-    _ci_line,
-    _clean,
-    _finite,
-    _fmt_ci,
-    _fmt_num,
-    _fmt_p,
-    _fmt_tau2,
-    _fmt_tick,
-    _Measurer,
-    default_measure_label,
-    measure_kind,
+    Measurer,
+    back_interval,
+    choose_scale,
+    ci_line,
+    clean,
+    diamond,
+    finite,
+    fmt_ci,
+    fmt_num,
+    fmt_p,
+    fmt_tau2,
+    fmt_tick,
+    footer_rows,
+    header_rule,
+    scale_axis,
+    square,
+    study_label,
+    table_axes,
+    text_fn,
+    title_line,
 )
+from metareview.plots.common import journal_style, new_figure
+from metareview.plots.forest import default_measure_label, measure_kind
 
 __all__ = ["draw_baujat", "draw_cumulative", "draw_leave_one_out"]
 
-FIG_WIDTH = 7.2
-MARGIN = 0.10
-ROW_H = 0.165
-GAP = 0.12
-MIN_PLOT_W = 1.6
-MAX_PLOT_W = 2.6
 MAX_LABEL_W = 2.6
 REF_COLOR = "#7a0000"
 POINT_COLOR = SQUARE_COLOR
@@ -66,16 +73,9 @@ POINT_COLOR = SQUARE_COLOR
 # --------------------------------------------------------------------------- helpers
 
 
-def _label_of(sid: Any, study_labels: Mapping[str, str] | None) -> str:
-    label = None
-    if study_labels is not None and sid is not None:
-        label = study_labels.get(str(sid))
-    return _clean(label if label is not None else sid) or "(unnamed)"
-
-
 def _model_text(d: Mapping[str, Any]) -> str:
     model = str(d.get("model") or "").upper()
-    method = _clean(d.get("method"))
+    method = clean(d.get("method"))
     test = str(d.get("test") or "z").lower()
     if model == "RE":
         text = f"random-effects model ({method}"
@@ -91,7 +91,7 @@ def _model_text(d: Mapping[str, Any]) -> str:
 
 
 def _fmt_i2(x: Any) -> str:
-    return f"{float(x):.0f}%" if _finite(x) else "NA"
+    return f"{float(x):.0f}%" if finite(x) else "NA"
 
 
 def _fmt_year(y: Any) -> str | None:
@@ -101,16 +101,13 @@ def _fmt_year(y: Any) -> str | None:
         return None
     if isinstance(y, float) and y.is_integer():
         return str(int(y))
-    return _clean(y)
+    return clean(y)
 
 
 class _Row:
     def __init__(self, label: str, back: Mapping[str, Any] | None, cols: list[str]) -> None:
-        back = back or {}
         self.label = label
-        self.est = back.get("estimate") if _finite(back.get("estimate")) else None
-        self.lo = back.get("ci_lb") if _finite(back.get("ci_lb")) else None
-        self.hi = back.get("ci_ub") if _finite(back.get("ci_ub")) else None
+        self.est, self.lo, self.hi = back_interval(back)
         self.cols = cols
 
 
@@ -120,12 +117,12 @@ def _stat_columns(d: Mapping[str, Any], entries: Sequence[Mapping[str, Any]]):
     heads = ["p", "I\u00b2"]
     rows = []
     for e in entries:
-        p = _fmt_p(e.get("pval")).replace("p = ", "").replace("p < ", "< ")
+        p = fmt_p(e.get("pval")).replace("p = ", "").replace("p < ", "< ")
         rows.append([p, _fmt_i2(e.get("i2"))])
     if model == "RE":
         heads.append("tau\u00b2")
         for r, e in zip(rows, entries, strict=True):
-            r.append(_fmt_tau2(e.get("tau2")))
+            r.append(fmt_tau2(e.get("tau2")))
     return heads, rows
 
 
@@ -146,22 +143,22 @@ def _draw_rows(
     footers: list[str],
 ) -> Figure:
     kind = measure_kind(d)
-    level = d.get("level") if _finite(d.get("level")) else 95
+    level = d.get("level") if finite(d.get("level")) else 95
     mlabel = default_measure_label(d)
     est_head = f"{mlabel} [{float(level):g}% CI]"
     fig = new_figure(FIG_WIDTH, 4.0)
-    m = _Measurer(fig)
+    m = Measurer(fig)
     W = FIG_WIDTH
     bold = {"weight": "bold"}
 
     ref_label, ref_back, ref_cols = reference if reference else ("", {}, [])
     ref_est = ref_back.get("estimate") if reference else None
-    ref_ok = reference is not None and _finite(ref_est)
+    ref_ok = reference is not None and finite(ref_est)
 
-    est_txt = [_fmt_num(r.est) if r.est is not None else "NA" for r in rows]
-    ci_txt = [_fmt_ci(r.lo, r.hi) if r.est is not None else "" for r in rows]
-    ref_est_txt = _fmt_num(ref_est) if ref_ok else ""
-    ref_ci_txt = _fmt_ci(ref_back.get("ci_lb"), ref_back.get("ci_ub")) if ref_ok else ""
+    est_txt = [fmt_num(r.est) if r.est is not None else "NA" for r in rows]
+    ci_txt = [fmt_ci(r.lo, r.hi) if r.est is not None else "" for r in rows]
+    ref_est_txt = fmt_num(ref_est) if ref_ok else ""
+    ref_ci_txt = fmt_ci(ref_back.get("ci_lb"), ref_back.get("ci_ub")) if ref_ok else ""
     space_w = m.width("\u2002")
     est_w_num = max(m.max_width(est_txt), m.width(ref_est_txt, **bold))
     ci_w = max(m.max_width(ci_txt), m.width(ref_ci_txt, **bold))
@@ -201,75 +198,32 @@ def _draw_rows(
     last = y_ref if y_ref is not None else k - 1
     y_axis = last + 0.75
     cursor = y_axis + 1.25
-    y_footers = []
-    cursor += 0.4
-    for _ in footers:
-        y_footers.append(cursor + 0.5)
-        cursor += 1.0
+    y_footers, cursor = footer_rows(cursor, len(footers))
     y_bottom = cursor + 0.45
     y_top = (y_title - 0.85) if title else (y_head - 0.9)
-    H = (y_bottom - y_top) * ROW_H
-    fig.set_size_inches(W, H)
-    ax = fig.add_axes(
-        (px0 / W, (y_bottom - y_axis) * ROW_H / H, plot_w / W, (y_axis - y_rule) * ROW_H / H)
+    ax, tr = table_axes(
+        fig, W, px0, plot_w, y_top=y_top, y_bottom=y_bottom, y_axis=y_axis, y_rule=y_rule
     )
-    ax.set_ylim(y_axis, y_rule)
-    tr = mtransforms.blended_transform_factory(fig.dpi_scale_trans, ax.transData)
-
-    def text(xx: float, yy: float, s: str, ha: str = "left", **kw: Any) -> None:
-        if not s:
-            return
-        fig.text(
-            xx,
-            yy,
-            s,
-            transform=tr,
-            ha=ha,
-            va="center_baseline",
-            fontsize=kw.pop("size", FONT_SIZE),
-            parse_math=False,
-            usetex=False,
-            **kw,
-        )
+    text = text_fn(fig, tr)
 
     if title:
-        text(
-            x_label,
-            y_title,
-            m.fit(title, W - 2 * MARGIN, size=TITLE_SIZE, **bold),
-            size=TITLE_SIZE,
-            weight="bold",
-        )
+        title_line(text, m, y_title, title, W)
     text(x_label, y_head, m.fit(first_head, label_w, **bold), weight="bold")
     text(x_est0 + est_col_w / 2, y_head, m.fit(est_head, est_col_w, **bold), ha="center", **bold)
     for head, xr in zip(stat_heads, x_stat_r, strict=True):
         text(xr, y_head, head, ha="right", weight="bold")
-    fig.add_artist(
-        Line2D([MARGIN, W - MARGIN], [y_rule, y_rule], transform=tr, lw=0.6, color="black")
-    )
+    header_rule(fig, tr, W, y_rule)
 
     # scale
     core = [r.est for r in rows if r.est is not None]
     extended = [v for r in rows for v in (r.lo, r.hi) if v is not None]
     if ref_ok:
-        core += [v for v in (ref_est, ref_back.get("ci_lb"), ref_back.get("ci_ub")) if _finite(v)]
-    if ref_value is not None and _finite(ref_value):
+        core += [v for v in (ref_est, ref_back.get("ci_lb"), ref_back.get("ci_ub")) if finite(v)]
+    if ref_value is not None and finite(ref_value):
         core.append(ref_value)
-    scale = _choose_scale(kind, core, extended)
-    if kind == "ratio":
-        ax.set_xscale("log")
-    ax.set_xlim(scale.lo, scale.hi)
-    ax.set_xticks(scale.ticks, [_fmt_tick(t) for t in scale.ticks])
-    ax.xaxis.set_minor_locator(ticker.NullLocator())
-    for lab in ax.get_xticklabels():
-        lab.set_parse_math(False)
-    ax.set_yticks([])
-    for side in ("left", "right", "top"):
-        ax.spines[side].set_visible(False)
-    ax.patch.set_visible(False)
-    if scale.null is not None:
-        ax.axvline(scale.null, color="black", lw=0.6, zorder=1)
-    if ref_value is not None and _finite(ref_value) and scale.lo <= ref_value <= scale.hi:
+    scale = choose_scale(kind, core, extended)
+    scale_axis(ax, scale)
+    if ref_value is not None and finite(ref_value) and scale.lo <= ref_value <= scale.hi:
         ax.plot(
             [ref_value, ref_value],
             [y_rule, last + 0.5],
@@ -283,18 +237,7 @@ def _draw_rows(
     # rows
     marker = 0.5 * 0.72 * ROW_H * 72
     for i, r in enumerate(rows):
-        fig.text(
-            x_label,
-            i,
-            m.fit(r.label, label_w),
-            transform=tr,
-            ha="left",
-            va="center_baseline",
-            fontsize=FONT_SIZE,
-            parse_math=False,
-            usetex=False,
-            gid=f"{prefix}-row-{i}",
-        )
+        text(x_label, i, m.fit(r.label, label_w), gid=f"{prefix}-row-{i}")
         text(x_est_num_r, i, est_txt[i], ha="right", color="black" if r.est is not None else MUTED)
         text(x_ci_l, i, ci_txt[i], ha="left")
         for s, xr in zip(r.cols, x_stat_r, strict=True):
@@ -302,19 +245,9 @@ def _draw_rows(
         if r.est is None:
             continue
         if r.lo is not None and r.hi is not None:
-            _ci_line(ax, r.lo, r.hi, i, scale, gid=f"{prefix}-ci-{i}")
+            ci_line(ax, r.lo, r.hi, i, scale, gid=f"{prefix}-ci-{i}")
         if scale.lo <= r.est <= scale.hi:
-            ax.plot(
-                [r.est],
-                [i],
-                marker="s",
-                markersize=marker,
-                color=POINT_COLOR,
-                markeredgewidth=0,
-                linestyle="none",
-                zorder=3,
-                gid=f"{prefix}-marker-{i}",
-            )
+            square(ax, r.est, i, marker, f"{prefix}-marker-{i}")
 
     if reference is not None and y_ref is not None:
         text(x_label, y_ref, m.fit(ref_label, label_w, **bold), weight="bold")
@@ -323,21 +256,10 @@ def _draw_rows(
             text(x_ci_l, y_ref, ref_ci_txt, ha="left", weight="bold")
             for s, xr in zip(ref_cols, x_stat_r, strict=True):
                 text(xr, y_ref, s, ha="right", weight="bold")
-            lb = ref_back.get("ci_lb") if _finite(ref_back.get("ci_lb")) else ref_est
-            ub = ref_back.get("ci_ub") if _finite(ref_back.get("ci_ub")) else ref_est
+            lb = ref_back.get("ci_lb") if finite(ref_back.get("ci_lb")) else ref_est
+            ub = ref_back.get("ci_ub") if finite(ref_back.get("ci_ub")) else ref_est
             lb, ub = max(lb, scale.lo), min(ub, scale.hi)
-            hh = 0.34
-            ax.add_patch(
-                Polygon(
-                    [(lb, y_ref), (ref_est, y_ref - hh), (ub, y_ref), (ref_est, y_ref + hh)],
-                    closed=True,
-                    facecolor="black",
-                    edgecolor="black",
-                    lw=0.5,
-                    zorder=4,
-                    gid=f"{prefix}-full-diamond",
-                )
-            )
+            diamond(ax, ref_est, lb, ub, y_ref, f"{prefix}-full-diamond")
     for yy, s in zip(y_footers, footers, strict=True):
         text(x_label, yy, m.fit(s, W - 2 * MARGIN), color=MUTED)
     return fig
@@ -360,13 +282,13 @@ def draw_leave_one_out(
         entries = list(loo_dict.get("studies") or [])
         heads, cols = _stat_columns(loo_dict, entries)
         rows = [
-            _Row(f"Omitting {_label_of(e.get('study'), study_labels)}", e.get("back"), c)
+            _Row(f"Omitting {study_label(e.get('study'), study_labels)}", e.get("back"), c)
             for e, c in zip(entries, cols, strict=True)
         ]
         fit_back = fit_dict.get("back") or {}
         _, ref_cols = _stat_columns(loo_dict, [fit_dict])
-        ref_value = fit_back.get("estimate") if _finite(fit_back.get("estimate")) else None
-        k = fit_dict.get("k") if _finite(fit_dict.get("k")) else len(entries)
+        ref_value = fit_back.get("estimate") if finite(fit_back.get("estimate")) else None
+        k = fit_dict.get("k") if finite(fit_dict.get("k")) else len(entries)
         footers = [
             f"Each row: the {_model_text(loo_dict)} refitted without that study; "
             "dashed line and diamond: all studies."
@@ -376,7 +298,7 @@ def draw_leave_one_out(
             footers.append(f"NA: the model could not be fitted without that study ({failed}).")
         return _draw_rows(
             loo_dict,
-            title=_clean(title),
+            title=clean(title),
             first_head="Omitted study",
             rows=rows,
             stat_heads=heads,
@@ -410,22 +332,22 @@ def draw_cumulative(
             sid = e.get("study")
             year = years.get(str(sid)) if years is not None else e.get("year")
             ytxt = _fmt_year(year)
-            label = f"+ {_label_of(sid, study_labels)}"
+            label = f"+ {study_label(sid, study_labels)}"
             if ytxt:
                 label += f" ({ytxt})"
             kk = e.get("k")
-            rows.append(_Row(label, e.get("back"), [str(int(kk)) if _finite(kk) else "", *c]))
+            rows.append(_Row(label, e.get("back"), [str(int(kk)) if finite(kk) else "", *c]))
         final = None
         if steps:
             back = steps[-1].get("back") or {}
-            final = back.get("estimate") if _finite(back.get("estimate")) else None
+            final = back.get("estimate") if finite(back.get("estimate")) else None
         footers = [
             f"Each row: the {_model_text(cumul_dict)} of the studies up to and including that "
             "row; dashed line: all studies."
         ]
         return _draw_rows(
             cumul_dict,
-            title=_clean(title),
+            title=clean(title),
             first_head="Study added",
             rows=rows,
             stat_heads=heads,
@@ -462,19 +384,19 @@ def draw_baujat(
     influence on the overall result, one labelled point per study (studies without both
     coordinates, e.g. a double-zero table under MH, are listed under the plot instead)."""
     with journal_style():
-        return _draw_baujat(baujat_dict, _clean(title), study_labels)
+        return _draw_baujat(baujat_dict, clean(title), study_labels)
 
 
 def _draw_baujat(d: Mapping[str, Any], title: str, study_labels) -> Figure:
     W, H = 4.8, 4.2
     fig = new_figure(W, H)
-    m = _Measurer(fig)
+    m = Measurer(fig)
     entries = list(d.get("studies") or [])
     pts = []
     missing = []
     for e in entries:
-        label = _label_of(e.get("study"), study_labels)
-        if _finite(e.get("x")) and _finite(e.get("y")):
+        label = study_label(e.get("study"), study_labels)
+        if finite(e.get("x")) and finite(e.get("y")):
             pts.append((float(e["x"]), float(e["y"]), label))
         else:
             missing.append(label)
@@ -485,16 +407,16 @@ def _draw_baujat(d: Mapping[str, Any], title: str, study_labels) -> Figure:
     yt = _nice_upper(max((p[1] for p in pts), default=1.0))
     ax.set_xlim(xt[0] - 0.03 * (xt[-1] - xt[0]), xt[-1])
     ax.set_ylim(yt[0] - 0.03 * (yt[-1] - yt[0]), yt[-1])
-    ax.set_xticks(xt, [_fmt_tick(t) for t in xt])
-    ax.set_yticks(yt, [_fmt_tick(t) for t in yt])
+    ax.set_xticks(xt, [fmt_tick(t) for t in xt])
+    ax.set_yticks(yt, [fmt_tick(t) for t in yt])
     ax.xaxis.set_minor_locator(ticker.NullLocator())
     ax.yaxis.set_minor_locator(ticker.NullLocator())
     for lab in [*ax.get_xticklabels(), *ax.get_yticklabels()]:
         lab.set_parse_math(False)
     ax.grid(True, color="#dddddd", lw=0.5, zorder=0)
     ax.set_axisbelow(True)
-    xlab = _clean(d.get("xlab")) or "Contribution to overall heterogeneity"
-    ylab = _clean(d.get("ylab")) or "Influence on overall result"
+    xlab = clean(d.get("xlab")) or "Contribution to overall heterogeneity"
+    ylab = clean(d.get("ylab")) or "Influence on overall result"
     ax.set_xlabel(xlab, parse_math=False)
     ax.set_ylabel(ylab, parse_math=False)
     if title:
@@ -538,7 +460,7 @@ def _draw_baujat(d: Mapping[str, Any], title: str, study_labels) -> Figure:
     return fig
 
 
-def _place_labels(fig: Figure, ax, m: _Measurer, pts) -> None:
+def _place_labels(fig: Figure, ax, m: Measurer, pts) -> None:
     """Label each point without overlapping other labels or points.
 
     Candidates are tried in order of distance: beside the point (right, left), above and

@@ -190,6 +190,45 @@ def _lookup(mapping: Mapping[str, int], name: str) -> str | None:
     return None
 
 
+def _report_counts(
+    prefix: str, bucket: Mapping[str, int], reasons: Mapping[str, int]
+) -> dict[str, Any]:
+    """The report boxes of one arm of the diagram (``dbr``: databases and registers,
+    ``other``: other methods) from its tallies."""
+    return {
+        f"{prefix}_sought_reports": bucket["sought"],
+        f"{prefix}_notretrieved_reports": bucket["not_retrieved"],
+        f"{prefix}_awaiting_reports": bucket["awaiting"],
+        f"{prefix}_assessed": bucket["excluded"] + bucket["included"],
+        f"{prefix}_excluded": _named_counts(_by_count(reasons), "reason"),
+        f"{prefix}_excluded_total": bucket["excluded"],
+        f"{prefix}_included_reports": bucket["included"],
+    }
+
+
+def _report_identities(c: Mapping[str, Any], prefix: str, arm: str) -> list[tuple[str, int, int]]:
+    """The sums over the report boxes of one arm (see ``_report_counts``)."""
+    return [
+        (
+            f"{arm}reports sought = not retrieved + assessed + awaiting assessment",
+            c[f"{prefix}_sought_reports"],
+            c[f"{prefix}_notretrieved_reports"]
+            + c[f"{prefix}_assessed"]
+            + c[f"{prefix}_awaiting_reports"],
+        ),
+        (
+            f"{arm}reports assessed = reports excluded + reports included",
+            c[f"{prefix}_assessed"],
+            c[f"{prefix}_excluded_total"] + c[f"{prefix}_included_reports"],
+        ),
+        (
+            f"{arm}reports excluded = sum over reasons",
+            c[f"{prefix}_excluded_total"],
+            sum(r["n"] for r in c[f"{prefix}_excluded"]),
+        ),
+    ]
+
+
 def count(
     table: ScreeningTable,
     search_results: Mapping[str, int] | None = None,
@@ -334,20 +373,8 @@ def count(
         "records_screened": dbr_screened,
         "records_awaiting_screening": dbr["records_awaiting_screening"],
         "records_excluded": dbr["records_excluded"],
-        "dbr_sought_reports": dbr["sought"],
-        "dbr_notretrieved_reports": dbr["not_retrieved"],
-        "dbr_awaiting_reports": dbr["awaiting"],
-        "dbr_assessed": dbr["excluded"] + dbr["included"],
-        "dbr_excluded": _named_counts(_by_count(dbr_reasons), "reason"),
-        "dbr_excluded_total": dbr["excluded"],
-        "dbr_included_reports": dbr["included"],
-        "other_sought_reports": oth["sought"],
-        "other_notretrieved_reports": oth["not_retrieved"],
-        "other_awaiting_reports": oth["awaiting"],
-        "other_assessed": oth["excluded"] + oth["included"],
-        "other_excluded": _named_counts(_by_count(oth_reasons), "reason"),
-        "other_excluded_total": oth["excluded"],
-        "other_included_reports": oth["included"],
+        **_report_counts("dbr", dbr, dbr_reasons),
+        **_report_counts("other", oth, oth_reasons),
         "other_left_out": left_out,
         "new_studies": len(study_reports),
         "new_reports": new_reports,
@@ -388,41 +415,13 @@ def identities(c: Mapping[str, Any]) -> list[str]:
             c["records_screened"],
             c["records_excluded"] + c["dbr_sought_reports"],
         ),
-        (
-            "reports sought = not retrieved + assessed + awaiting assessment",
-            c["dbr_sought_reports"],
-            c["dbr_notretrieved_reports"] + c["dbr_assessed"] + c["dbr_awaiting_reports"],
-        ),
-        (
-            "reports assessed = reports excluded + reports included",
-            c["dbr_assessed"],
-            c["dbr_excluded_total"] + c["dbr_included_reports"],
-        ),
-        (
-            "reports excluded = sum over reasons",
-            c["dbr_excluded_total"],
-            sum(r["n"] for r in c["dbr_excluded"]),
-        ),
+        *_report_identities(c, "dbr", ""),
         (
             "other methods: records identified = reports sought",
             other_identified,
             c["other_sought_reports"],
         ),
-        (
-            "other methods: reports sought = not retrieved + assessed + awaiting",
-            c["other_sought_reports"],
-            c["other_notretrieved_reports"] + c["other_assessed"] + c["other_awaiting_reports"],
-        ),
-        (
-            "other methods: reports assessed = excluded + included",
-            c["other_assessed"],
-            c["other_excluded_total"] + c["other_included_reports"],
-        ),
-        (
-            "other methods: reports excluded = sum over reasons",
-            c["other_excluded_total"],
-            sum(r["n"] for r in c["other_excluded"]),
-        ),
+        *_report_identities(c, "other", "other methods: "),
         (
             "reports of included studies = included reports of both arms",
             c["new_reports"],

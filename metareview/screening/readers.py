@@ -321,6 +321,30 @@ def _apply_overlay(rec: Record, r: CsvRow, cols: _Columns, file: str, errors: li
             setattr(rec, name, value)
 
 
+def _export_table(
+    file: str,
+    fmt: str,
+    records: list[Record],
+    columns: dict[str, str],
+    cols: _Columns,
+    deduplicated: bool,
+) -> ScreeningTable:
+    """The ``ScreeningTable`` of a tool's export: ``columns`` names the export's columns
+    each generic field came from; the generic columns added to the export
+    (``_apply_overlay``) are named where present."""
+    for name in _OVERLAY:
+        if cols.get(name):
+            columns[name] = cols.get(name)
+    return ScreeningTable(
+        files=[file],
+        format=fmt,
+        records=records,
+        columns=columns,
+        deduplicated=deduplicated,
+        has_source=cols.get("source") is not None,
+    )
+
+
 def _year(file, row, column, value, errors, strict: bool) -> int | None:
     year = parse_year(value)
     if value and year is None and strict:
@@ -475,17 +499,7 @@ def _read_covidence(table: CsvTable) -> ScreeningTable:
         "exclusion_reason": cols.get("exclusion_reason") or "Notes",
         "study_id": cols.get("study_id") or "Study",
     }
-    for name in _OVERLAY:
-        if cols.get(name) and name not in ("exclusion_reason", "study_id"):
-            columns[name] = cols.get(name)
-    return ScreeningTable(
-        files=[file],
-        format="covidence",
-        records=records,
-        columns=columns,
-        deduplicated=True,
-        has_source=cols.get("source") is not None,
-    )
+    return _export_table(file, "covidence", records, columns, cols, deduplicated=True)
 
 
 def rayyan_decision(notes: str) -> tuple[str, str, list[str]]:
@@ -548,17 +562,8 @@ def _read_rayyan(table: CsvTable) -> ScreeningTable:
         "title_abstract": "notes",
         "exclusion_reason": cols.get("exclusion_reason") or "notes",
     }
-    for name in _OVERLAY:
-        if cols.get(name) and name != "exclusion_reason":
-            columns[name] = cols.get(name)
-    return ScreeningTable(
-        files=[file],
-        format="rayyan",
-        records=records,
-        columns=columns,
-        deduplicated=cols.get("duplicate_of") is not None,
-        has_source=cols.get("source") is not None,
-    )
+    deduplicated = cols.get("duplicate_of") is not None
+    return _export_table(file, "rayyan", records, columns, cols, deduplicated)
 
 
 def _read_asreview(table: CsvTable) -> ScreeningTable:
@@ -629,19 +634,10 @@ def _read_asreview(table: CsvTable) -> ScreeningTable:
         "title_abstract": label_col,
         "removed": label_col,
     }
-    for name in _OVERLAY:
-        if cols.get(name):
-            columns[name] = cols.get(name)
     if group_col:
         columns["duplicate_of"] = cols.get("duplicate_of") or group_col
-    return ScreeningTable(
-        files=[file],
-        format="asreview",
-        records=records,
-        columns=columns,
-        deduplicated=group_col is not None or cols.get("duplicate_of") is not None,
-        has_source=cols.get("source") is not None,
-    )
+    deduplicated = group_col is not None or cols.get("duplicate_of") is not None
+    return _export_table(file, "asreview", records, columns, cols, deduplicated)
 
 
 _READERS = {

@@ -42,30 +42,23 @@ OTHER_METHODS = ("website", "organisation", "citation")
 
 UNSPECIFIED_SOURCE = "Unspecified database"
 
+# spellings of include/exclude accepted for both screening stages
+_DECISIONS = {
+    "include": "include",
+    "included": "include",
+    "yes": "include",
+    "y": "include",
+    "1": "include",
+    "exclude": "exclude",
+    "excluded": "exclude",
+    "no": "exclude",
+    "n": "exclude",
+    "0": "exclude",
+}
 _SYNONYMS = {
-    "title_abstract": {
-        "include": "include",
-        "included": "include",
-        "yes": "include",
-        "y": "include",
-        "1": "include",
-        "exclude": "exclude",
-        "excluded": "exclude",
-        "no": "exclude",
-        "n": "exclude",
-        "0": "exclude",
-    },
+    "title_abstract": dict(_DECISIONS),
     "full_text": {
-        "include": "include",
-        "included": "include",
-        "yes": "include",
-        "y": "include",
-        "1": "include",
-        "exclude": "exclude",
-        "excluded": "exclude",
-        "no": "exclude",
-        "n": "exclude",
-        "0": "exclude",
+        **_DECISIONS,
         "not_retrieved": "not_retrieved",
         "not_retrievable": "not_retrieved",
         "unretrieved": "not_retrieved",

@@ -10,36 +10,20 @@
 # The output is deterministic: no random numbers, no dates, C collation for
 # factor levels, fixed spec order.
 
-suppressPackageStartupMessages({
-  library(metafor)
-  library(jsonlite)
-})
-invisible(Sys.setlocale("LC_COLLATE", "C"))
-options(na.action = "na.omit", warn = 0, stringsAsFactors = FALSE)
-
 script_dir <- function() {
   a <- commandArgs(trailingOnly = FALSE)
   f <- sub("^--file=", "", a[grep("^--file=", a)])
   if (length(f) == 1L) dirname(normalizePath(f)) else file.path("tests", "reference")
 }
 OUT <- script_dir()
+# session setup, SINGLE, collect(), back_transf(), full_precision(), write_fixture_json()
+source(file.path(OUT, "fixture_common.R"))
 
 # ---------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------
 
-SINGLE <- c("PR", "PLN", "PLO", "PAS", "PFT")
 FE_METHODS <- c("FE", "EE", "CE")
-
-# warnings raised while computing one spec
-.W <- new.env()
-.W$w <- character(0)
-collect <- function(expr) {
-  withCallingHandlers(expr, warning = function(w) {
-    .W$w <- c(.W$w, conditionMessage(w))
-    invokeRestart("muffleWarning")
-  })
-}
 
 # numeric scalar or NULL (-> JSON null); NA stays NA (-> JSON null)
 num <- function(x) {
@@ -50,15 +34,6 @@ num <- function(x) {
   as.numeric(x)
 }
 vec <- function(x) I(unname(as.vector(x)))
-
-# back-transformation used by predict(res, transf = ...)
-back_transf <- function(measure) {
-  switch(measure,
-    OR = exp, RR = exp, PLN = exp,
-    PLO = transf.ilogit, PAS = transf.iarcsin, PFT = transf.ipft.hm,
-    RD = NULL, PR = NULL
-  )
-}
 
 # full-length (input order) weights, NA where a study is not in the fit
 weights_full <- function(res) {
@@ -626,51 +601,15 @@ add_spec("thromb_mrs02_OR_REML_z_mods_year", "metareg", thr$mrs02,
 # write
 # ---------------------------------------------------------------------------
 
-# jsonlite prints at most 15 significant digits even with digits = NA, which does
-# not round-trip doubles; so every double is pre-formatted with the shortest of
-# %.15g / %.16g / %.17g that reads back as the identical double, and passed
-# through verbatim (json_verbatim = TRUE).  NA -> null.
-fmt_num <- function(x) {
-  vapply(x, function(v) {
-    if (is.na(v) || is.infinite(v)) return("null")
-    for (p in 15:17) {
-      s <- sprintf(paste0("%.", p, "g"), v)
-      if (as.numeric(s) == v) return(s)
-    }
-    s
-  }, "", USE.NAMES = FALSE)
-}
-full_precision <- function(x) {
-  if (is.null(x)) return(NULL)
-  if (is.list(x)) {
-    out <- lapply(x, full_precision)
-    names(out) <- names(x)
-    return(out)
-  }
-  if (is.double(x)) {
-    s <- fmt_num(unclass(x))
-    boxed <- inherits(x, "AsIs") || length(x) != 1L
-    txt <- if (boxed) paste0("[", paste(s, collapse = ", "), "]") else s
-    return(structure(txt, class = "json"))
-  }
-  x
-}
-
-write_json(full_precision(SPECS), file.path(OUT, "fixtures.json"), auto_unbox = TRUE,
-           digits = NA, null = "null", na = "null", pretty = TRUE, json_verbatim = TRUE)
+# every double at full precision (see fixture_common.R)
+write_fixture_json(full_precision(SPECS), file.path(OUT, "fixtures.json"))
 
 kinds <- vapply(SPECS, function(s) s$kind, "")
-meta <- list(
-  generator = "tests/reference/make_fixtures.R",
-  r_version = R.version.string,
-  metafor_version = as.character(packageVersion("metafor")),
-  metadat_version = as.character(packageVersion("metadat")),
-  jsonlite_version = as.character(packageVersion("jsonlite")),
+meta <- c(versions("tests/reference/make_fixtures.R"), list(
   n_specs = length(SPECS),
   specs_per_kind = as.list(table(factor(kinds, levels = c("pool", "mh", "peto", "subgroup", "metareg")))),
   skipped = SKIPPED
-)
-write_json(meta, file.path(OUT, "fixtures_meta.json"), auto_unbox = TRUE, digits = NA,
-           null = "null", na = "null", pretty = TRUE)
+))
+write_fixture_json(meta, file.path(OUT, "fixtures_meta.json"))
 message(length(SPECS), " specs written to ", file.path(OUT, "fixtures.json"),
         "; ", length(SKIPPED), " skipped")

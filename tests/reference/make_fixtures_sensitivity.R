@@ -31,14 +31,6 @@
 # The order for cumul is "sort by the settings$order columns" (R's order(), NA last, ties
 # in input order); it is passed to cumul() as a rank vector, so cumul's order(order) is it.
 
-suppressPackageStartupMessages({
-  library(metafor)
-  library(jsonlite)
-})
-invisible(Sys.setlocale("LC_COLLATE", "C"))
-options(na.action = "na.omit", warn = 0, stringsAsFactors = FALSE)
-pdf(NULL) # baujat() draws; keep it off screen and off disk
-
 script_dir <- function() {
   a <- commandArgs(trailingOnly = FALSE)
   f <- sub("^--file=", "", a[grep("^--file=", a)])
@@ -46,23 +38,9 @@ script_dir <- function() {
 }
 OUT <- script_dir()
 REPO <- normalizePath(file.path(OUT, "..", ".."))
-
-SINGLE <- c("PR", "PLN", "PLO", "PAS", "PFT")
-
-# warnings metafor raised while computing one spec
-.W <- new.env()
-.W$w <- character(0)
-collect <- function(expr) {
-  withCallingHandlers(expr, warning = function(w) {
-    .W$w <- c(.W$w, conditionMessage(w))
-    invokeRestart("muffleWarning")
-  })
-}
-
-back_transf <- function(measure) {
-  switch(measure, OR = exp, RR = exp, PLN = exp, PLO = transf.ilogit,
-         PAS = transf.iarcsin, PFT = transf.ipft.hm, RD = NULL, PR = NULL)
-}
+# session setup, SINGLE, collect(), back_transf(), full_precision(), write_fixture_json()
+source(file.path(OUT, "fixture_common.R"))
+pdf(NULL) # baujat() draws; keep it off screen and off disk
 
 dbl <- function(x) I(as.numeric(unname(x)))
 
@@ -309,47 +287,11 @@ spec("evt_sich", evt$sich, "RD", "MH", "z", BY_YEAR)
 spec("evt_sich", evt$sich, "OR", "PETO", "z", BY_YEAR)
 
 # ---------------------------------------------------------------------------
-# write (every double at full precision: the shortest of %.15g/%.16g/%.17g that reads
-# back as the same double, passed through verbatim; NA/NaN/Inf -> null)
+# write (every double at full precision; see fixture_common.R)
 # ---------------------------------------------------------------------------
 
-fmt_num <- function(x) {
-  vapply(x, function(v) {
-    if (is.na(v) || is.infinite(v)) return("null")
-    for (p in 15:17) {
-      s <- sprintf(paste0("%.", p, "g"), v)
-      if (as.numeric(s) == v) return(s)
-    }
-    s
-  }, "", USE.NAMES = FALSE)
-}
-full_precision <- function(x) {
-  if (is.null(x)) return(NULL)
-  if (is.list(x)) {
-    out <- lapply(x, full_precision)
-    names(out) <- names(x)
-    return(out)
-  }
-  if (is.double(x)) {
-    s <- fmt_num(unclass(x))
-    boxed <- inherits(x, "AsIs") || length(x) != 1L
-    txt <- if (boxed) paste0("[", paste(s, collapse = ", "), "]") else s
-    return(structure(txt, class = "json"))
-  }
-  x
-}
-
-doc <- list(
-  generator = "tests/reference/make_fixtures_sensitivity.R",
-  r_version = R.version.string,
-  metafor_version = as.character(packageVersion("metafor")),
-  metadat_version = as.character(packageVersion("metadat")),
-  jsonlite_version = as.character(packageVersion("jsonlite")),
-  skipped = SKIPPED,
-  specs = SPECS
-)
-write_json(full_precision(doc), file.path(OUT, "fixtures_sensitivity.json"),
-           auto_unbox = TRUE, digits = NA, null = "null", na = "null", pretty = TRUE,
-           json_verbatim = TRUE)
+doc <- c(versions("tests/reference/make_fixtures_sensitivity.R"),
+         list(skipped = SKIPPED, specs = SPECS))
+write_fixture_json(full_precision(doc), file.path(OUT, "fixtures_sensitivity.json"))
 message(length(SPECS), " specs written to ", file.path(OUT, "fixtures_sensitivity.json"),
         "; ", length(SKIPPED), " skipped")

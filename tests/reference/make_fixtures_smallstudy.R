@@ -49,13 +49,6 @@
 # data/raw/evt-vs-medical-rcts/extraction.csv (outcomes mrs02, death, sich; arms evt
 # and control; studies with both arms, in the order of the file).
 
-suppressPackageStartupMessages({
-  library(metafor)
-  library(jsonlite)
-})
-invisible(Sys.setlocale("LC_COLLATE", "C"))
-options(na.action = "na.omit", warn = 0, stringsAsFactors = FALSE)
-
 script_dir <- function() {
   a <- commandArgs(trailingOnly = FALSE)
   f <- sub("^--file=", "", a[grep("^--file=", a)])
@@ -63,19 +56,12 @@ script_dir <- function() {
 }
 OUT <- script_dir()
 REPO <- normalizePath(file.path(OUT, "..", ".."))
+# session setup, SINGLE, collect(), full_precision(), write_fixture_json()
+source(file.path(OUT, "fixture_common.R"))
 
 # ---------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------
-
-.W <- new.env()
-.W$w <- character(0)
-collect <- function(expr) {
-  withCallingHandlers(expr, warning = function(w) {
-    .W$w <- c(.W$w, conditionMessage(w))
-    invokeRestart("muffleWarning")
-  })
-}
 
 num <- function(x) {
   if (is.null(x) || length(x) == 0L) return(NA_real_)
@@ -84,8 +70,6 @@ num <- function(x) {
   as.numeric(x)
 }
 vec <- function(x) I(unname(as.numeric(x)))
-
-SINGLE <- c("PR", "PLN", "PLO", "PAS", "PFT")
 
 two_arm <- function(study, ai, n1i, ci, n2i) {
   list(study = I(as.character(study)), ai = vec(ai), n1i = vec(n1i), ci = vec(ci),
@@ -451,48 +435,16 @@ spec_funnel("evt_sich", evt$sich, OR, "REML")
 spec_funnel("evt_mrs02", evt$mrs02, OR, "FE")
 
 # ---------------------------------------------------------------------------
-# write (every double at full precision; see tests/reference/README.md)
+# write (every double at full precision; see fixture_common.R)
 # ---------------------------------------------------------------------------
 
-fmt_num <- function(x) {
-  vapply(x, function(v) {
-    if (is.na(v) || is.infinite(v)) return("null")
-    for (p in 15:17) {
-      s <- sprintf(paste0("%.", p, "g"), v)
-      if (as.numeric(s) == v) return(s)
-    }
-    s
-  }, "", USE.NAMES = FALSE)
-}
-full_precision <- function(x) {
-  if (is.null(x)) return(NULL)
-  if (is.list(x)) {
-    out <- lapply(x, full_precision)
-    names(out) <- names(x)
-    return(out)
-  }
-  if (is.double(x)) {
-    s <- fmt_num(unclass(x))
-    boxed <- inherits(x, "AsIs") || length(x) != 1L
-    txt <- if (boxed) paste0("[", paste(s, collapse = ", "), "]") else s
-    return(structure(txt, class = "json"))
-  }
-  x
-}
-
 kinds <- vapply(SPECS, function(s) s$kind, "")
-meta <- list(
-  generator = "tests/reference/make_fixtures_smallstudy.R",
-  r_version = R.version.string,
-  metafor_version = as.character(packageVersion("metafor")),
-  metadat_version = as.character(packageVersion("metadat")),
-  jsonlite_version = as.character(packageVersion("jsonlite")),
+meta <- c(versions("tests/reference/make_fixtures_smallstudy.R"), list(
   n_specs = length(SPECS),
   specs_per_kind = as.list(table(factor(kinds, levels = c("regtest", "peters", "harbord",
                                                           "ranktest", "trimfill",
                                                           "funnel"))))
-)
-write_json(list(meta = meta, specs = full_precision(SPECS)),
-           file.path(OUT, "fixtures_smallstudy.json"), auto_unbox = TRUE, digits = NA,
-           null = "null", na = "null", pretty = TRUE, json_verbatim = TRUE)
+))
+write_fixture_json(list(meta = meta, specs = full_precision(SPECS)),
+                   file.path(OUT, "fixtures_smallstudy.json"))
 message(length(SPECS), " specs written to ", file.path(OUT, "fixtures_smallstudy.json"))
