@@ -8,6 +8,8 @@ import glob
 import io
 import json
 import os
+import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -29,23 +31,57 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         raise
 
 
+_PID_TEMP = re.compile(r"\..+?[.-](\d+)[.-][0-9a-f]+\.tmp")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover - someone else's live process
+        return True
+    return True
+
+
 def remove_stale_temps(paths) -> list[str]:
-    """Delete temporary files a killed writer left next to ``paths`` (``.<name>.*.tmp``,
-    the names ``atomic_write_bytes`` and the figure writer use); returns what was removed.
+    """Delete what a killed writer left next to ``paths``; returns what was removed.
+
+    * ``.<name>.*.tmp`` for each output ``<name>`` (the temporary files of
+      ``atomic_write_bytes`` and of the figure writer), and
+    * a staging folder ``.<stage>-<pid>-<hex>.tmp`` (or ``.<stage>.<pid>.<hex>.tmp``) in the
+      outputs' folders whose process ``<pid>`` is no longer running on this machine.
 
     Call it only from the job that owns ``paths`` (Snakemake runs one job per output at a
-    time), before writing them.
+    time), before writing them. Temporary *files* of other outputs are never touched (a
+    folder such as ``forest/`` is shared by concurrent jobs, possibly on other hosts).
     """
     removed = []
+    candidates: dict[Path, None] = {}
     for path in map(Path, paths):
-        if not path.parent.is_dir():
+        folder = path.parent
+        if not folder.is_dir():
             continue
-        for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
-            try:
+        for tmp in folder.glob(f".{glob.escape(path.name)}.*.tmp"):
+            candidates[tmp] = None
+        for tmp in folder.glob(".*.tmp"):
+            m = _PID_TEMP.fullmatch(tmp.name)
+            if (
+                m
+                and tmp.is_dir()
+                and int(m.group(1)) != os.getpid()
+                and not _alive(int(m.group(1)))
+            ):
+                candidates[tmp] = None
+    for tmp in candidates:
+        try:
+            if tmp.is_dir() and not tmp.is_symlink():
+                shutil.rmtree(tmp)
+            else:
                 tmp.unlink()
-            except FileNotFoundError:  # pragma: no cover - raced with another cleanup
-                continue
-            removed.append(tmp.as_posix())
+        except FileNotFoundError:  # pragma: no cover - raced with another cleanup
+            continue
+        removed.append(tmp.as_posix())
     return removed
 
 

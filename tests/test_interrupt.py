@@ -3,9 +3,9 @@
 One small review (one outcome) is run three times in temporary copies of the workflow,
 concurrently: once without interruption (the reference), once interrupted with SIGINT
 (Ctrl-C: the signal goes to the whole process group, Snakemake and its running job) and
-once with SIGKILL to the whole group (a power cut or the OOM killer). The kill comes while
-a job is writing an output (a temporary ``.*.tmp`` file exists) or, failing that, as soon
-as the first pooled fit exists.
+once with SIGKILL to the whole group (a power cut or the OOM killer). SIGINT comes while the
+pool job writes its fit or forest plot, SIGKILL while the screening job fills its staging
+folder; either, failing that, as soon as that stage's last output exists.
 
 What Snakemake requires to recover (checked below):
 
@@ -87,13 +87,14 @@ def snakemake(work: Path, *extra: str) -> subprocess.CompletedProcess:
 
 
 def outputs(work: Path) -> dict[str, bytes]:
-    """Every file under results/ except job logs and temporary files, by path."""
+    """Every file under results/ except job logs and temporary files or folders, by path."""
     res = work / "results"
-    return {
-        p.relative_to(work).as_posix(): p.read_bytes()
-        for p in sorted(res.rglob("*"))
-        if p.is_file() and "logs" not in p.relative_to(res).parts and p.suffix != ".tmp"
-    }
+    out = {}
+    for p in sorted(res.rglob("*")):
+        parts = p.relative_to(res).parts
+        if p.is_file() and "logs" not in parts and not any(x.endswith(".tmp") for x in parts):
+            out[p.relative_to(work).as_posix()] = p.read_bytes()
+    return out
 
 
 def temporary_files(work: Path) -> list[str]:
@@ -108,8 +109,10 @@ def all_files(work: Path) -> set[str]:
     }
 
 
-def interrupted_run(work: Path, sig: signal.Signals) -> dict:
-    """Start the run in its own process group and send ``sig`` to the group mid-way."""
+def interrupted_run(work: Path, sig: signal.Signals, where: tuple[str, ...], then: str) -> dict:
+    """Start the run in its own process group and send ``sig`` to the group mid-way: while
+    a temporary file or folder exists under ``results/<review>/`` + one of ``where``, or
+    else as soon as ``results/<review>/<then>`` exists (the report is still to come)."""
     res = work / "results" / REVIEW
     proc = subprocess.Popen(
         SNAKEMAKE,
@@ -124,10 +127,10 @@ def interrupted_run(work: Path, sig: signal.Signals) -> dict:
     deadline = time.monotonic() + 600
     while proc.poll() is None and time.monotonic() < deadline:
         if res.is_dir():
-            writing = [p.name for p in res.rglob("*.tmp")]
-            pooled = list((res / "pooled").glob("*.json")) if (res / "pooled").is_dir() else []
-            if writing or pooled:
-                killed_at = writing or [p.name for p in pooled]
+            writing = [p.relative_to(res).as_posix() for p in res.rglob("*.tmp")]
+            writing = [p for p in writing if p.startswith(where)]
+            if writing or (res / then).exists():
+                killed_at = writing or [then]
                 os.killpg(proc.pid, sig)
                 break
         time.sleep(0.002)
@@ -146,7 +149,13 @@ def scenario(tmp: Path, kind: str) -> dict:
         assert run.returncode == 0, run.stderr[-3000:]
         return {"work": work, "before": before, "after": outputs(work)}
     sig = signal.SIGINT if kind == "sigint" else signal.SIGKILL
-    out = {"work": work, "kill": interrupted_run(work, sig)}
+    # Ctrl-C while a fit or forest plot is being written; SIGKILL while the screening
+    # stage fills its staging folder
+    if kind == "sigint":
+        kill = interrupted_run(work, sig, ("pooled/", "forest/"), "extraction/effects.csv")
+    else:
+        kill = interrupted_run(work, sig, ("screening/",), "screening/index.json")
+    out = {"work": work, "kill": kill}
     out["after_kill"] = outputs(work)
     out["temporary_after_kill"] = temporary_files(work)
     out["plain_rerun"] = snakemake(work)  # what a user types first
@@ -253,3 +262,23 @@ def test_scripts_write_only_through_atomic_writers():
     assert "mkstemp(dir=path.parent" in io_text and "os.replace(tmp, path)" in io_text
     common = (ROOT / "metareview" / "plots" / "common.py").read_text()
     assert "os.replace(tmp, path)" in common and 'directory / f".{path.name}.' in common
+
+
+def test_stale_temporaries_are_removed_only_for_the_job_outputs(tmp_path):
+    from metareview.io import remove_stale_temps
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()  # fmt: skip
+    forest = tmp_path / "forest"
+    forest.mkdir()
+    mine = [forest / ".death.svg.123.ab12cd34.tmp", forest / ".death.png.k3j4l5m6.tmp"]
+    others = [forest / ".sich.svg.123.ab12cd34.tmp", forest / ".sich.png.k3j4l5m6.tmp"]
+    staging = [tmp_path / f".ingest-{dead}-0a1b2c3d.tmp", tmp_path / f".ingest-{os.getpid()}-1.tmp"]
+    for p in mine + others:
+        p.write_text("partial")
+    for d in staging:
+        d.mkdir()
+        (d / "records.csv").write_text("partial")
+    removed = remove_stale_temps([forest / "death.svg", forest / "death.png", tmp_path / "x"])
+    assert sorted(removed) == sorted(p.as_posix() for p in [*mine, staging[0]])
+    assert all(p.exists() for p in others) and staging[1].exists()

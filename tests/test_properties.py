@@ -198,21 +198,24 @@ def assert_sane(d: dict, k: int) -> None:
     assert math.isclose(sum(weights), 100.0, rel_tol=1e-9)
 
 
-@pytest.mark.parametrize("method", ("HE", "HS", "SJ", "PM"))
+@pytest.mark.parametrize("method", ("HE", "HS", "SJ"))
 @LIGHT
 @given(rows=tables(), measure=st.sampled_from(MEASURES))
-def test_non_iterative_estimators_never_raise(rows, measure, method):
-    """DL (above), HE, HS, SJ and PM always give a fit on valid tables (no AnalysisError)."""
+def test_closed_form_estimators_never_raise(rows, measure, method):
+    """FE and DL (above), HE, HS and SJ always give a fit on valid tables."""
     d = pool(rows, Settings(measure=measure, method=method)).to_dict()
     assert_sane(d, len(rows))
     lb, ub = d["tau2_ci_lb"], d["tau2_ci_ub"]
     assert lb is not None and 0.0 <= lb <= ub
 
 
-@pytest.mark.parametrize("method", ("ML", "EB"))
+@pytest.mark.parametrize("method", ("ML", "EB", "PM"))
 @LIGHT
 @given(rows=tables(), measure=st.sampled_from(MEASURES))
-def test_fisher_scoring_estimators_fit_or_say_why(rows, measure, method):
+def test_iterative_estimators_fit_or_say_why(rows, measure, method):
+    """ML and EB (Fisher scoring) may not converge, and PM has no root when
+    Q(tau2.max) > k - 1 (metafor stops there too): a documented AnalysisError, else a
+    sane fit."""
     d = fit(rows, measure, method)
     if d is not None:
         assert_sane(d, len(rows))
@@ -238,7 +241,10 @@ def test_mantel_haenszel_and_peto_fit_valid_tables(rows, measure):
         try:
             d = pool(rows, Settings(measure=measure, method=method)).to_dict()
         except AnalysisError as exc:
-            assert method == "MH" and _mh_not_estimable(rows, measure), str(exc)
+            if method == "MH":
+                assert _mh_not_estimable(rows, measure), str(exc)
+            else:  # Peto: every table has no events, or only events
+                assert all(r["ai"] + r["ci"] in (0, r["n1i"] + r["n2i"]) for r in rows)
             assert "not estimable" in str(exc)
             continue
         assert d["tau2"] is None and d["i2"] is not None
@@ -259,7 +265,10 @@ def test_row_order_leaves_every_number_and_weight(data, method):
             pool(perm, Settings(measure=measure, method=method))
         return
     b = pool(perm, Settings(measure=measure, method=method)).to_dict()
-    floor = {**{f: scale(a, "estimate") for f in FIELDS}, "tau2": scale(a, "tau2"), "i2": 100.0}
+    ys = [abs(s["yi"]) for s in a["studies"] if s["yi"] is not None]
+    vs = [s["vi"] for s in a["studies"] if s["vi"] is not None]
+    big = max(ys + vs + [1.0])  # MH may pool tables whose own yi are not estimable
+    floor = {**{f: big for f in FIELDS}, "i2": 100.0, "i2_ci_lb": 100.0, "i2_ci_ub": 100.0}
     for f in FIELDS:
         if a[f] is None or b[f] is None:
             assert a[f] is None and b[f] is None, f
