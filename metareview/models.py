@@ -413,6 +413,11 @@ def rma(
     mask = np.ones_like(y, dtype=bool)
     r = fit_iv_many(y, v, mask, method, test, level, tau2_ci=tau2_ci)
     if not r["converged"][0]:
+        if method == "PM":
+            raise AnalysisError(
+                f"{what}: the Paule-Mandel estimator of tau^2 found no root: Q(tau2) stays "
+                "above k - 1 up to tau2.max (metafor: 'tau2.max too low'); try method DL or REML"
+            )
         raise AnalysisError(
             f"{what}: the {method} estimator of tau^2 did not converge "
             f"(after {tau2mod.MAXITER} iterations); try method DL or PM"

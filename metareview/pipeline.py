@@ -34,6 +34,11 @@ def load_inputs(protocol_path, studies_path, extraction_path):
     protocol = load_protocol(protocol_path)
     studies = load_studies(studies_path)
     check_against_studies(protocol, protocol_path, studies)
+    if protocol.get("risk_of_bias"):
+        from .rob import read_assessments
+
+        # unknown judgements are errors naming file, row and column
+        read_assessments(list(studies), protocol["risk_of_bias"]["tool"], path=studies_path)
     extraction = load_extraction(
         extraction_path, studies, {o["id"] for o in protocol["outcomes"]}, protocol_arms(protocol)
     )

@@ -26,7 +26,6 @@ MAX_ERRORS = 50
 STUDY_REQUIRED = ("study_id", "design")
 STUDY_OPTIONAL = ("label", "year", "reference", "rob_overall")
 DESIGNS = ("rct", "observational", "single_arm")
-ROB_LEVELS = ("low", "some", "high")
 YEAR_RANGE = (1900, 2100)
 
 EXTRACTION_REQUIRED = ("study_id", "outcome", "arm", "events", "total", "source")
@@ -423,8 +422,8 @@ def _norm_choice(value: str) -> str:
 def load_studies(path: str | Path) -> StudyTable:
     """Read and validate ``studies.csv``.
 
-    ``design`` must be rct, observational or single_arm, ``rob_overall`` low, some or high
-    (or empty), ``year`` empty or a whole number 1900-2100 (both matched ignoring case;
+    ``design`` must be rct, observational or single_arm (``rob_overall`` and the other
+    risk-of-bias columns are checked against the protocol's tool by ``metareview.rob``), ``year`` empty or a whole number 1900-2100 (both matched ignoring case;
     'some concerns' reads as 'some'); an empty ``label`` defaults to the ``study_id``.
     """
     table = read_csv_table(path, STUDY_REQUIRED, STUDY_OPTIONAL)
@@ -456,18 +455,9 @@ def load_studies(path: str | Path) -> StudyTable:
             errors.append(
                 InputError(file, r.row, "design", f"design {what}; use one of {', '.join(DESIGNS)}")
             )
+        # judgements are checked against the protocol's risk-of-bias tool (metareview.rob)
         rob = _norm_choice(r["rob_overall"])
         rob = {"some_concerns": "some", "": None}.get(rob, rob)
-        if rob is not None and rob not in ROB_LEVELS:
-            errors.append(
-                InputError(
-                    file,
-                    r.row,
-                    "rob_overall",
-                    f"rob_overall {r['rob_overall']!r} is not allowed; use one of "
-                    f"{', '.join(ROB_LEVELS)} or leave it empty",
-                )
-            )
         year: int | None = None
         if r["year"]:
             lo, hi = YEAR_RANGE

@@ -269,6 +269,23 @@ def test_studies_accepts_case_and_rob2_wording(tmp_path):
     assert a.label == "A" and a.year is None
 
 
+def test_rob_overall_is_checked_by_the_protocols_tool(tmp_path):
+    """studies.csv takes any judgement text; the risk-of-bias tool decides (RoB 2 has no
+    'unclear', ROBINS-I has 'serious')."""
+    from metareview.rob import read_assessments
+
+    rob2 = "study_id,design,rob_d1,rob_d2,rob_d3,rob_d4,rob_d5,rob_overall\n"
+    path = write(tmp_path, "studies.csv", rob2 + "A,rct,low,low,,,,low\nB,rct,,,,,,unclear\n")
+    studies = load_studies(path)
+    with pytest.raises(InputError) as info:
+        read_assessments(list(studies), "rob2", path=path)
+    assert_located(info.value, path, 3, "rob_overall")
+    robins = "study_id,design," + ",".join(f"rob_d{i}" for i in range(1, 8)) + ",rob_overall\n"
+    serious = write(tmp_path, "s2.csv", robins + "D,observational,,,,,,,,Serious\n")
+    table = read_assessments(list(load_studies(serious)), "robins_i", path=serious)
+    assert table.get("D").judgements["overall"] == "serious"
+
+
 @pytest.mark.parametrize(
     ("line", "column", "message"),
     [
@@ -277,7 +294,6 @@ def test_studies_accepts_case_and_rob2_wording(tmp_path):
         ("D,,2025.0,rct,,,", "year", "between 1900 and 2100"),
         ("D,,2020,cohort,,,", "design", "design 'cohort' is not allowed; use one of rct, obs"),
         ("D,,2020,,,,", "design", "design empty"),
-        ("D,,2020,rct,,unclear,", "rob_overall", "use one of low, some, high"),
         (",,2020,rct,,,", "study_id", "study_id is empty"),
     ],
 )
