@@ -422,9 +422,10 @@ def _norm_choice(value: str) -> str:
 def load_studies(path: str | Path) -> StudyTable:
     """Read and validate ``studies.csv``.
 
-    ``design`` must be rct, observational or single_arm (``rob_overall`` and the other
-    risk-of-bias columns are checked against the protocol's tool by ``metareview.rob``), ``year`` empty or a whole number 1900-2100 (both matched ignoring case;
-    'some concerns' reads as 'some'); an empty ``label`` defaults to the ``study_id``.
+    ``design`` must be rct, observational or single_arm (matched ignoring case), ``year``
+    empty or a whole number 1900-2100; an empty ``label`` defaults to the ``study_id``.
+    ``rob_overall`` is lower-cased ('some concerns' reads as 'some'); it and the other
+    risk-of-bias columns are checked against the protocol's tool by ``metareview.rob``.
     """
     table = read_csv_table(path, STUDY_REQUIRED, STUDY_OPTIONAL)
     file = table.file
