@@ -773,8 +773,21 @@ def run_rob(studies_csv, protocol_path, fit_paths, rob_cfg, out_dir) -> list[str
 
     protocol = load_protocol(protocol_path)
     out = _Output(out_dir, Path(out_dir).parent)
-    cfg = rob_cfg or {}
-    tool = load_tool(cfg.get("tool", "rob2"))
+    if not rob_cfg:
+        write_json(
+            out.dir / "index.json",
+            {
+                "id": "risk-of-bias",
+                "kind": "risk_of_bias",
+                "title": "Risk of bias",
+                "post_hoc": False,
+                "tables": [],
+                "figures": [],
+                "notes": ["The protocol names no risk-of-bias tool (risk_of_bias.tool)."],
+            },
+        )
+        return []
+    tool = load_tool(rob_cfg.get("tool", "rob2"))
     studies = load_studies(studies_csv)
     table = read_assessments(list(studies), tool, path=studies_csv)
     write_json(out.dir / "assessments.json", table.to_dict())

@@ -86,7 +86,7 @@ def result_files(work: Path) -> list[str]:
 
 
 def run_pipeline(work: Path) -> tuple[Exception | None, Path]:
-    """The stages of workflow/rules/pool.smk (rules pool and effects), in DAG order, with
+    """The stages of workflow/rules/pool.smk (rules pool and studies), in DAG order, with
     the arguments the rules give them.
 
     Returns the InputError/AnalysisError that stopped the run (None if it finished) and
@@ -112,7 +112,7 @@ def run_pipeline(work: Path) -> tuple[Exception | None, Path]:
                 res / "forest" / f"{outcome}.svg",
                 res / "forest" / f"{outcome}.png",
             )
-        pipeline.gather_effects(  # rule effects
+        pipeline.gather_effects(  # rule studies
             protocol_path,
             studies,
             extraction,

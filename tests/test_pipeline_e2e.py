@@ -130,11 +130,11 @@ def test_one_number_edit_reruns_only_that_outcome(workdir):
         # for death), then the per-review ones (the report job also writes the manifest)
         for rule in ("pool", "analyses", "report"):
             assert jobs.get(rule) == 1, jobs
-        assert set(jobs) <= {"pool", "analyses", "effects", "ingest", "rob", "report", "all"}
+        assert set(jobs) <= {"pool", "analyses", "studies", "ingest", "report", "all"}
     finally:
         path.write_text(original)
     leftover = dry_run_jobs(workdir)
-    assert set(leftover) <= {"effects", "ingest", "rob", "report", "all"}, leftover
+    assert set(leftover) <= {"studies", "ingest", "report", "all"}, leftover
 
 
 def test_bad_input_fails_cleanly(workdir, tmp_path):

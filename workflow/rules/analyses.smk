@@ -1,7 +1,8 @@
 # Stage 4 per outcome: the protocol's subgroup, sensitivity and small-study analyses, in
 # one job (each job is a new Python process; one import of the plotting stack serves all
 # three). The protocol is an `ancient` input and the outcome's analysis plan a param, so
-# editing one outcome's plan reruns that outcome only. Per review: risk of bias.
+# editing one outcome's plan reruns that outcome only. Per review: the studies' tables
+# (all outcomes' effect sizes, data warnings) and their risk of bias.
 
 
 rule analyses:
@@ -32,22 +33,30 @@ rule analyses:
         "../scripts/analyses.py"
 
 
-rule rob:
+rule studies:
     input:
+        protocol=f"{PROTOCOLS}/{{review}}.yaml",
         studies=f"{RAW}/{{review}}/studies.csv",
-        protocol=ancient(f"{PROTOCOLS}/{{review}}.yaml"),
+        extraction=f"{RAW}/{{review}}/extraction.csv",
+        tables=lambda wc: expand(
+            f"{RESULTS}/{{review}}/extraction/by_outcome/{{outcome}}.csv",
+            review=wc.review,
+            outcome=outcomes(wc.review),
+        ),
         fits=lambda wc: expand(
             f"{RESULTS}/{{review}}/pooled/{{outcome}}.json",
             review=wc.review,
             outcome=outcomes(wc.review),
         ),
     output:
-        directory(f"{RESULTS}/{{review}}/rob"),
+        effects=f"{RESULTS}/{{review}}/extraction/effects.csv",
+        validation=f"{RESULTS}/{{review}}/extraction/validation.json",
+        rob=directory(f"{RESULTS}/{{review}}/rob"),
     log:
-        f"{RESULTS}/{{review}}/logs/rob.log",
+        f"{RESULTS}/{{review}}/logs/studies.log",
     conda:
         "../envs/metareview.yaml"
     params:
         rob=lambda wc: protocol(wc.review).get("risk_of_bias"),
     script:
-        "../scripts/rob.py"
+        "../scripts/studies.py"

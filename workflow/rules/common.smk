@@ -109,10 +109,6 @@ def has_screening(review):
     return bool(screening_inputs(review))
 
 
-def has_rob(review):
-    return bool(protocol(review).get("risk_of_bias"))
-
-
 def review_results(review):
     """Every result a review's report reads (files and per-outcome directories)."""
     base = f"{RESULTS}/{review}"
@@ -147,6 +143,5 @@ def review_results(review):
             f"{base}/funnel/{o}.svg",
             f"{base}/funnel/{o}-contour.svg",
         ]
-    if has_rob(review):
-        out.append(f"{base}/rob")
+    out.append(f"{base}/rob")
     return out

@@ -29,24 +29,3 @@ rule pool:
         settings=settings_of,
     script:
         "../scripts/pool.py"
-
-
-rule effects:
-    input:
-        protocol=f"{PROTOCOLS}/{{review}}.yaml",
-        studies=f"{RAW}/{{review}}/studies.csv",
-        extraction=f"{RAW}/{{review}}/extraction.csv",
-        tables=lambda wc: expand(
-            f"{RESULTS}/{{review}}/extraction/by_outcome/{{outcome}}.csv",
-            review=wc.review,
-            outcome=outcomes(wc.review),
-        ),
-    output:
-        effects=f"{RESULTS}/{{review}}/extraction/effects.csv",
-        validation=f"{RESULTS}/{{review}}/extraction/validation.json",
-    log:
-        f"{RESULTS}/{{review}}/logs/effects.log",
-    conda:
-        "../envs/metareview.yaml"
-    script:
-        "../scripts/effects.py"
