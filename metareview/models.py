@@ -602,7 +602,8 @@ def _fixed_fit(
         h2 = q / (k_yi - 1)
     else:
         q, q_pval, i2, h2 = 0.0, 1.0, 0.0, 1.0
-    stat = est / se
+    with np.errstate(divide="ignore", invalid="ignore"):  # se = 0: degenerate tables
+        stat = est / se
     lo, hi = est - crit * se, est + crit * se
     vals = {"estimate": est, "ci_lb": lo, "ci_ub": hi, "pi_lb": lo, "pi_ub": hi}
     return Fit(
