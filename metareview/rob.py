@@ -196,6 +196,11 @@ def available_tools() -> dict[str, Path]:
     return out
 
 
+def tool_path(name_or_path: str | Path) -> Path:
+    """The template file of a tool name ("rob2", "ROBINS-I") or template path."""
+    return _resolve(name_or_path)
+
+
 def _resolve(name_or_path: str | Path) -> Path:
     text = str(name_or_path)
     path = Path(text)

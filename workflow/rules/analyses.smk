@@ -38,6 +38,7 @@ rule studies:
         protocol=f"{PROTOCOLS}/{{review}}.yaml",
         studies=f"{RAW}/{{review}}/studies.csv",
         extraction=f"{RAW}/{{review}}/extraction.csv",
+        rob_template=lambda wc: rob_template(wc.review),
         tables=lambda wc: expand(
             f"{RESULTS}/{{review}}/extraction/by_outcome/{{outcome}}.csv",
             review=wc.review,

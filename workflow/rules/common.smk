@@ -109,6 +109,17 @@ def has_screening(review):
     return bool(screening_inputs(review))
 
 
+def rob_template(review):
+    """The risk-of-bias tool template the review uses (an input: editing it reruns)."""
+    from metareview.rob import tool_path
+
+    cfg = protocol(review).get("risk_of_bias")
+    if not cfg:
+        return []
+    path = os.path.relpath(tool_path(cfg["tool"]))
+    return [path if not path.startswith("..") else str(tool_path(cfg["tool"]))]
+
+
 def review_results(review):
     """Every result a review's report reads (files and per-outcome directories)."""
     base = f"{RESULTS}/{review}"

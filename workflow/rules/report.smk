@@ -8,7 +8,8 @@ rule report:
         protocol=f"{PROTOCOLS}/{{review}}.yaml",
         template="workflow/templates/report.html.j2",
         raw=lambda wc: [raw(wc.review, "studies"), raw(wc.review, "extraction")]
-        + screening_inputs(wc.review),
+        + screening_inputs(wc.review)
+        + rob_template(wc.review),
         files=[
             "config/config.yaml",
             "workflow/schemas/protocol.schema.yaml",
