@@ -938,6 +938,7 @@ def assess(
     *,
     method: str = "REML",
     level: float = 95.0,
+    trimfill_estimator: str = "L0",
 ) -> dict[str, Any]:
     """Every small-study analysis of one meta-analysis as one JSON-ready dictionary.
 
@@ -964,7 +965,10 @@ def assess(
     if two_arm and es.measure == "OR":
         run("harbord", lambda: harbord(es, level=level))
     run("ranktest", lambda: ranktest(es))
-    run("trimfill", lambda: trimfill(es, study_ids, method=method, level=level))
+    run(
+        "trimfill",
+        lambda: trimfill(es, study_ids, estimator=trimfill_estimator, method=method, level=level),
+    )
     try:
         out["funnel"] = funnel_data(es, study_ids=study_ids, method=method, level=level)
     except AnalysisError as exc:
