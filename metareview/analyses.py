@@ -394,8 +394,15 @@ def run_small_study(
     es = effect_sizes(rows, s) if rows else None
     ids = [r["study"] for r in rows]
     if es is not None and int(es.usable.sum()) >= 3:
-        estimators = {i.get("trimfill_estimator", "L0") for i in plan["small_study"]}
-        result = assess(es, ids, method=method, level=s.level, trimfill_estimator=min(estimators))
+        # the first small-study entry selecting this outcome sets the estimator
+        first = plan["small_study"][0] if plan["small_study"] else {}
+        result = assess(
+            es,
+            ids,
+            method=method,
+            level=s.level,
+            trimfill_estimator=first.get("trimfill_estimator", "L0"),
+        )
     else:
         k = 0 if es is None else int(es.usable.sum())
         result = {"k": k, "error": f"small-study analyses need at least 3 studies (k = {k})"}
