@@ -14,9 +14,9 @@ from typing import Any
 from .errors import AnalysisError, InputError
 from .formatting import est_ci, num, pct, pval
 from .io import write_csv, write_json
-from .pipeline import _favours, _typed_rows
+from .pipeline import forest_labels, typed_rows
 from .pooling import Settings
-from .protocol import load_protocol
+from .protocol import load_protocol, outcome_settings
 
 
 def _meta(item: dict) -> dict[str, Any]:
@@ -44,22 +44,9 @@ class _Output:
 def _context(table_csv, protocol_path, outcome, settings_dict):
     protocol = load_protocol(protocol_path)
     entry = next(o for o in protocol["outcomes"] if o["id"] == outcome)
-    rows = _typed_rows(table_csv)
+    rows = typed_rows(table_csv)
     labels = {r["study"]: r.get("label") or r["study"] for r in rows}
     return protocol, entry, Settings(**settings_dict), rows, labels
-
-
-def _arms_and_favours(protocol, entry, measure):
-    arms = protocol.get("arms") or {}
-    left, right = _favours(entry, arms, measure)
-    return {
-        "intervention_label": arms.get(
-            "intervention_label", arms.get("intervention", arms.get("single_label", "Events"))
-        ),
-        "control_label": arms.get("control_label", arms.get("control", "Control")),
-        "favours_left": left,
-        "favours_right": right,
-    }
 
 
 # --------------------------------------------------------------------------- subgroups
@@ -107,7 +94,7 @@ def run_subgroups(table_csv, protocol_path, outcome, settings_dict, plan, out_di
             title=f"{entry['label']}: by {item.get('label') or column}",
             study_labels=labels,
             subgroup_label=item.get("label") or column,
-            **_arms_and_favours(protocol, entry, settings.measure),
+            **forest_labels(protocol, entry, settings.measure),
         )
         figure = out.figure(fig, f"{item['id']}.svg", f"Subgroup forest plot: {title}.")
         tb = result["test_between_fe"]
@@ -124,7 +111,7 @@ def run_subgroups(table_csv, protocol_path, outcome, settings_dict, plan, out_di
         ]
         table_rows.append(
             [
-                "All studies",
+                f"Studies with a value in '{column}'" if missing else "All studies",
                 str(result["overall"]["k"]),
                 est_ci(result["overall"]["back"]),
                 pct(result["overall"].get("i2")),
@@ -214,7 +201,10 @@ def _try_pool(rows, settings: Settings, what: str):
 
 def model_variants(settings: Settings, methods: list[str]) -> list[tuple[str, Settings]]:
     """The outcome under alternative models: each listed estimator (MH and Peto only for
-    two-arm measures, Peto only for OR), plus Knapp-Hartung for REML."""
+    two-arm measures, Peto only for OR), plus Knapp-Hartung for REML.
+
+    ``settings`` as the protocol gives them (``add``/``drop00`` None unless set), so each
+    model gets metafor's defaults for it (``Settings.resolved``)."""
     from dataclasses import replace
 
     from .pooling import is_two_arm
@@ -225,51 +215,53 @@ def model_variants(settings: Settings, methods: list[str]) -> list[tuple[str, Se
             continue
         if m == "PETO" and settings.measure != "OR":
             continue
-        test = "z" if m in ("MH", "PETO") else settings.test
-        variant = replace(settings, method=m, test=test, add=None, drop00=None)
-        if m not in ("MH", "PETO"):
-            variant = replace(variant, add=settings.add, drop00=settings.drop00)
-        out.append((f"{METHOD_LABELS[m]}" + (", Knapp-Hartung" if test == "knha" else ""), variant))
-        if m == "REML" and settings.test == "z":
+        fixed = m in ("MH", "PETO")
+        test = "z" if fixed or settings.method in ("MH", "PETO") else settings.test
+        variant = replace(settings, method=m, test=test)
+        out.append((METHOD_LABELS[m] + (", Knapp-Hartung" if test == "knha" else ""), variant))
+        if m == "REML" and test == "z":
             out.append((f"{METHOD_LABELS[m]}, Knapp-Hartung", replace(variant, test="knha")))
     return out
 
 
 def zero_cell_variants(settings: Settings) -> list[tuple[str, Settings]]:
-    """The outcome under alternative zero-cell rules (Cochrane Handbook 10.4.4.2)."""
+    """The outcome under alternative zero-cell rules (Cochrane Handbook 10.4.4.2).
+
+    Mantel-Haenszel and Peto pool the 2x2 tables without a correction, so for an outcome
+    pooled with them the corrections are shown under the inverse-variance fixed-effect
+    model (said in the row label)."""
     from dataclasses import replace
 
     from .pooling import is_two_arm
 
     base = replace(settings, correction="constant")
-    out = [
+    suffix = ""
+    if settings.method in ("MH", "PETO"):
+        base = replace(base, method="FE", test="z")
+        suffix = " (inverse-variance fixed effect)"
+    rows = [
         ("Add 0.5 to studies with a zero cell", replace(base, add=0.5, to="only0")),
         ("Add 0.5 to every study", replace(base, add=0.5, to="all")),
     ]
     if is_two_arm(settings.measure):
-        out += [
+        rows += [
             (
                 "Treatment-arm correction (Sweeting 2004)",
-                replace(settings, correction="treatment_arm", add=0.5, to="only0"),
+                replace(base, correction="treatment_arm", add=0.5, to="only0"),
             ),
             (
                 "No correction; double-zero studies dropped",
                 replace(base, add=0.0, to="none", drop00=True),
             ),
-            (
-                "Mantel-Haenszel, no correction",
-                replace(base, method="MH", test="z", add=None, to="none", drop00=None),
-            ),
         ]
-        if settings.measure == "OR":
-            out.append(
-                (
-                    "Peto (no correction needed)",
-                    replace(base, method="PETO", test="z", add=None, drop00=None),
-                )
-            )
     else:
-        out.append(("No correction", replace(base, add=0.0, to="none")))
+        rows.append(("No correction", replace(base, add=0.0, to="none")))
+    out = [(label + suffix, s) for label, s in rows]
+    if is_two_arm(settings.measure):
+        fixed = replace(settings, correction="constant", test="z", add=None, drop00=None)
+        out.append(("Mantel-Haenszel, no correction", replace(fixed, method="MH", to="none")))
+        if settings.measure == "OR":
+            out.append(("Peto (no correction needed)", replace(fixed, method="PETO")))
     return out
 
 
@@ -387,6 +379,13 @@ def run_small_study(
     s = settings.resolved()
     method = "FE" if s.method in ("MH", "PETO") else s.method
     review_dir = Path(out_json).parent.parent
+    if not plan["small_study"]:
+        # the outputs are fixed per outcome; say that nothing was planned
+        note = "No small-study analysis is planned for this outcome in the protocol."
+        write_json(out_json, {"outcome": outcome, "planned": False, "analyses": []})
+        for path in (funnel_svg, contour_svg):
+            save_figure(_message_figure(entry["label"], note), path)
+        return []
     rel = {
         "funnel": Path(funnel_svg).relative_to(review_dir).as_posix(),
         "contour": Path(contour_svg).relative_to(review_dir).as_posix(),
@@ -506,7 +505,13 @@ def run_small_study(
             else None
         )
         save_figure(draw_funnel(funnel, trimfill=tf, **common), funnel_svg)
-        save_figure(draw_funnel(funnel, contours=True, **common), contour_svg)
+        if funnel.get("null") is None:  # proportions: no null effect to draw contours around
+            why = f"a contour-enhanced funnel needs a null effect; {s.measure} has none"
+            save_figure(_message_figure(entry["label"], why), contour_svg)
+            for a in analyses:
+                a["figures"] = [f for f in a["figures"] if f["path"] != rel["contour"]]
+        else:
+            save_figure(draw_funnel(funnel, contours=True, **common), contour_svg)
     else:
         why = (funnel or result).get("error", "not enough studies")
         warnings.append(f"funnel plot of {outcome}: {why}")
@@ -516,6 +521,7 @@ def run_small_study(
         out_json,
         {
             "outcome": outcome,
+            "planned": True,
             "method": method,
             "measure": s.measure,
             "result": result,
@@ -561,18 +567,19 @@ def _leave_one_out(case: _Case, item: dict) -> dict[str, Any]:
     from .sensitivity import leave_one_out
 
     res = leave_one_out(case.es, case.ids, **case.common, **case.zero).to_dict()
-    write_json(case.out.dir / "leave_one_out.json", res)
+    name = item["id"]
+    write_json(case.out.dir / f"{name}.json", res)
     rows = [_fit_row(f"Omitting {case.label(e['study'])}", e) for e in res["studies"]]
     fig = draw_leave_one_out(
         res, case.main_fit, title=item.get("label") or "Leave-one-out", study_labels=case.labels
     )
     return {
         "title": "Sensitivity: leave-one-out",
-        "tables": [case.fit_table("leave_one_out", rows)],
+        "tables": [case.fit_table(name, rows)],
         "figures": [
-            case.out.figure(fig, "leave_one_out.svg", "Leave-one-out: each study omitted in turn.")
+            case.out.figure(fig, f"{name}.svg", "Leave-one-out: each study omitted in turn.")
         ],
-        "result": case.out.rel("leave_one_out.json"),
+        "result": case.out.rel(f"{name}.json"),
     }
 
 
@@ -590,17 +597,13 @@ INFLUENCE_COLUMNS = [
 
 
 def _influence(case: _Case, item: dict) -> dict[str, Any]:
-    from .models import IV_METHODS
     from .plots.sensitivity import draw_baujat
     from .sensitivity import baujat, influence
 
-    if case.method not in IV_METHODS:
-        raise AnalysisError(
-            f"influence diagnostics need an inverse-variance model, not {case.method}"
-        )
     inf = influence(case.es, case.ids, **case.common).to_dict()
     bj = baujat(case.es, case.ids, **case.common, **case.zero).to_dict()
-    write_json(case.out.dir / "influence.json", {"influence": inf, "baujat": bj})
+    name = item["id"]
+    write_json(case.out.dir / f"{name}.json", {"influence": inf, "baujat": bj})
     rows = [
         [
             case.label(e["study"]),
@@ -616,7 +619,7 @@ def _influence(case: _Case, item: dict) -> dict[str, Any]:
         for e in inf["studies"]
     ]
     write_csv(
-        case.out.dir / "influence.csv",
+        case.out.dir / f"{name}.csv",
         INFLUENCE_COLUMNS,
         [dict(zip(INFLUENCE_COLUMNS, r, strict=True)) for r in rows],
     )
@@ -634,12 +637,12 @@ def _influence(case: _Case, item: dict) -> dict[str, Any]:
         "figures": [
             case.out.figure(
                 fig,
-                "baujat.svg",
+                f"{name}-baujat.svg",
                 "Baujat plot: each study's contribution to heterogeneity (x) against its "
                 "influence on the pooled result (y).",
             )
         ],
-        "result": case.out.rel("influence.json"),
+        "result": case.out.rel(f"{name}.json"),
     }
 
 
@@ -649,7 +652,8 @@ def _cumulative(case: _Case, item: dict) -> dict[str, Any]:
 
     order = order_keys(case.rows, ("year", "label"))
     res = cumulative(case.es, case.ids, order=order, **case.common, **case.zero).to_dict()
-    write_json(case.out.dir / "cumulative.json", res)
+    name = item["id"]
+    write_json(case.out.dir / f"{name}.json", res)
     years = {r["study"]: r.get("year") for r in case.rows}
 
     def step_label(study):
@@ -662,13 +666,11 @@ def _cumulative(case: _Case, item: dict) -> dict[str, Any]:
     )
     return {
         "title": "Sensitivity: cumulative meta-analysis by year",
-        "tables": [case.fit_table("cumulative", rows)],
+        "tables": [case.fit_table(name, rows)],
         "figures": [
-            case.out.figure(
-                fig, "cumulative.svg", "Cumulative meta-analysis, studies added by year."
-            )
+            case.out.figure(fig, f"{name}.svg", "Cumulative meta-analysis, studies added by year.")
         ],
-        "result": case.out.rel("cumulative.json"),
+        "result": case.out.rel(f"{name}.json"),
     }
 
 
@@ -686,6 +688,8 @@ def run_sensitivity(table_csv, protocol_path, outcome, settings_dict, plan, out_
     )
     out = _Output(out_dir, Path(out_dir).parent.parent)
     main_fit, main_err = _try_pool(rows, settings, f"outcome '{outcome}'")
+    # the protocol's settings before metafor's per-model defaults (for other models)
+    as_written = Settings(**outcome_settings(protocol, outcome, resolve=False))
     analyses, warnings = [], []
     case = None
     for item in plan["sensitivity"]:
@@ -726,7 +730,7 @@ def run_sensitivity(table_csv, protocol_path, outcome, settings_dict, plan, out_
                     f"Sensitivity: {label}",
                     "The outcome pooled under alternative models (Cochrane Handbook 10.10.4).",
                     rows,
-                    model_variants(settings, methods),
+                    model_variants(as_written, methods),
                     out,
                     item["id"],
                 )
@@ -739,7 +743,7 @@ def run_sensitivity(table_csv, protocol_path, outcome, settings_dict, plan, out_
                     "The outcome pooled under alternative handling of zero cells "
                     "(Cochrane Handbook 10.4.4).",
                     rows,
-                    zero_cell_variants(settings),
+                    zero_cell_variants(as_written),
                     out,
                     item["id"],
                 )
@@ -755,19 +759,6 @@ def run_sensitivity(table_csv, protocol_path, outcome, settings_dict, plan, out_
 
 
 # --------------------------------------------------------------------------- risk of bias
-
-
-def rob_table_of(rows: list[dict], rob_cfg: dict | None, file: str = "studies.csv"):
-    """The risk-of-bias table of an outcome's studies (the by-outcome table carries the
-    studies.csv columns), or None when the protocol names no tool or nothing is assessed."""
-    from .rob import read_assessments
-
-    if not rob_cfg:
-        return None
-    table = read_assessments(
-        [{**r, "study_id": r["study"]} for r in rows], rob_cfg.get("tool", "rob2"), path=file
-    )
-    return table if any(s.assessed for s in table) else None
 
 
 def run_rob(studies_csv, protocol_path, fit_paths, rob_cfg, out_dir) -> list[str]:

@@ -22,25 +22,56 @@ def sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
+PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_PREFIX = "metareview:"  # files shipped with the package (e.g. risk-of-bias tools)
+
+
+def manifest_key(path: str | Path) -> str:
+    """How a file is named in the manifest: relative to the working directory (the
+    repository), or ``metareview:<path>`` for a file of the installed package, so that
+    manifests from two machines compare with ``diff``."""
+    p = Path(path)
+    if not p.is_absolute():
+        return p.as_posix()
+    resolved = p.resolve()
+    if resolved.is_relative_to(PACKAGE_DIR):
+        return PACKAGE_PREFIX + resolved.relative_to(PACKAGE_DIR).as_posix()
+    cwd = Path.cwd().resolve()
+    return resolved.relative_to(cwd).as_posix() if resolved.is_relative_to(cwd) else p.as_posix()
+
+
+def locate(key: str, root: Path) -> Path:
+    """The file a manifest key names (inverse of :func:`manifest_key`)."""
+    if key.startswith(PACKAGE_PREFIX):
+        return PACKAGE_DIR / key[len(PACKAGE_PREFIX) :]
+    return root / key
+
+
 def expand_files(paths) -> list[str]:
-    """Files given directly, plus every file under a given directory (sorted, as posix)."""
+    """Manifest keys of the files given, plus every file under a given directory (sorted;
+    dotfiles such as Snakemake's ``.snakemake_timestamp`` markers are left out)."""
     out: set[str] = set()
     for p in map(Path, paths):
-        if p.is_dir():
-            out.update(f.as_posix() for f in p.rglob("*") if f.is_file())
-        else:
-            out.add(p.as_posix())
+        files = sorted(p.rglob("*")) if p.is_dir() else [p]
+        out.update(
+            manifest_key(f)
+            for f in files
+            if f.is_file() and not any(part.startswith(".") for part in f.parts[-1:])
+        )
     return sorted(out)
 
 
 def _requirement_names(dist: str) -> list[str]:
-    import re
+
+    from packaging.requirements import Requirement
 
     names = []
-    for req in metadata.requires(dist) or []:
-        if "extra ==" in req:
-            continue  # optional extras (tests, docs) are not what the pipeline imports
-        names.append(re.split(r"[\s;<>=!~\[(]", req, maxsplit=1)[0])
+    for text in metadata.requires(dist) or []:
+        req = Requirement(text)
+        # optional extras and other platforms' requirements are not what the jobs import
+        if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+            continue
+        names.append(req.name)
     return names
 
 
@@ -93,8 +124,12 @@ def write_manifest(*, inputs, outputs, protocol, config, path) -> None:
         path,
         {
             "manifest_version": 1,
-            "inputs": {p: sha256(p) for p in expand_files(inputs)},
-            "outputs": {p: sha256(p) for p in expand_files(outputs) if p != Path(path).as_posix()},
+            "inputs": {k: sha256(locate(k, Path("."))) for k in expand_files(inputs)},
+            "outputs": {
+                k: sha256(locate(k, Path(".")))
+                for k in expand_files(outputs)
+                if k != manifest_key(path)
+            },
             "versions": runtime_versions(),
             "git": git_state(),
             "config": config,
@@ -135,20 +170,21 @@ def verify(review_dir: str | Path, root: str | Path = ".") -> Verification:
     """
     import json
 
-    review_dir, root = Path(review_dir), Path(root)
+    review_dir, root = Path(review_dir).resolve(), Path(root).resolve()
     manifest_path = review_dir / "manifest.json"
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    result = Verification(manifest=manifest_path.as_posix())
+    shown = manifest_path.relative_to(root) if manifest_path.is_relative_to(root) else manifest_path
+    result = Verification(manifest=shown.as_posix())
     listed = {**manifest.get("inputs", {}), **manifest.get("outputs", {})}
     for rel, digest in sorted(listed.items()):
-        p = root / rel
+        p = locate(rel, root)
         if not p.is_file():
             result.missing.append(rel)
         elif sha256(p) != digest:
             result.mismatched.append(rel)
         result.checked += 1
     for f in sorted(review_dir.rglob("*")):
-        if f.is_file() and f != manifest_path:
+        if f.is_file() and f != manifest_path and not f.name.startswith("."):
             rel = f.relative_to(root).as_posix() if f.is_relative_to(root) else f.as_posix()
             if rel not in listed and "/logs/" not in f"/{rel}":
                 result.untracked.append(rel)

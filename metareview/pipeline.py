@@ -113,7 +113,7 @@ def gather_effects(protocol_path, studies_path, extraction_path, tables, out_csv
     )
 
 
-def _typed_rows(path) -> list[dict[str, Any]]:
+def typed_rows(path) -> list[dict[str, Any]]:
     rows = read_csv_dicts(path)
     for r in rows:
         for key in ("ai", "n1i", "ci", "n2i", "xi", "ni"):
@@ -159,7 +159,7 @@ def pool_outcome(table_csv, protocol_path, outcome, settings_dict, out_json, svg
     protocol = load_protocol(protocol_path)
     entry = next(o for o in protocol["outcomes"] if o["id"] == outcome)
     settings = Settings(**settings_dict)
-    rows = _typed_rows(table_csv)
+    rows = typed_rows(table_csv)
     labels = {r["study"]: r.get("label") or r["study"] for r in rows}
     try:
         fit = pool(rows, settings, what=f"outcome '{outcome}'").to_dict()
@@ -173,29 +173,17 @@ def pool_outcome(table_csv, protocol_path, outcome, settings_dict, out_json, svg
     for st in fit["studies"]:
         st["label"] = labels.get(st["study"], st["study"])
     write_json(out_json, fit)
-    arms = protocol.get("arms") or {}
-    left, right = _favours(entry, arms, settings.measure)
+    from .rob import table_of_rows
+
     fig = draw_forest(
         fit,
         title=entry.get("label", outcome),
-        intervention_label=arms.get("intervention_label", arms.get("intervention", "Intervention")),
-        control_label=arms.get("control_label", arms.get("control", "Control")),
-        favours_left=left,
-        favours_right=right,
         study_labels=labels,
-        rob=_rob_cells(rows, protocol),
+        rob=table_of_rows(rows, protocol.get("risk_of_bias")),
+        **forest_labels(protocol, entry, settings.measure),
     )
     save_figure(fig, svg, png)
     return list(fit.get("warnings", []))
-
-
-def _rob_cells(rows, protocol):
-    """Risk-of-bias columns for the forest plot, when the protocol names a tool and the
-    studies have judgements."""
-    from .analyses import rob_table_of
-
-    table = rob_table_of(rows, protocol.get("risk_of_bias"))
-    return table
 
 
 def extract_and_pool(
@@ -216,12 +204,22 @@ def extract_and_pool(
     )
 
 
-def _favours(entry, arms, measure) -> tuple[str, str]:
-    """Which side of the null line favours which arm, from the outcome's direction."""
+def forest_labels(protocol: dict, entry: dict, measure: str) -> dict[str, str]:
+    """Arm column headers and the "Favours ..." texts of an outcome's forest plots, from the
+    protocol's arm labels and the outcome's direction (no favours for proportions)."""
+    arms = protocol.get("arms") or {}
+    treat = arms.get("intervention_label", arms.get("intervention", "Intervention"))
+    ctrl = arms.get("control_label", arms.get("control", "Control"))
     if measure not in ("OR", "RR", "RD"):
-        return "", ""
-    treat = arms.get("intervention_label", "intervention").lower()
-    ctrl = arms.get("control_label", "control").lower()
-    if entry.get("direction", "higher_is_better") == "higher_is_better":
-        return ctrl, treat
-    return treat, ctrl
+        left = right = ""
+        treat = arms.get("single_label", arms.get("single", treat))
+    elif entry.get("direction", "higher_is_better") == "higher_is_better":
+        left, right = ctrl.lower(), treat.lower()
+    else:
+        left, right = treat.lower(), ctrl.lower()
+    return {
+        "intervention_label": treat,
+        "control_label": ctrl,
+        "favours_left": left,
+        "favours_right": right,
+    }

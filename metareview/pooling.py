@@ -91,11 +91,11 @@ def _all_zero_events(rows, measure) -> bool:
 def pool_subgroups(rows: list[dict], settings: Settings, column: str) -> dict[str, Any]:
     s = settings.resolved()
     s.check()
-    if s.method in ("MH", "PETO"):
-        raise AnalysisError("subgroup analysis is implemented for inverse-variance models")
     missing = [r["study"] for r in rows if column not in r]
     if missing:
         raise AnalysisError(f"subgroup column '{column}' not found")
+    if s.method in ("MH", "PETO"):
+        return _subgroups_2x2(rows, s, column).to_dict()
     es = effect_sizes(rows, s)
     res = subgroup_analysis(
         es,
@@ -108,6 +108,33 @@ def pool_subgroups(rows: list[dict], settings: Settings, column: str) -> dict[st
     )
     res.overall = pool(rows, s)
     return res.to_dict()
+
+
+def _subgroups_2x2(rows: list[dict], s: Settings, column: str):
+    """Mantel-Haenszel or Peto fit per level; the test for subgroup differences is
+    Cochran's Q over the level estimates with inverse-variance weights, as RevMan
+    computes it (Cochrane Handbook 10.11.3.1); no random-effects version."""
+    from .subgroups import SubgroupResult, _q_between, _single_study_fit
+
+    levels = sorted({str(r[column]) for r in rows})
+    fits, skipped, warnings = [], {}, []
+    for lev in levels:
+        sub = [r for r in rows if str(r[column]) == lev]
+        try:
+            fits.append(pool(sub, s, what=f"subgroup {lev}"))
+        except AnalysisError as exc:
+            es = effect_sizes(sub, s)
+            if int(es.usable.sum()) == 1:
+                fits.append(_single_study_fit(es, [r["study"] for r in sub], s.level, s.measure))
+                warnings.append(f"subgroup '{lev}' has one study; its estimate is that study's")
+            else:
+                fits.append(None)
+                skipped[lev] = str(exc)
+    pooled = [f for f in fits if f is not None]
+    if len(pooled) < 2:
+        raise AnalysisError(f"subgroup '{column}': fewer than two subgroups could be pooled")
+    test = _q_between([f.estimate for f in pooled], [f.se for f in pooled])
+    return SubgroupResult(column, levels, fits, skipped, test, None, pool(rows, s), warnings)
 
 
 def pool_mods(rows: list[dict], settings: Settings, mods: list[str]) -> dict[str, Any]:

@@ -447,6 +447,13 @@ def _load_protocol(path: str | Path) -> dict:
                     f"outcome {out['id']!r} is both prespecified and post_hoc",
                 )
             out.setdefault("prespecified", False)
+        elif out.get("prespecified") is False:
+            if out.get("post_hoc") is False:
+                err(
+                    ["outcomes", i, "post_hoc"],
+                    f"outcome {out['id']!r} is neither prespecified nor post_hoc",
+                )
+            out.setdefault("post_hoc", True)
     fill_defaults(_load_schema(SCHEMA_PATH), data)
 
     stem = Path(path).stem
@@ -459,6 +466,9 @@ def _load_protocol(path: str | Path) -> dict:
     for section in ("outcomes", "subgroups", "sensitivity"):
         first: dict[str, int] = {}
         for i, item in enumerate(data.get(section, [])):
+            if section != "outcomes" and item["id"] == "index":
+                # results/<review>/<section>/<outcome>/index.json lists the analyses
+                err([section, i, "id"], "the id 'index' is reserved; choose another")
             if item["id"] in first:
                 j = first[item["id"]]
                 err(
@@ -558,17 +568,19 @@ def _outcome(protocol: dict, outcome_id: str) -> dict:
     raise KeyError(f"no outcome {outcome_id!r} in the protocol (outcomes: {known})")
 
 
-def outcome_settings(protocol: dict, outcome_id: str) -> dict:
+def outcome_settings(protocol: dict, outcome_id: str, *, resolve: bool = True) -> dict:
     """Effective ``measure, method, test, level, add, to, drop00, correction`` of an outcome.
 
-    The outcome's own keys override ``defaults``; ``add: null`` becomes metafor's default
-    (0 for PAS and PFT, else 0.5, as ``effects.default_add``) and ``drop00: null`` becomes
-    true for MH and PETO, else false. ``KeyError`` for an unknown outcome id.
+    The outcome's own keys override ``defaults``; with ``resolve``, ``add: null`` becomes
+    metafor's default (0 for PAS and PFT, else 0.5, as ``effects.default_add``) and
+    ``drop00: null`` becomes true for MH and PETO, else false. Without, they stay None:
+    what an analysis under another model (``pooling.Settings.resolved``) should start
+    from. ``KeyError`` for an unknown outcome id.
     """
-    return _settings(protocol, _outcome(protocol, outcome_id))
+    return _settings(protocol, _outcome(protocol, outcome_id), resolve=resolve)
 
 
-def _settings(protocol: dict, out: dict) -> dict:
+def _settings(protocol: dict, out: dict, resolve: bool = True) -> dict:
     defaults = protocol.get("defaults") or {}
     s = {}
     for key in SETTINGS:
@@ -576,6 +588,8 @@ def _settings(protocol: dict, out: dict) -> dict:
             s[key] = out[key]
         else:
             s[key] = defaults.get(key, FALLBACK_SETTINGS[key])
+    if not resolve:
+        return s
     if s["add"] is None:
         from .effects import default_add  # lazy: keeps numpy out of Snakefile parsing
 

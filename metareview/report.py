@@ -14,15 +14,15 @@ from .formatting import num, pval
 from .io import atomic_write_text, write_json
 from .protocol import load_protocol, outcome_settings
 
-MEASURE_NAMES = {
-    "OR": "odds ratio",
-    "RR": "risk ratio",
-    "RD": "risk difference",
-    "PR": "proportion",
-    "PLN": "proportion (log transformed)",
-    "PLO": "proportion (logit transformed)",
-    "PAS": "proportion (arcsine transformed)",
-    "PFT": "proportion (Freeman-Tukey transformed)",
+MEASURE_NAMES = {  # plural, as the methods paragraph uses them
+    "OR": "odds ratios",
+    "RR": "risk ratios",
+    "RD": "risk differences",
+    "PR": "proportions",
+    "PLN": "log-transformed proportions",
+    "PLO": "logit-transformed proportions",
+    "PAS": "arcsine-transformed proportions",
+    "PFT": "Freeman-Tukey-transformed proportions",
 }
 METHOD_NAMES = {
     "FE": "a fixed-effect (inverse-variance) model",
@@ -37,6 +37,7 @@ METHOD_NAMES = {
     "HE": "a random-effects model with the Hedges estimator of tau²",
     "HS": "a random-effects model with the Hunter-Schmidt estimator of tau²",
 }
+FIXED_METHODS = ("FE", "MH", "PETO")
 ZERO_RULES = {
     "only0": "to every cell of studies with a zero cell",
     "all": "to every cell of every study",
@@ -45,12 +46,17 @@ ZERO_RULES = {
 }
 
 
+def _join(items: list[str], word: str = "and") -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + f" {word} " + items[-1]
+
+
 def methods_paragraph(protocol: dict) -> str:
-    d = protocol.get("defaults", {})
+    """The statistical methods, in words, from every outcome's effective settings."""
     settings = [outcome_settings(protocol, o["id"]) for o in protocol["outcomes"]]
     measures = sorted({s["measure"] for s in settings})
     methods = sorted({s["method"] for s in settings})
-    tests = sorted({s["test"] for s in settings})
+    levels = sorted({s["level"] for s in settings})
+    tests = sorted({s["test"] for s in settings if s["method"] not in ("MH", "PETO")})
     parts = []
     reg = protocol.get("registration") or {}
     if reg.get("id"):
@@ -58,35 +64,55 @@ def methods_paragraph(protocol: dict) -> str:
             f"The review protocol was registered with {reg.get('registry', 'a registry')} ({reg['id']})."
         )
     parts.append(
-        "Effects were expressed as "
-        + " and ".join(MEASURE_NAMES.get(m, m) + "s" for m in measures)
-        + " with "
-        + f"{d.get('level', 95):g}% confidence intervals and pooled with "
-        + " or ".join(METHOD_NAMES.get(m, m) for m in methods)
-        + "."
+        f"Effects were expressed as {_join([MEASURE_NAMES.get(m, m) for m in measures])} with "
+        + _join([f"{lv:g}%" for lv in levels], "or")
+        + f" confidence intervals and pooled with {_join([METHOD_NAMES.get(m, m) for m in methods], 'or')}."
     )
     if "knha" in tests:
         parts.append(
-            "Confidence intervals and tests of the pooled effect used the Hartung-Knapp-Sidik-Jonkman method (t distribution with k-1 degrees of freedom)."
+            "Confidence intervals and tests of the pooled effect "
+            + ("of the random-effects models " if "z" in tests else "")
+            + "used the Hartung-Knapp-Sidik-Jonkman method (t distribution with k-1 degrees of freedom)"
+            + ("; the others, the normal (Wald-type) approximation." if "z" in tests else ".")
         )
     else:
         parts.append(
             "Confidence intervals and tests of the pooled effect used the normal (Wald-type) approximation."
         )
-    parts.append(
-        "Heterogeneity was quantified with Cochran's Q, I² and tau², with Q-profile confidence intervals for tau² and I²; "
-        "95% prediction intervals are reported for random-effects models."
-    )
-    to = d.get("to", "only0")
-    add = d.get("add")
-    parts.append(
-        f"For study-level effect sizes, {0.5 if add is None else add:g} was added {ZERO_RULES.get(to, to)}"
-        + (
-            "; studies without events (or with only events) in both arms were excluded."
-            if d.get("drop00")
-            else "."
+    if any(m not in FIXED_METHODS for m in methods):
+        parts.append(
+            "Heterogeneity was quantified with Cochran's Q, I² and tau², with Q-profile confidence intervals for tau² and I²; "
+            "prediction intervals are reported for random-effects models."
         )
+    else:
+        parts.append("Heterogeneity was quantified with Cochran's Q and I².")
+    rules = sorted(
+        {
+            (s["add"], s["to"], s["drop00"], s["correction"])
+            for s in settings
+            if s["method"] not in ("MH", "PETO")
+        }
     )
+    for add, to, drop00, correction in rules:
+        if correction == "treatment_arm":
+            text = "Zero cells were handled with the treatment-arm continuity correction (Sweeting 2004)"
+        elif add == 0 or to == "none":
+            text = "No continuity correction was applied to zero cells"
+        else:
+            text = f"For study-level effect sizes, {add:g} was added {ZERO_RULES.get(to, to)}"
+        parts.append(
+            text
+            + (
+                "; studies without events (or with only events) in both arms were excluded."
+                if drop00
+                else "."
+            )
+        )
+    if any(m in ("MH", "PETO") for m in methods):
+        parts.append(
+            "The Mantel-Haenszel and Peto methods pool the 2x2 tables without a continuity correction; "
+            "studies without events (or with only events) in both arms do not contribute to them."
+        )
     parts += _analysis_plan_sentences(protocol)
     parts.append(
         "Analyses were run with the metareview pipeline, whose engine reproduces R metafor's results "
@@ -125,7 +151,9 @@ def _analysis_plan_sentences(protocol: dict) -> list[str]:
             "Subgroup analyses ("
             + "; ".join(f"{g.get('label') or g['column']}, {_tag(g)}" for g in subgroups)
             + ") pooled each subgroup separately and tested for subgroup differences with "
-            "the Q test between subgroups, from the fixed-effect and the random-effects fits."
+            "Cochran's Q between subgroups (for random-effects models also from the "
+            "random-effects fits; for Mantel-Haenszel and Peto, over the subgroup estimates "
+            "as RevMan does)."
         )
     sens = protocol.get("sensitivity") or []
     if sens:
@@ -148,7 +176,9 @@ def _analysis_plan_sentences(protocol: dict) -> list[str]:
         )
     rob = protocol.get("risk_of_bias")
     if rob:
-        out.append(f"Risk of bias was recorded with the {rob.get('tool', 'rob2')} tool.")
+        from .rob import load_tool
+
+        out.append(f"Risk of bias was assessed with {load_tool(rob.get('tool', 'rob2')).name}.")
     return out
 
 

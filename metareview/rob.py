@@ -688,3 +688,15 @@ def summary(rob_table: RobTable, weights: Any = None) -> dict[str, Any]:
         "judgements": keys,
         "columns": columns,
     }
+
+
+def table_of_rows(rows: list[dict], rob_cfg: dict | None, file: str = "studies.csv"):
+    """The risk-of-bias table of an outcome's studies from its effect-size table rows
+    (which carry the studies.csv columns), or None when the protocol names no tool or no
+    study is assessed."""
+    if not rob_cfg:
+        return None
+    table = read_assessments(
+        [{**r, "study_id": r["study"]} for r in rows], rob_cfg.get("tool", "rob2"), path=file
+    )
+    return table if any(s.assessed for s in table) else None

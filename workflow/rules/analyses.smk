@@ -28,6 +28,7 @@ rule analyses:
         "../envs/metareview.yaml"
     params:
         settings=settings_of,
+        presentation=presentation_of,
         plan=plan_of,
     script:
         "../scripts/analyses.py"

@@ -85,6 +85,25 @@ def outcome_digest(wildcards):
     return h.hexdigest()
 
 
+def presentation_of(wildcards):
+    """What an outcome's figures show besides its data and settings: the arm labels, the
+    outcome's label and direction, the risk-of-bias tool and its template (a rerun
+    trigger: the protocol itself is an `ancient` input)."""
+    review = protocol(wildcards.review)
+    entry = next(o for o in review["outcomes"] if o["id"] == wildcards.outcome)
+    template = rob_template(wildcards.review)
+    digest = None
+    if template:
+        with open(template[0], "rb") as fh:
+            digest = hashlib.sha256(fh.read()).hexdigest()
+    return {
+        "arms": review.get("arms"),
+        "outcome": {k: v for k, v in entry.items() if k != "reported"},
+        "risk_of_bias": review.get("risk_of_bias"),
+        "rob_template_sha256": digest,
+    }
+
+
 def plan_of(wildcards):
     """The outcome's planned subgroup/sensitivity/small-study analyses (a rerun trigger)."""
     return analysis_plan(protocol(wildcards.review), wildcards.outcome)
@@ -110,14 +129,12 @@ def has_screening(review):
 
 
 def rob_template(review):
-    """The risk-of-bias tool template the review uses (an input: editing it reruns)."""
+    """The risk-of-bias tool template the review uses (an input: editing it reruns; the
+    manifest names a template shipped with the package `metareview:rob_tools/...`)."""
     from metareview.rob import tool_path
 
     cfg = protocol(review).get("risk_of_bias")
-    if not cfg:
-        return []
-    path = os.path.relpath(tool_path(cfg["tool"]))
-    return [path if not path.startswith("..") else str(tool_path(cfg["tool"]))]
+    return [str(tool_path(cfg["tool"]))] if cfg else []
 
 
 def review_results(review):

@@ -27,5 +27,6 @@ rule pool:
     params:
         digest=outcome_digest,
         settings=settings_of,
+        presentation=presentation_of,
     script:
         "../scripts/pool.py"
