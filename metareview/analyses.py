@@ -688,6 +688,8 @@ def run_sensitivity(table_csv, protocol_path, outcome, settings_dict, plan, out_
     )
     out = _Output(out_dir, Path(out_dir).parent.parent)
     main_fit, main_err = _try_pool(rows, settings, f"outcome '{outcome}'")
+    if not rows:
+        main_err = f"outcome '{outcome}': no study has data for this outcome"
     # the protocol's settings before metafor's per-model defaults (for other models)
     as_written = Settings(**outcome_settings(protocol, outcome, resolve=False))
     analyses, warnings = [], []
