@@ -535,20 +535,10 @@ class _Case:
     """What the leave-one-out, influence and cumulative analyses of one outcome share."""
 
     def __init__(self, rows, labels, settings: Settings, main_fit, out):
-        from .pooling import effect_sizes
+        from .sensitivity import case_arguments
 
-        s = settings.resolved()
-        self.rows, self.labels, self.main_fit, self.out, self.method = (
-            rows,
-            labels,
-            main_fit,
-            out,
-            s.method,
-        )
-        self.es = effect_sizes(rows, s)
-        self.ids = [r["study"] for r in rows]
-        self.common = {"method": s.method, "test": s.test, "level": s.level}
-        self.zero = {"add": s.add, "to": s.to, "drop00": s.drop00}
+        self.rows, self.labels, self.main_fit, self.out = rows, labels, main_fit, out
+        self.es, self.ids, self.common, self.zero = case_arguments(rows, settings)
 
     def label(self, study: str) -> str:
         return self.labels.get(study, study)

@@ -67,6 +67,7 @@ __all__ = [
     "influence",
     "leave_one_out",
     "order_keys",
+    "case_arguments",
     "run_all",
 ]
 
@@ -784,6 +785,21 @@ def order_keys(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> lis
     return keys
 
 
+def case_arguments(rows: list[dict], settings):
+    """What the case-deletion and cumulative functions take for one outcome's table rows
+    and ``pooling.Settings``: ``(es, study_ids, model_args, zero_cell_args)``."""
+    from .pooling import effect_sizes
+
+    s = settings.resolved()
+    s.check()
+    return (
+        effect_sizes(rows, s),
+        [r["study"] for r in rows],
+        {"method": s.method, "test": s.test, "level": s.level},
+        {"add": s.add, "to": s.to, "drop00": s.drop00},
+    )
+
+
 def run_all(
     rows: list[dict],
     settings,
@@ -796,14 +812,8 @@ def run_all(
     Returns ``{"leave_one_out", "cumulative", "baujat", "influence"}`` dictionaries
     (``influence`` is ``None`` for MH and Peto models, which metafor does not support).
     """
-    from .pooling import effect_sizes
-
     s = settings.resolved()
-    s.check()
-    es = effect_sizes(rows, s)
-    ids = [r["study"] for r in rows]
-    common = {"method": s.method, "test": s.test, "level": s.level}
-    zero = {"add": s.add, "to": s.to, "drop00": s.drop00}
+    es, ids, common, zero = case_arguments(rows, settings)
     out: dict[str, Any] = {
         "leave_one_out": leave_one_out(es, ids, **common, **zero, what=what).to_dict(),
         "cumulative": cumulative(
