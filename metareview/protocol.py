@@ -1,7 +1,7 @@
 """Loading a review protocol (``config/reviews/<review>.yaml``).
 
 ``load_protocol`` reads the YAML (rejecting duplicate keys), validates it against
-``workflow/schemas/protocol.schema.yaml``, fills the schema's defaults and checks what the
+``metareview/schemas/protocol.schema.yaml``, fills the schema's defaults and checks what the
 schema cannot express. Every problem is an ``InputError`` whose ``column`` is the YAML path
 (``outcomes[2].measure``, list indices counted from 0) and whose ``row`` is the line in the
 file. ``outcome_settings`` gives one outcome's effective analysis settings.
@@ -21,9 +21,8 @@ import yaml
 
 from metareview.errors import InputError, raise_collected
 
-SCHEMA_PATH = (
-    Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "protocol.schema.yaml"
-)
+# package data (workflow/schemas is a link to this folder, for Snakemake's conventions)
+SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "protocol.schema.yaml"
 CONFIG_SCHEMA_PATH = SCHEMA_PATH.with_name("config.schema.yaml")
 
 TWO_ARM_MEASURES = ("OR", "RR", "RD")

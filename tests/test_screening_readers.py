@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
 
+import openpyxl
 import pytest
 
 from metareview.errors import InputError, InputErrors
@@ -227,15 +229,7 @@ def test_empty_table(tmp_path):
         read_screening(generic(tmp_path, []))
 
 
-def test_xlsx_needs_openpyxl(tmp_path):
-    try:
-        import openpyxl
-    except ImportError:
-        path = tmp_path / "screening.xlsx"
-        path.write_bytes(b"PK\x03\x04 not really a workbook")
-        with pytest.raises(InputError, match="openpyxl"):
-            read_screening(path)
-        return
+def test_xlsx_generic(tmp_path):
     book = openpyxl.Workbook()
     sheet = book.active
     sheet.append(GENERIC)
@@ -243,6 +237,44 @@ def test_xlsx_needs_openpyxl(tmp_path):
     book.save(tmp_path / "screening.xlsx")
     table = read_screening(tmp_path / "screening.xlsx")
     assert table.records[0].year == 2020 and table.records[0].title == "Étude"
+
+
+def _csv_to_xlsx(csv_path: Path, xlsx_path: Path) -> None:
+    """The export as ASReview LAB writes it with "Export > Excel": the same columns, numbers
+    stored as numbers, empty cells as empty."""
+    book = openpyxl.Workbook()
+    sheet = book.active
+    with open(csv_path, encoding="utf-8-sig", newline="") as fh:
+        for i, row in enumerate(csv.reader(fh)):
+            if i:
+                row = [int(v) if re.fullmatch(r"-?\d+", v) else (v or None) for v in row]
+            sheet.append(row)
+    book.save(xlsx_path)
+
+
+@pytest.mark.parametrize("name", ["asreview_v1_export", "asreview_v2_export"])
+def test_asreview_xlsx_export_reads_as_its_csv(tmp_path, name):
+    _csv_to_xlsx(DATA / f"{name}.csv", tmp_path / f"{name}.xlsx")
+    from_xlsx = read_screening(tmp_path / f"{name}.xlsx")
+    from_csv = read_screening(DATA / f"{name}.csv")
+    assert from_xlsx.format == from_csv.format == "asreview"
+    assert len(from_xlsx) == len(from_csv) > 0
+    for a, b in zip(from_xlsx.records, from_csv.records, strict=True):
+        assert (a.record_id, a.title, a.year, a.doi, a.title_abstract, a.full_text) == (
+            b.record_id,
+            b.title,
+            b.year,
+            b.doi,
+            b.title_abstract,
+            b.full_text,
+        )
+
+
+def test_xlsx_that_is_not_a_workbook(tmp_path):
+    path = tmp_path / "screening.xlsx"
+    path.write_bytes(b"PK\x03\x04 not really a workbook")
+    with pytest.raises(InputError, match="cannot read the workbook"):
+        read_screening(path)
 
 
 # --------------------------------------------------------------------------- Covidence

@@ -29,7 +29,7 @@ Generic columns added to an export (``source``, ``source_type``, ``full_text``,
 full-text decisions can be added to a title/abstract-only export.
 
 CSV files may have a UTF-8 byte-order mark, CRLF line ends and quoted multi-line cells.
-XLSX files are read when the optional package ``openpyxl`` is installed.
+XLSX files (the first sheet) are read with ``openpyxl``.
 """
 
 from __future__ import annotations
@@ -171,16 +171,8 @@ class _Columns:
 
 def _xlsx_table(path: Path) -> CsvTable:
     file = str(path)
-    try:
-        import openpyxl
-    except ImportError:
-        raise InputError(
-            file,
-            None,
-            None,
-            "reading .xlsx files needs the optional package openpyxl (pip install openpyxl); "
-            "or save the sheet as 'CSV UTF-8 (comma delimited)'",
-        ) from None
+    import openpyxl  # imported here: CSV-only reviews do not pay for it
+
     try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except FileNotFoundError:
