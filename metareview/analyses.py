@@ -174,6 +174,12 @@ METHOD_LABELS = {
     "HE": "Random effects, Hedges",
     "HS": "Random effects, Hunter-Schmidt",
 }
+#: the alternative models of a ``methods`` sensitivity analysis that lists none (issue 4:
+#: FE, MH, DL, REML, REML with Knapp-Hartung, Peto where binary)
+#: the studies.csv columns that order a cumulative meta-analysis by default (metafor's
+#: ``cumul(res, order = year)``: ties keep the data order)
+CUMULATIVE_ORDER = ("year",)
+DEFAULT_MODEL_VARIANTS = ["FE", "MH", "PETO", "DL", "REML", "REML+knha"]
 FIT_COLUMNS = ["Analysis", "k", "Estimate [95% CI]", "p", "tau²", "I²"]
 
 
@@ -200,27 +206,31 @@ def _try_pool(rows, settings: Settings, what: str):
 
 
 def model_variants(settings: Settings, methods: list[str]) -> list[tuple[str, Settings]]:
-    """The outcome under alternative models: each listed estimator (MH and Peto only for
-    two-arm measures, Peto only for OR), plus Knapp-Hartung for REML.
+    """The outcome under alternative models, one per protocol entry: an estimator name
+    (Wald-type z test) or ``<estimator>+knha`` (Knapp-Hartung); MH and Peto only for
+    two-arm measures, Peto only for OR.
 
     ``settings`` as the protocol gives them (``add``/``drop00`` None unless set), so each
-    model gets metafor's defaults for it (``Settings.resolved``)."""
+    model gets metafor's defaults for it (``Settings.resolved``); MH and Peto always get
+    theirs (``drop00`` TRUE), so their rows agree with the zero-cell table's."""
     from dataclasses import replace
 
     from .pooling import is_two_arm
 
     out = []
-    for m in methods:
+    for entry in methods:
+        m, _, test = entry.partition("+")
+        test = test or "z"
         if m in ("MH", "PETO") and not is_two_arm(settings.measure):
             continue
         if m == "PETO" and settings.measure != "OR":
             continue
-        fixed = m in ("MH", "PETO")
-        test = "z" if fixed or settings.method in ("MH", "PETO") else settings.test
         variant = replace(settings, method=m, test=test)
+        if m in ("MH", "PETO"):
+            # metafor's rma.mh / rma.peto defaults, as in the zero-cell table: no correction
+            # of the pooled tables, double-zero tables left out of Q
+            variant = replace(variant, add=None, drop00=None)
         out.append((METHOD_LABELS[m] + (", Knapp-Hartung" if test == "knha" else ""), variant))
-        if m == "REML" and test == "z":
-            out.append((f"{METHOD_LABELS[m]}, Knapp-Hartung", replace(variant, test="knha")))
     return out
 
 
@@ -250,7 +260,7 @@ def zero_cell_variants(settings: Settings) -> list[tuple[str, Settings]]:
                 replace(base, correction="treatment_arm", add=0.5, to="only0"),
             ),
             (
-                "No correction; double-zero studies dropped",
+                "No correction (studies with a zero cell not estimable, left out)",
                 replace(base, add=0.0, to="none", drop00=True),
             ),
         ]
@@ -640,25 +650,33 @@ def _cumulative(case: _Case, item: dict) -> dict[str, Any]:
     from .plots.sensitivity import draw_cumulative
     from .sensitivity import cumulative, order_keys
 
-    order = order_keys(case.rows, ("year", "label"))
+    order_by = item.get("order_by") or list(CUMULATIVE_ORDER)
+    order = order_keys(case.rows, order_by)
     res = cumulative(case.es, case.ids, order=order, **case.common, **case.zero).to_dict()
+    res["order_by"] = order_by
     name = item["id"]
     write_json(case.out.dir / f"{name}.json", res)
     years = {r["study"]: r.get("year") for r in case.rows}
 
     def step_label(study):
         year = years.get(study)
-        return f"+ {case.label(study)}" + (f" ({year})" if year else "")
+        return case.label(study) + (f" ({year})" if year else "")
 
     rows = [_fit_row(step_label(e["study"]), e) for e in res["steps"]]
     fig = draw_cumulative(
         res, title=item.get("label") or "Cumulative", study_labels=case.labels, years=years
     )
+    by = ", ".join(order_by)
     return {
-        "title": "Sensitivity: cumulative meta-analysis by year",
+        "title": f"Sensitivity: cumulative meta-analysis by {by}",
         "tables": [case.fit_table(name, rows)],
         "figures": [
-            case.out.figure(fig, f"{name}.svg", "Cumulative meta-analysis, studies added by year.")
+            case.out.figure(
+                fig,
+                f"{name}.svg",
+                f"Cumulative meta-analysis: each row adds one study (by {by}; ties in the "
+                "order of studies.csv) and pools it with those above.",
+            )
         ],
         "result": case.out.rel(f"{name}.json"),
     }
@@ -715,7 +733,7 @@ def run_sensitivity(table_csv, protocol_path, outcome, settings_dict, plan, out_
                     }
                 )
         elif kind == "methods":
-            methods = item.get("methods") or ["FE", "MH", "PETO", "DL", "REML", "PM"]
+            methods = item.get("methods") or DEFAULT_MODEL_VARIANTS
             analyses.append(
                 _variant_analysis(
                     item,

@@ -169,7 +169,9 @@ def add_verify_parser(sub) -> None:
         "verify",
         help="re-hash a review's inputs and outputs against its manifest.json (exit 1 on mismatch)",
     )
-    p.add_argument("review_dir", help="results/<review>, the folder holding manifest.json")
+    p.add_argument(
+        "review_dir", help="results/<review>, the folder holding manifest.json (or the file)"
+    )
     p.add_argument(
         "--root",
         default=".",

@@ -162,7 +162,8 @@ class Verification:
 
 
 def verify(review_dir: str | Path, root: str | Path = ".") -> Verification:
-    """Re-hash every input and output a review's manifest lists.
+    """Re-hash every input and output a review's manifest lists (``review_dir`` is
+    ``results/<review>`` or its ``manifest.json``).
 
     Paths in the manifest are relative to ``root`` (the repository the pipeline ran in).
     Files under ``review_dir`` that the manifest does not list are reported as untracked
@@ -171,7 +172,10 @@ def verify(review_dir: str | Path, root: str | Path = ".") -> Verification:
     import json
 
     review_dir, root = Path(review_dir).resolve(), Path(root).resolve()
-    manifest_path = review_dir / "manifest.json"
+    if review_dir.is_file():  # the manifest itself was named
+        review_dir, manifest_path = review_dir.parent, review_dir
+    else:
+        manifest_path = review_dir / "manifest.json"
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     shown = manifest_path.relative_to(root) if manifest_path.is_relative_to(root) else manifest_path
     result = Verification(manifest=shown.as_posix())

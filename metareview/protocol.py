@@ -672,7 +672,8 @@ def _check_finite(data: Any, file: str, root: yaml.Node | None) -> None:
 
 def check_against_studies(protocol: dict, protocol_path: str | Path, studies) -> None:
     """Every ``studies.csv`` column the protocol names (subgroup ``column``, sensitivity
-    ``filter``) must exist; ``InputError`` at the protocol's line and key otherwise.
+    ``filter`` and ``order_by``) must exist; ``InputError`` at the protocol's line and key
+    otherwise.
 
     ``studies`` is a ``tables.StudyTable`` (its ``file`` and ``columns`` are used).
     """
@@ -690,6 +691,9 @@ def check_against_studies(protocol: dict, protocol_path: str | Path, studies) ->
                 continue  # reported by load_protocol
             what = f"sensitivity analysis {item['id']!r}"
             wanted.append((["sensitivity", i, "filter"], what, column))
+        for j, column in enumerate(item.get("order_by") or []):
+            what = f"sensitivity analysis {item['id']!r}"
+            wanted.append((["sensitivity", i, "order_by", j], what, column))
     missing = [(p, what, c) for p, what, c in wanted if c not in columns]
     if not missing:
         return

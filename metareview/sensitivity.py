@@ -804,7 +804,7 @@ def run_all(
     rows: list[dict],
     settings,
     *,
-    order_by: Sequence[str] = ("year", "label"),
+    order_by: Sequence[str] = ("year",),
     what: str = "sensitivity analysis",
 ) -> dict[str, Any]:
     """All sensitivity analyses of one outcome from table rows and a ``pooling.Settings``.

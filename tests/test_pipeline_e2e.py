@@ -176,6 +176,14 @@ def test_verify_passes_then_fails_after_tampering(workdir, tmp_path):
     assert ok.returncode == 0, ok.stderr
     report = json.loads(ok.stdout)
     assert report["ok"] and report["checked"] > 20 and not report["mismatched"]
+    by_file = subprocess.run(
+        [sys.executable, "-m", "metareview.cli", "verify", f"{review}/manifest.json"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        env=ENV,
+    )
+    assert by_file.returncode == 0 and json.loads(by_file.stdout) == report, by_file.stderr
     extraction = work / "data" / "raw" / "evt-vs-medical-rcts" / "extraction.csv"
     extraction.write_bytes(extraction.read_bytes().replace(b",233,", b",234,", 1))
     (work / review / "pooled" / "death.json").write_text("{}")

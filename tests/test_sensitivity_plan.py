@@ -1,0 +1,112 @@
+"""How the protocol's sensitivity plan becomes analyses: the alternative models listed
+(``<estimator>+knha``), MH/Peto rows under metafor's defaults in both comparison tables,
+and the order of a cumulative meta-analysis (``order_by``, ties in data order).
+
+The statistics themselves are compared with metafor in test_sensitivity.py and
+test_reference.py; these tests check which analyses run, with which settings.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from metareview import sensitivity as sens
+from metareview.analyses import DEFAULT_MODEL_VARIANTS, model_variants, zero_cell_variants
+from metareview.errors import InputError
+from metareview.pooling import Settings, pool
+from metareview.protocol import check_against_studies
+
+# Synthetic 2x2 tables (not trial data): one double-zero study, one single zero cell.
+ROWS = [
+    {"study": "A", "ai": 4, "n1i": 40, "ci": 1, "n2i": 41, "year": 2015},
+    {"study": "B", "ai": 0, "n1i": 30, "ci": 0, "n2i": 31, "year": 2016},
+    {"study": "C", "ai": 6, "n1i": 55, "ci": 0, "n2i": 50, "year": 2015},
+    {"study": "D", "ai": 9, "n1i": 80, "ci": 5, "n2i": 82, "year": 2014},
+    {"study": "E", "ai": 3, "n1i": 25, "ci": 2, "n2i": 27, "year": 2015},
+]
+# as a protocol with `defaults: {add: 0.5, to: only0, drop00: false}` gives them
+AS_WRITTEN = Settings(measure="OR", method="REML", test="z", add=0.5, to="only0", drop00=False)
+
+
+def test_listed_models_only_with_knha_where_asked():
+    variants = model_variants(AS_WRITTEN, ["FE", "PETO", "REML", "REML+knha", "PM+knha"])
+    assert [(label, s.method, s.test) for label, s in variants] == [
+        ("Fixed effect (inverse variance)", "FE", "z"),
+        ("Peto (fixed effect)", "PETO", "z"),
+        ("Random effects, REML", "REML", "z"),
+        ("Random effects, REML, Knapp-Hartung", "REML", "knha"),
+        ("Random effects, Paule-Mandel, Knapp-Hartung", "PM", "knha"),
+    ]
+
+
+def test_default_models_follow_the_measure():
+    two_arm = [(s.method, s.test) for _, s in model_variants(AS_WRITTEN, DEFAULT_MODEL_VARIANTS)]
+    assert two_arm == [
+        ("FE", "z"),
+        ("MH", "z"),
+        ("PETO", "z"),
+        ("DL", "z"),
+        ("REML", "z"),
+        ("REML", "knha"),
+    ]
+    rr = [s.method for _, s in model_variants(Settings(measure="RR"), DEFAULT_MODEL_VARIANTS)]
+    assert rr == ["FE", "MH", "DL", "REML", "REML"]
+    props = [s.method for _, s in model_variants(Settings(measure="PLO"), DEFAULT_MODEL_VARIANTS)]
+    assert props == ["FE", "DL", "REML", "REML"]
+
+
+@pytest.mark.parametrize("method", ["MH", "PETO"])
+def test_mh_and_peto_rows_agree_between_the_two_tables(method):
+    """The protocol's drop00: false is for its inverse-variance model; MH and Peto rows get
+    metafor's rma.mh / rma.peto defaults (drop00 TRUE) in both tables, so the same model
+    shows the same Q and I2 in both."""
+    (models,) = [s for _, s in model_variants(AS_WRITTEN, [method])]
+    zero = {s.method: s for _, s in zero_cell_variants(AS_WRITTEN) if s.method in ("MH", "PETO")}
+    assert models.resolved().drop00 is True
+    if method == "PETO":
+        assert models.resolved() == zero["PETO"].resolved()
+    a, b = pool(ROWS, models).to_dict(), pool(ROWS, zero[method]).to_dict()
+    assert a["k"] == b["k"] == 5
+    if method == "PETO":
+        assert a == b
+    else:  # MH: the zero-cell row is the uncorrected one; the pooled estimate is the same
+        assert a["estimate"] == pytest.approx(b["estimate"], rel=1e-12)
+
+
+def test_zero_cell_row_without_correction_says_what_it_leaves_out():
+    labels = [label for label, _ in zero_cell_variants(AS_WRITTEN)]
+    (uncorrected,) = [lab for lab in labels if lab.startswith("No correction")]
+    assert "zero cell" in uncorrected and "left out" in uncorrected
+    (s,) = [s for lab, s in zero_cell_variants(AS_WRITTEN) if lab == uncorrected]
+    fit = pool(ROWS, s).to_dict()
+    assert fit["k"] == 3  # B (double zero) and C (single zero cell) are not estimable
+
+
+def test_cumulative_by_year_keeps_data_order_within_a_year():
+    s = AS_WRITTEN.resolved()
+    from metareview.pooling import effect_sizes
+
+    es = effect_sizes(ROWS, s)
+    ids = [r["study"] for r in ROWS]
+    res = sens.cumulative(
+        es, ids, order=sens.order_keys(ROWS, ["year"]), method="REML", add=0.5, to="only0"
+    )
+    # 2014: D; 2015: A, C, E in the order of the table (metafor's cumul(order = year))
+    assert res.order == ["D", "A", "C", "E", "B"]
+
+
+def test_order_by_column_must_exist(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "sensitivity:\n  - id: cumulative\n    kind: cumulative\n    order_by: [year, month]\n"
+    )
+    protocol = {
+        "sensitivity": [{"id": "cumulative", "kind": "cumulative", "order_by": ["year", "month"]}]
+    }
+    studies = SimpleNamespace(file="studies.csv", columns=["study_id", "year"])
+    with pytest.raises(InputError) as exc:
+        check_against_studies(protocol, path, studies)
+    text = str(exc.value)
+    assert "line 4" in text and "order_by[1]" in text and "'month'" in text
