@@ -65,7 +65,9 @@ def run_subgroups(table_csv, protocol_path, outcome, settings_dict, plan, out_di
     analyses, warnings = [], []
     for item in plan["subgroups"]:
         column = item["column"]
-        title = f"Subgroups: {item.get('label') or column}"
+        name = item.get("label") or column
+        level_labels = {str(k): v for k, v in (item.get("levels") or {}).items()}
+        title = f"Subgroups: {name}"
         base = {"id": item["id"], "kind": "subgroup", "title": title, **_meta(item)}
         if rows and column not in rows[0]:
             raise InputError(
@@ -86,22 +88,25 @@ def run_subgroups(table_csv, protocol_path, outcome, settings_dict, plan, out_di
             warnings.append(f"subgroup {item['id']}: {exc}")
             write_json(out.dir / f"{item['id']}.json", {"error": str(exc), **base})
             continue
-        result.update(id=item["id"], outcome=outcome, label=item.get("label") or column)
+        result.update(id=item["id"], outcome=outcome, label=name)
+        if level_labels:
+            result["level_labels"] = level_labels
         write_json(out.dir / f"{item['id']}.json", result)
         notes += result.get("warnings", [])
         fig = draw_subgroup_forest(
             result,
-            title=f"{entry['label']}: by {item.get('label') or column}",
+            title=f"{entry['label']}: by {name}",
             study_labels=labels,
-            subgroup_label=item.get("label") or column,
+            subgroup_label=name,
+            level_labels=level_labels,
             **forest_labels(protocol, entry, settings.measure),
         )
-        figure = out.figure(fig, f"{item['id']}.svg", f"Subgroup forest plot: {title}.")
+        figure = out.figure(fig, f"{item['id']}.svg", f"Subgroup forest plot by {name}.")
         tb = result["test_between_fe"]
         tr = result.get("test_between_re")
         table_rows = [
             [
-                str(g["level"]),
+                level_labels.get(str(g["level"]), str(g["level"])),
                 str(g.get("k", 0)),
                 est_ci(g.get("back")) if "not_pooled" not in g else g["not_pooled"],
                 pct(g.get("i2")),
@@ -574,7 +579,7 @@ def _leave_one_out(case: _Case, item: dict) -> dict[str, Any]:
         res, case.main_fit, title=item.get("label") or "Leave-one-out", study_labels=case.labels
     )
     return {
-        "title": "Sensitivity: leave-one-out",
+        "title": "Sensitivity: Leave-one-out",
         "tables": [case.fit_table(name, rows)],
         "figures": [
             case.out.figure(fig, f"{name}.svg", "Leave-one-out: each study omitted in turn.")
@@ -625,7 +630,7 @@ def _influence(case: _Case, item: dict) -> dict[str, Any]:
     )
     fig = draw_baujat(bj, title="Baujat plot", study_labels=case.labels)
     return {
-        "title": "Sensitivity: influence diagnostics",
+        "title": "Sensitivity: Influence diagnostics",
         "tables": [
             {
                 "caption": "Case-deletion diagnostics (Viechtbauer and Cheung 2010; "
@@ -668,7 +673,7 @@ def _cumulative(case: _Case, item: dict) -> dict[str, Any]:
     )
     by = ", ".join(order_by)
     return {
-        "title": f"Sensitivity: cumulative meta-analysis by {by}",
+        "title": f"Sensitivity: Cumulative meta-analysis by {by}",
         "tables": [case.fit_table(name, rows)],
         "figures": [
             case.out.figure(

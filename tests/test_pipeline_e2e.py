@@ -253,10 +253,14 @@ def test_stage4_outputs_on_the_example_review(workdir):
     html = (res / "report.html").read_text()
     for heading in (
         "Subgroups: Region",
-        "Sensitivity: leave-one-out",
+        "Sensitivity: Leave-one-out",
         "Small-study effects",
         "Risk of bias",
         "Study selection (PRISMA 2020)",
         "Protocol and deviations",
     ):
         assert heading in html, heading
+    # subgroup levels shown with the protocol's labels (subgroups[].levels), not as codes
+    assert "Large ischaemic core" in html and ">large_core<" not in html
+    category_svg = (res / "subgroup" / "mrs02" / "category.svg").read_text()
+    assert "Large ischaemic core" in category_svg
