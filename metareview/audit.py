@@ -4,8 +4,10 @@ Audit rule: a published value is *reproduced* when our value, rounded half up to
 number of decimals the publication printed, equals it (0.8143 reproduces 0.81; 0.8151
 does not). Estimate and CI bounds share their decimals (YAML drops trailing zeros: 0.90
 is read as 0.9, so the most decimals among the three count, or ``reported.decimals``).
-Counts (k, n) must match exactly. A value we cannot compute (outcome not pooled) is
-*not computable*, with the reason.
+Counts (k, n) must match exactly; they are counted from the studies with data even when
+the outcome is not pooled (one study on file for a published k of 3 *differs*). A value we
+cannot compute (the estimate of an outcome that is not pooled) is *not computable*, with
+the reason.
 """
 
 from __future__ import annotations
@@ -16,9 +18,16 @@ from typing import Any
 AUDIT_RULE = (
     "reproduced = our value rounded (half up) to the decimals the publication printed "
     "equals the published value (estimate and CI bounds share their decimals); k and n "
-    "must match exactly; not computable = we could not compute the value (reason given)"
+    "must match exactly (counted from the studies with data, pooled or not); not computable "
+    "= we could not compute the value (reason given)"
 )
 STATUSES = ("reproduced", "differs", "not computable")
+
+
+def is_registered(protocol: dict) -> bool:
+    """Whether the protocol records a registration (``registration.id``): only then can
+    pre-specification, and deviations from it, be checked against a registered record."""
+    return bool((protocol.get("registration") or {}).get("id"))
 
 
 def decimals_of(value: Any) -> int:
@@ -54,20 +63,17 @@ def audit_outcome(entry: dict, fit: dict) -> list[dict[str, Any]]:
     reported = entry.get("reported") or {}
     rows = []
     back = fit.get("back") or {}
+    pooled = bool(fit.get("pooled"))
     ours_by_key = {
-        "estimate": back.get("estimate"),
-        "ci_lb": back.get("ci_lb"),
-        "ci_ub": back.get("ci_ub"),
-        "i2": fit.get("i2"),
-        "tau2": fit.get("tau2"),
-        "k": fit.get("k") if fit.get("pooled") else None,
-        "pval": fit.get("pval"),
-        "n": sum(
-            (s.get("n1i") or 0) + (s.get("n2i") or 0) + (s.get("ni") or 0)
-            for s in fit.get("studies", [])
-            if not s.get("excluded")
-        )
-        or None,
+        "estimate": back.get("estimate") if pooled else None,
+        "ci_lb": back.get("ci_lb") if pooled else None,
+        "ci_ub": back.get("ci_ub") if pooled else None,
+        "i2": fit.get("i2") if pooled else None,
+        "tau2": fit.get("tau2") if pooled else None,
+        "pval": fit.get("pval") if pooled else None,
+        # counts: the studies with data (and their participants), pooled or not
+        "k": fit.get("k"),
+        "n": _participants(fit),
     }
     for key in ("estimate", "ci_lb", "ci_ub", "i2", "tau2", "k", "n", "pval"):
         if key not in reported or reported[key] is None:
@@ -82,22 +88,14 @@ def audit_outcome(entry: dict, fit: dict) -> list[dict[str, Any]]:
             "primary": entry.get("role") == "primary",
             "prespecified": not entry.get("post_hoc", False),
         }
-        if ours is None or not fit.get("pooled"):
+        if ours is None:
             row["status"] = "not computable"
             row["reason"] = "; ".join(fit.get("warnings") or []) or "not pooled"
             row["ours_rounded"] = None
         elif key in ("k", "n"):
             row["ours_rounded"] = int(ours)
             row["status"] = "reproduced" if int(ours) == int(pub) else "differs"
-            row["reason"] = (
-                ""
-                if row["status"] == "reproduced"
-                else (
-                    f"{int(ours)} studies with data here vs {int(pub)} published"
-                    if key == "k"
-                    else ""
-                )
-            )
+            row["reason"] = "" if row["status"] == "reproduced" else _count_reason(key, ours, pub)
         else:
             places = published_decimals(reported, key)
             rounded = round_half_up(float(ours), places)
@@ -112,9 +110,27 @@ def audit_outcome(entry: dict, fit: dict) -> list[dict[str, Any]]:
     k_row = next((r for r in rows if r["quantity"] == "k" and r["status"] == "differs"), None)
     if k_row:
         for r in rows:
-            if r["status"] == "differs" and r is not k_row:
+            if r["status"] == "differs" and r["quantity"] not in ("k", "n"):
                 r["reason"] = k_row["reason"]
     return rows
+
+
+def _participants(fit: dict) -> int | None:
+    """Participants in the studies with data (None when the fit lists no studies)."""
+    if "studies" not in fit:
+        return None
+    return sum(
+        (s.get("n1i") or 0) + (s.get("n2i") or 0) + (s.get("ni") or 0)
+        for s in fit["studies"]
+        if not s.get("excluded")
+    )
+
+
+def _count_reason(key: str, ours, pub) -> str:
+    ours, pub = int(ours), int(pub)
+    if key == "k":
+        return f"{ours} {'study' if ours == 1 else 'studies'} with data here vs {pub} published"
+    return f"{ours} participants in the studies with data here vs {pub} published"
 
 
 def audit_summary(review_id: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -155,19 +171,21 @@ def _analysis_name(section: str, item: dict) -> str:
 
 
 def deviations(protocol: dict) -> list[dict[str, Any]]:
-    """PRISMA 2020 item 24c: every departure from the registered protocol.
+    """PRISMA 2020 item 24c: every departure from the registered protocol (from the
+    protocol as written when no registration is recorded).
 
     Post-hoc outcomes and analyses come from their ``post_hoc: true`` flag; other changes
     are listed by the review team under ``deviations:``.
     """
     rows = []
+    absent = "not in the registered protocol" if is_registered(protocol) else "not in the protocol"
     for section, kind in _SECTION_NAMES.items():
         for item in protocol.get(section) or []:
             if item.get("post_hoc"):
                 rows.append(
                     {
                         "what": f"{kind} added: {_analysis_name(section, item)}",
-                        "registered": "not in the registered protocol",
+                        "registered": absent,
                         "done": "analysed post hoc",
                         "reason": item.get("rationale") or "no rationale recorded",
                         "origin": "post_hoc flag",
@@ -203,10 +221,16 @@ def check_audit(audit_path, fail_on, out_path) -> list[str]:
             "outcomes did not reproduce:\n  " + "\n  ".join(failures)
         )
     s = audit["summary"]
-    atomic_write_text(
-        out_path,
-        f"{audit['review_id']}: audit passed (reproduced {s['reproduced']}, differs "
-        f"{s['differs']}, not computable {s['not computable']}; failing statuses for "
-        f"primary outcomes: {', '.join(fail_on) or 'none'})\n",
-    )
+    if not audit.get("values"):
+        line = (
+            f"{audit['review_id']}: audit passed: no published values to audit (the protocol "
+            "records no `reported:` values)\n"
+        )
+    else:
+        line = (
+            f"{audit['review_id']}: audit passed (reproduced {s['reproduced']}, differs "
+            f"{s['differs']}, not computable {s['not computable']}; failing statuses for "
+            f"primary outcomes: {', '.join(fail_on) or 'none'})\n"
+        )
+    atomic_write_text(out_path, line)
     return []

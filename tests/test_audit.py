@@ -12,6 +12,7 @@ from metareview.audit import (
     audit_summary,
     check_audit,
     deviations,
+    is_registered,
     published_decimals,
 )
 from metareview.errors import AnalysisError
@@ -76,10 +77,42 @@ def test_k_exact_and_explains_other_differences():
     assert all("2 studies with data here vs 3 published" in r["reason"] for r in rows)
 
 
-def test_not_computable_when_not_pooled():
+def test_not_computable_when_not_pooled_but_counts_differ():
+    # one study on file for a published k of 3: the estimate cannot be computed, but k can
+    # be counted, so it differs (with ours shown) rather than being "not computable"
     rows = audit_outcome(entry(estimate=0.81, k=3), fit(None, None, None, k=1, pooled=False))
-    assert status(rows) == {"estimate": "not computable", "k": "not computable"}
+    assert status(rows) == {"estimate": "not computable", "k": "differs"}
     assert "k = 1" in rows[0]["reason"]
+    k_row = rows[1]
+    assert k_row["ours"] == 1 and k_row["ours_rounded"] == 1
+    assert k_row["reason"] == "1 study with data here vs 3 published"
+
+
+def test_counts_of_an_outcome_without_data():
+    # no study has data (k = 0): still a count we know
+    empty = {"pooled": False, "k": 0, "back": {}, "studies": [], "warnings": ["no data"]}
+    rows = audit_outcome(entry(estimate=0.81, k=3, n=900), empty)
+    assert status(rows) == {"estimate": "not computable", "k": "differs", "n": "differs"}
+    assert [r["ours"] for r in rows] == [None, 0, 0]
+    assert rows[0]["reason"] == "no data"
+    # a fit that records no count at all: not computable
+    assert status(audit_outcome(entry(k=3), {"pooled": False, "warnings": []})) == {
+        "k": "not computable"
+    }
+
+
+def test_n_counts_participants_of_studies_with_data():
+    f = fit(1.2, 1.0, 1.5, k=2)
+    f["studies"] = [
+        {"n1i": 100, "n2i": 100},
+        {"n1i": 50, "n2i": 60},
+        {"n1i": 10, "n2i": 10, "excluded": "double zero (drop00)"},
+    ]
+    rows = audit_outcome(entry(k=2, n=310), f)
+    assert status(rows) == {"k": "reproduced", "n": "reproduced"}
+    rows = audit_outcome(entry(k=3, n=330), f)
+    assert status(rows) == {"k": "differs", "n": "differs"}
+    assert rows[1]["reason"] == "310 participants in the studies with data here vs 330 published"
 
 
 def test_failures_only_for_prespecified_primary(tmp_path):
@@ -102,6 +135,27 @@ def test_failures_only_for_prespecified_primary(tmp_path):
     assert not (tmp_path / "audit.ok").exists()
     check_audit(path, ["differs"], tmp_path / "audit.ok")
     assert "audit passed" in (tmp_path / "audit.ok").read_text()
+
+
+def test_fail_on_applies_to_counts_of_an_outcome_that_is_not_pooled(tmp_path):
+    # a primary outcome with one study of the three published: its estimate is not
+    # computable and its k differs, so it fails under either status of fail_on
+    rows = audit_outcome(entry(estimate=0.81, k=3), fit(None, None, None, k=1, pooled=False))
+    audit = audit_summary("r", rows)
+    assert [f.split(", ")[1].split(":")[0] for f in audit_failures(audit)] == ["estimate", "k"]
+    assert len(audit_failures(audit, fail_on=("not computable",))) == 1
+    assert "k: published 3, ours 1: differs" in audit_failures(audit, fail_on=("differs",))[0]
+    assert audit_failures(audit, fail_on=()) == []
+
+
+def test_no_published_values(tmp_path):
+    audit = audit_summary("r", audit_outcome({"id": "x", "role": "primary"}, fit(1.2, 1.0, 1.5)))
+    assert audit["values"] == [] and audit_failures(audit) == []
+    path = tmp_path / "audit.json"
+    path.write_text(json.dumps(audit))
+    check_audit(path, ["differs", "not computable"], tmp_path / "audit.ok")
+    text = (tmp_path / "audit.ok").read_text()
+    assert "no published values to audit" in text and "reproduced 0" not in text
 
 
 def test_deviations_from_post_hoc_flags_and_list():
@@ -132,3 +186,9 @@ def test_deviations_from_post_hoc_flags_and_list():
     ]
     assert rows[0]["reason"] == "asked by a reviewer"
     assert rows[1]["reason"] == "no rationale recorded"
+    # no registration recorded: a post-hoc analysis is not in the protocol (there is no
+    # registered one to compare with)
+    assert rows[0]["registered"] == "not in the protocol"
+    registered = deviations({**protocol, "registration": {"registry": "OSF", "id": "abc"}})
+    assert registered[0]["registered"] == "not in the registered protocol"
+    assert is_registered({"registration": {"registry": "OSF"}}) is False
