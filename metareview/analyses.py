@@ -307,9 +307,12 @@ def _variant_analysis(item, title, description, rows, variants, out, name):
     }
 
 
-def _exclusion_analysis(item, rows, labels, settings, main_fit, out):
+def _exclusion_analysis(item, rows, labels, settings, main, out):
+    """Re-pooling without the studies ``item['filter']`` matches; ``main`` is the primary
+    analysis as ``(fit, error)``."""
     from .protocol import parse_filter
 
+    main_fit, main_err = main
     flt = parse_filter(item["filter"])
     if rows and flt.column not in rows[0]:
         raise InputError(
@@ -348,7 +351,7 @@ def _exclusion_analysis(item, rows, labels, settings, main_fit, out):
             {
                 "caption": "",
                 "columns": FIT_COLUMNS,
-                "rows": [_fit_row("All studies", main_fit), _fit_row(title, fit, err)],
+                "rows": [_fit_row("All studies", main_fit, main_err), _fit_row(title, fit, err)],
             }
         ],
         "figures": [],
@@ -416,6 +419,7 @@ def run_small_study(
             method=method,
             level=s.level,
             trimfill_estimator=first.get("trimfill_estimator", "L0"),
+            tests={t for item in plan["small_study"] for t in item["tests"]},
         )
     else:
         k = 0 if es is None else int(es.usable.sum())
@@ -764,7 +768,9 @@ def run_sensitivity(table_csv, protocol_path, outcome, settings_dict, plan, out_
                 )
             )
         elif kind == "exclude":
-            analyses.append(_exclusion_analysis(item, rows, labels, settings, main_fit, out))
+            analyses.append(
+                _exclusion_analysis(item, rows, labels, settings, (main_fit, main_err), out)
+            )
     for a in analyses:
         warnings += [
             f"{outcome} {a['id']}: {n}" for n in a["notes"] if n.startswith("Not computed")

@@ -28,7 +28,7 @@ tests are still computed below that; the flag is for the reader (and the report)
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from math import factorial
@@ -70,6 +70,8 @@ __all__ = [
 
 #: Cochrane Handbook 13.3.5.4: test for funnel-plot asymmetry only with >= 10 studies.
 MIN_STUDIES = 10
+#: the tests a protocol can ask for (``small_study[].tests``)
+SMALL_STUDY_TESTS = ("egger", "begg", "peters", "harbord", "trimfill")
 PREDICTORS = ("sei", "vi", "ni", "ninv", "sqrtni", "sqrtninv")
 #: predictors that are 0 at infinite precision: the intercept is then the limit estimate
 LIMIT_PREDICTORS = ("sei", "vi", "ninv", "sqrtninv")
@@ -234,6 +236,11 @@ def _wls(y: np.ndarray, x: np.ndarray, w: np.ndarray):
     design = np.column_stack([np.ones(k), x])
     sw = np.sqrt(w)
     q, r = np.linalg.qr(design * sw[:, None])
+    if abs(r[-1, -1]) <= 1e-7 * abs(r[0, 0]):  # R's lm: qr tolerance 1e-7, coefficient NA
+        raise AnalysisError(
+            "the predictor has the same value for every study, so the regression slope "
+            "cannot be estimated"
+        )
     yw = y * sw
     beta = np.linalg.solve(r, q.T @ yw)
     resid = yw - (design * sw[:, None]) @ beta
@@ -513,7 +520,8 @@ def _kendall_tau_b(x: np.ndarray, y: np.ndarray) -> float:
     iu = np.triu_indices(x.size, 1)
     sx, sy = sx[iu], sy[iu]
     s = float(np.sum(sx * sy))
-    return s / np.sqrt(float(np.sum(sx * sx)) * float(np.sum(sy * sy)))
+    with np.errstate(invalid="ignore", divide="ignore"):  # a constant variable: NaN, as R
+        return s / np.sqrt(float(np.sum(sx * sx)) * float(np.sum(sy * sy)))
 
 
 def _mahonian(n: int) -> np.ndarray:
@@ -939,36 +947,46 @@ def assess(
     method: str = "REML",
     level: float = 95.0,
     trimfill_estimator: str = "L0",
+    tests: Collection[str] | None = None,
 ) -> dict[str, Any]:
-    """Every small-study analysis of one meta-analysis as one JSON-ready dictionary.
+    """Every small-study analysis of one meta-analysis (or those in ``tests``: egger, begg,
+    peters, harbord, trimfill) as one JSON-ready dictionary.
 
-    Egger's test, the meta-regression version (``regtest(model="rma")``), Peters' and
+    Egger's test with its meta-regression version (``regtest(model="rma")``), Peters' and
     Harbord's tests (two-arm data; Harbord for odds ratios only), the rank correlation
-    test, trim and fill (L0, side chosen automatically, same ``method``) and the funnel
-    data. A test that cannot be computed gives ``{"error": "..."}`` instead.
+    test (begg), trim and fill (L0, side chosen automatically, same ``method``) and the
+    funnel data (always). A test that cannot be computed gives ``{"error": "..."}``.
     """
     use = _usable(es)
     k = int(use.sum())
     out: dict[str, Any] = {"k": k, "underpowered": k < MIN_STUDIES, "min_studies": MIN_STUDIES}
+    wanted = set(SMALL_STUDY_TESTS if tests is None else tests)
 
     def run(name, fn):
         try:
             out[name] = fn().to_dict()
         except AnalysisError as exc:
             out[name] = {"error": str(exc)}
+        except np.linalg.LinAlgError as exc:  # a degenerate design R would report as NA
+            out[name] = {"error": f"not computable ({exc})"}
 
-    run("egger", lambda: egger(es, level=level))
-    run("regtest_rma", lambda: regtest(es, model="rma", method=method, level=level))
+    if "egger" in wanted:
+        run("egger", lambda: egger(es, level=level))
+        run("regtest_rma", lambda: regtest(es, model="rma", method=method, level=level))
     two_arm = all(c in es.counts for c in TWO_ARM_COUNTS)
-    if two_arm or "xi" in es.counts:
+    if "peters" in wanted and (two_arm or "xi" in es.counts):
         run("peters", lambda: peters(es, level=level))
-    if two_arm and es.measure == "OR":
+    if "harbord" in wanted and two_arm and es.measure == "OR":
         run("harbord", lambda: harbord(es, level=level))
-    run("ranktest", lambda: ranktest(es))
-    run(
-        "trimfill",
-        lambda: trimfill(es, study_ids, estimator=trimfill_estimator, method=method, level=level),
-    )
+    if "begg" in wanted:
+        run("ranktest", lambda: ranktest(es))
+    if "trimfill" in wanted:
+        run(
+            "trimfill",
+            lambda: trimfill(
+                es, study_ids, estimator=trimfill_estimator, method=method, level=level
+            ),
+        )
     try:
         out["funnel"] = funnel_data(es, study_ids=study_ids, method=method, level=level)
     except AnalysisError as exc:

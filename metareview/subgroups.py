@@ -129,7 +129,13 @@ def subgroup_analysis(
         raise AnalysisError(f"subgroup '{column}': fewer than two subgroups could be pooled")
     # fixed-effect Q-between: FE meta-regression on the level dummies (QM)
     fe_fit = metareg(
-        es.yi[use], es.vi[use], {column: list(groups[use])}, [column], method="FE", test="z"
+        es.yi[use],
+        es.vi[use],
+        {column: list(groups[use])},
+        [column],
+        method="FE",
+        test="z",
+        factors=(column,),
     )
     test_fe = {"q": fe_fit["qm"], "df": fe_fit["qm_df"], "pval": fe_fit["qm_pval"]}
     test_re = None
@@ -186,8 +192,11 @@ def _single_study_fit(es: EffectSizes, ids, level, measure) -> Fit:
 # --- meta-regression -------------------------------------------------------------------
 
 
-def design_matrix(covariates: dict[str, list], mods: list[str]):
-    """Intercept + numeric columns as they are + treatment-coded factors (metafor naming)."""
+def design_matrix(covariates: dict[str, list], mods: list[str], factors=()):
+    """Intercept + numeric columns as they are + treatment-coded factors (metafor naming).
+
+    Columns named in ``factors`` are factors even when their values are numbers (a
+    subgroup coded 1/2/3 is ``factor(g)``, not a linear trend)."""
     n = len(next(iter(covariates.values()))) if covariates else 0
     cols = [np.ones(n)]
     names = ["intrcpt"]
@@ -198,6 +207,8 @@ def design_matrix(covariates: dict[str, list], mods: list[str]):
         if any(r == "" for r in raw):
             raise AnalysisError(f"moderator '{name}' has empty values")
         try:
+            if name in factors:
+                raise ValueError(name)
             cols.append(np.array([float(r) for r in raw]))
             names.append(name)
         except ValueError:
@@ -289,12 +300,21 @@ def _tau2_general(y, v, x, method):
 
 
 def metareg(
-    yi, vi, covariates: dict[str, list], mods: list[str], *, method="REML", test="z", level=95.0
+    yi,
+    vi,
+    covariates: dict[str, list],
+    mods: list[str],
+    *,
+    method="REML",
+    test="z",
+    level=95.0,
+    factors=(),
 ) -> dict[str, Any]:
-    """Meta-regression on ``mods`` (columns of ``covariates``); returns a JSON-ready dict."""
+    """Meta-regression on ``mods`` (columns of ``covariates``; those in ``factors`` always
+    categorical); returns a JSON-ready dict."""
     y = np.asarray(yi, float)
     v = np.asarray(vi, float)
-    x, names = design_matrix(covariates, mods)
+    x, names = design_matrix(covariates, mods, factors)
     k, p = x.shape
     if k <= p:
         raise AnalysisError(f"meta-regression needs more studies (k = {k}) than coefficients ({p})")

@@ -110,3 +110,22 @@ def test_order_by_column_must_exist(tmp_path):
         check_against_studies(protocol, path, studies)
     text = str(exc.value)
     assert "line 4" in text and "order_by[1]" in text and "'month'" in text
+
+
+@pytest.mark.parametrize("method", ["FE", "REML", "MH"])
+def test_numeric_subgroup_codes_are_categories(method):
+    """A subgroup column coded 1/2/3 is factor(g) (df = levels - 1), as metafor's
+    rma(mods = ~ factor(g)); the same grouping coded a/b/c gives the same test."""
+    from metareview.pooling import pool_subgroups
+
+    codes = {"A": "1", "B": "2", "C": "3", "D": "1", "E": "2", "F": "3"}
+    rows = ROWS + [{"study": "F", "ai": 7, "n1i": 60, "ci": 3, "n2i": 58, "year": 2017}]
+    numeric = [{**r, "g": codes[r["study"]]} for r in rows]
+    letters = [{**r, "g": "abc"[int(codes[r["study"]]) - 1]} for r in rows]
+    s = Settings(measure="OR", method=method)
+    a, b = pool_subgroups(numeric, s, "g"), pool_subgroups(letters, s, "g")
+    for key in ("test_between_fe", "test_between_re"):
+        if a.get(key) is None:
+            continue
+        assert a[key]["df"] == 2
+        assert a[key]["q"] == pytest.approx(b[key]["q"], rel=1e-12)

@@ -519,3 +519,28 @@ def test_assess_collects_every_analysis():
     out = assess(effect_sizes(single), single["data"]["study"])
     assert "harbord" not in out and "peters" in out
     assert out["k"] == single["expected"]["k"] and out["underpowered"] is False  # k = 14
+
+
+def test_assess_runs_only_the_tests_asked_for():
+    data = evt_outcome("death")
+    es = escalc("OR", data, add=0.5, to="only0", drop00=False)
+    out = assess(es, data["study"], tests={"egger", "trimfill"})
+    assert {"egger", "regtest_rma", "trimfill", "funnel"} <= set(out)
+    assert not {"peters", "harbord", "ranktest"} & set(out)
+
+
+def test_identical_studies_give_a_reason_not_a_crash():
+    """Three identical 2x2 tables (synthetic): every study has the same precision, so the
+    regression tests' slope is not identifiable (R's lm gives NA); the analysis says so."""
+    data = {
+        "study": ["A", "B", "C"],
+        "ai": np.array([5.0, 5, 5]),
+        "n1i": np.array([50.0, 50, 50]),
+        "ci": np.array([3.0, 3, 3]),
+        "n2i": np.array([50.0, 50, 50]),
+    }
+    es = escalc("OR", data, add=0.5, to="only0", drop00=False)
+    out = assess(es, data["study"])
+    json.dumps(out, allow_nan=False)
+    for key in ("egger", "peters", "harbord"):
+        assert "the same" in out[key]["error"], key
