@@ -179,11 +179,11 @@ METHOD_LABELS = {
     "HE": "Random effects, Hedges",
     "HS": "Random effects, Hunter-Schmidt",
 }
-#: the alternative models of a ``methods`` sensitivity analysis that lists none (issue 4:
-#: FE, MH, DL, REML, REML with Knapp-Hartung, Peto where binary)
 #: the studies.csv columns that order a cumulative meta-analysis by default (metafor's
 #: ``cumul(res, order = year)``: ties keep the data order)
 CUMULATIVE_ORDER = ("year",)
+#: the alternative models of a ``methods`` sensitivity analysis that lists none (issue 4:
+#: FE, MH, DL, REML, REML with Knapp-Hartung, Peto where binary)
 DEFAULT_MODEL_VARIANTS = ["FE", "MH", "PETO", "DL", "REML", "REML+knha"]
 FIT_COLUMNS = ["Analysis", "k", "Estimate [95% CI]", "p", "tau²", "I²"]
 
@@ -553,10 +553,11 @@ def run_small_study(
 class _Case:
     """What the leave-one-out, influence and cumulative analyses of one outcome share."""
 
-    def __init__(self, rows, labels, settings: Settings, main_fit, out):
+    def __init__(self, rows, labels, settings: Settings, main_fit, out, favours=None):
         from .sensitivity import case_arguments
 
         self.rows, self.labels, self.main_fit, self.out = rows, labels, main_fit, out
+        self.favours = favours or {}  # favours_left / favours_right of the outcome's forest
         self.es, self.ids, self.common, self.zero = case_arguments(rows, settings)
 
     def label(self, study: str) -> str:
@@ -580,7 +581,11 @@ def _leave_one_out(case: _Case, item: dict) -> dict[str, Any]:
     write_json(case.out.dir / f"{name}.json", res)
     rows = [_fit_row(f"Omitting {case.label(e['study'])}", e) for e in res["studies"]]
     fig = draw_leave_one_out(
-        res, case.main_fit, title=item.get("label") or "Leave-one-out", study_labels=case.labels
+        res,
+        case.main_fit,
+        title=item.get("label") or "Leave-one-out",
+        study_labels=case.labels,
+        **case.favours,
     )
     return {
         "title": "Sensitivity: Leave-one-out",
@@ -673,7 +678,11 @@ def _cumulative(case: _Case, item: dict) -> dict[str, Any]:
 
     rows = [_fit_row(step_label(e["study"]), e) for e in res["steps"]]
     fig = draw_cumulative(
-        res, title=item.get("label") or "Cumulative", study_labels=case.labels, years=years
+        res,
+        title=item.get("label") or "Cumulative",
+        study_labels=case.labels,
+        years=years,
+        **case.favours,
     )
     by = ", ".join(order_by)
     return {
@@ -709,6 +718,8 @@ def run_sensitivity(table_csv, protocol_path, outcome, settings_dict, plan, out_
         main_err = f"outcome '{outcome}': no study has data for this outcome"
     # the protocol's settings before metafor's per-model defaults (for other models)
     as_written = Settings(**outcome_settings(protocol, outcome, resolve=False))
+    texts = forest_labels(protocol, entry, settings.measure)
+    favours = {k: texts[k] for k in ("favours_left", "favours_right")}
     analyses, warnings = [], []
     case = None
     for item in plan["sensitivity"]:
@@ -729,7 +740,7 @@ def run_sensitivity(table_csv, protocol_path, outcome, settings_dict, plan, out_
             continue
         if kind in CASE_ANALYSES:
             base = {"id": item["id"], "kind": kind, **_meta(item), "notes": [], "figures": []}
-            case = case or _Case(rows, labels, settings, main_fit, out)
+            case = case or _Case(rows, labels, settings, main_fit, out, favours)
             try:
                 analyses.append({**base, **CASE_ANALYSES[kind](case, item)})
             except AnalysisError as exc:

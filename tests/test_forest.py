@@ -371,8 +371,11 @@ def test_k25_or_with_arrow_and_no_overlap(tmp_path):
     fit = k25_fit()
     fig, svg, _ = render(fit, tmp_path)
     texts = svg_texts(svg)
-    for s in fit["studies"]:
-        assert texts.count(s["study"]) == 1
+    for s in fit["studies"]:  # a zero-cell correction is marked after the label
+        mark = "\u2020" if s["correction"] != "none" else ""
+        assert texts.count(s["study"] + mark) == 1
+    assert fit["studies"][3]["correction"] == "add 0.5 (only0)"
+    assert "\u2020 0.5 added to each cell of the 2\u00d72 table (zero cell)" in texts
     # the tiny trial's CI runs beyond the axis: it is drawn with an arrowhead
     assert fit["studies"][3]["back"]["ci_lb"] < 0.01
     ids = svg_ids(svg)
@@ -458,8 +461,11 @@ def test_excluded_study_drop00(tmp_path):
     fit = two_arm_fit(arms, drop00=True)
     _, svg, _ = render(fit, tmp_path)
     texts = svg_texts(svg)
-    assert texts.count("ZERO-ZERO") == 1
-    assert "double zero (drop00)" in texts
+    # shown, marked as not estimable, the reason in the footnote of its marker
+    assert texts.count("ZERO-ZERO*") == 1 and "ZERO-ZERO" not in texts
+    assert texts.count("Not estimable") == 1
+    assert "* Not estimable, excluded from the model: double zero (drop00)" in texts
+    assert "double zero (drop00)" not in texts
     assert "40" in texts and "41" in texts
     ids = svg_ids(svg)
     assert "study-marker-3" not in ids and "study-ci-3" not in ids
@@ -540,13 +546,15 @@ def test_save_figure_creates_directories_and_needs_a_path(tmp_path):
 
 
 def test_helpers():
+    # p-values as the report's tables print them (metareview.formatting.pval)
     assert fmt_p(0.0004) == "p < 0.001"
     assert fmt_p(0.0049) == "p = 0.005"
     assert fmt_p(0.0496) == "p = 0.050"
-    assert fmt_p(0.27) == "p = 0.27"
+    assert fmt_p(0.27) == "p = 0.270"
+    assert fmt_p(None) == "p = NA"
     fit = k3_fit()
-    fit["tau2"] = 0.0004
-    assert _heterogeneity_text(fit).startswith("Heterogeneity: tau\u00b2 < 0.001; I\u00b2 = ")
+    fit["tau2"] = 0.0004  # tau² with 3 decimals, as the tables
+    assert _heterogeneity_text(fit).startswith("Heterogeneity: tau\u00b2 = 0.000; I\u00b2 = ")
     fit["tau2"] = 0.0123
     assert _heterogeneity_text(fit).startswith("Heterogeneity: tau\u00b2 = 0.012; I\u00b2 = ")
     assert _chi2_sf(2.61, 2) == pytest.approx(math.exp(-2.61 / 2))
@@ -643,13 +651,11 @@ def test_subgroup_forest_evt_structure(tmp_path):
     t = result["test_between_re"]
     i2 = (t["q"] - t["df"]) / t["q"] * 100
     expected = (
-        f"Test for subgroup differences: Q = {t['q']:.2f}, df = {t['df']} (p < 0.001), "
-        f"I\u00b2 = {i2:.1f}%"
+        "Test for subgroup differences (random effects, separate tau\u00b2 per subgroup): "
+        f"Q = {t['q']:.2f}, df = {t['df']}, p < 0.001, I\u00b2 = {i2:.1f}%"
     )
     assert expected in texts
-    assert (
-        expected == "Test for subgroup differences: Q = 36.58, df = 3 (p < 0.001), I\u00b2 = 91.8%"
-    )
+    assert expected.endswith(": Q = 36.58, df = 3, p < 0.001, I\u00b2 = 91.8%")
     root = ET.parse(svg).getroot()
     group = next(e for e in root.iter() if e.get("id") == "subgroup-test")
     assert "".join(group.itertext()).strip() == expected
@@ -699,7 +705,9 @@ def test_subgroup_forest_fixed_effect_test(tmp_path):
     texts = svg_texts(svg)
     t = result["test_between_fe"]
     assert any(
-        s.startswith(f"Test for subgroup differences: Q = {t['q']:.2f}, df = {t['df']} (")
+        s.startswith(
+            f"Test for subgroup differences (fixed effect): Q = {t['q']:.2f}, df = {t['df']}, p "
+        )
         for s in texts
     )
     assert "Fixed-effect model" in texts
@@ -742,10 +750,20 @@ def test_subgroup_test_text_helper():
         "test_between_re": {"q": 6.0, "df": 2, "pval": 0.0498},
     }
     assert _subgroup_test_text(res, "RE") == (
-        "Test for subgroup differences: Q = 6.00, df = 2 (p = 0.050), I\u00b2 = 66.7%"
+        "Test for subgroup differences (random effects, separate tau\u00b2 per subgroup): "
+        "Q = 6.00, df = 2, p = 0.050, I\u00b2 = 66.7%"
     )
     # I2 of subgroup differences is (Q - df) / Q, truncated at 0
-    assert _subgroup_test_text(res, "FE").endswith("(p = 0.37), I\u00b2 = 0.0%")
+    assert _subgroup_test_text(res, "FE") == (
+        "Test for subgroup differences (fixed effect): Q = 2.00, df = 2, p = 0.368, I\u00b2 = 0.0%"
+    )
+    # a random-effects model without the random-effects test prints the fixed-effect one,
+    # and says so
+    fe_only = {"test_between_fe": res["test_between_fe"], "test_between_re": None}
+    assert _subgroup_test_text(fe_only, "RE").startswith(
+        "Test for subgroup differences (fixed effect): Q = 2.00"
+    )
+    assert "Mantel-Haenszel" in _subgroup_test_text(fe_only, "MH")
     assert _subgroup_test_text({"test_between_fe": None}, "RE") is None
 
 
@@ -848,3 +866,23 @@ def test_forest_rob_many_studies_no_overlap():
         rob=read_assessments(rows, "robins_i"),
     )
     assert _no_overlapping_texts(fig) and _texts_inside_figure(fig)
+
+
+def test_ten_digit_totals_do_not_stall_the_layout(tmp_path):
+    """Synthetic counts with 10-digit totals in one arm: the n/N column is wider than any
+    header cap; the column layout must still finish (it once looped for ever)."""
+    import signal
+
+    arms = [("Huge 2020", 10, 1_000_000_000, 8, 900), ("Small 2021", 5, 60, 3, 62)]
+
+    def stalled(*_):
+        raise TimeoutError("forest layout did not finish")
+
+    old = signal.signal(signal.SIGALRM, stalled)
+    signal.alarm(30)
+    try:
+        _, svg, _ = render(two_arm_fit(arms), tmp_path, control_label="Best medical management")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    assert "1,000,000,000" in svg_texts(svg)

@@ -23,6 +23,8 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.patches import Polygon
 
+from metareview.formatting import num, pval
+
 # --------------------------------------------------------------------------- constants
 
 FIG_WIDTH = 7.2  # inches: a two-column journal page
@@ -109,25 +111,19 @@ def fmt_ci(lo: Any, hi: Any) -> str:
 
 
 def fmt_p(p: Any) -> str:
+    """The p-value as "p = 0.012" or "p < 0.001": the report tables' rule
+    (:func:`metareview.formatting.pval`: 3 decimals, "<0.001" below 0.001)."""
     if not finite(p):
         return "p = NA"
-    p = float(p)
-    if p < 0.001:
-        return "p < 0.001"
-    if p < 0.01 or round(p, 2) == 0.05:
-        return f"p = {p:.3f}"
-    return f"p = {p:.2f}"
+    s = pval(float(p))
+    return "p " + s.replace("<", "< ") if s.startswith("<") else f"p = {s}"
 
 
 def fmt_tau2(t: Any) -> str:
+    """tau² with 3 decimals, as the report tables print it (:func:`metareview.formatting.num`)."""
     if not finite(t):
         return "NA"
-    t = float(t)
-    if t == 0:
-        return "0"
-    if t < 0.001:
-        return "< 0.001"
-    return f"{t:.3f}" if t < 10 else f"{t:.2f}"
+    return num(float(t), 3)
 
 
 def fmt_tick(t: float) -> str:
@@ -356,6 +352,31 @@ def footer_rows(cursor: float, n: int) -> tuple[list[float], float]:
         rows.append(cursor + 0.5)
         cursor += 1.0
     return rows, cursor
+
+
+def favours_line(
+    text: Callable[..., None],
+    m: Measurer,
+    y: float,
+    favours: tuple[str, str],
+    scale: Scale,
+    px0: float,
+    plot_w: float,
+    W: float,
+) -> None:
+    """ "Favours <left>" and "Favours <right>" on either side of the null line (of the plot
+    panel at ``px0`` .. ``px0 + plot_w`` inches) at row ``y``, with ``text`` from
+    :func:`text_fn`; empty texts are skipped. Gids ``favours-left``, ``favours-right``."""
+    null = scale.null if scale.null is not None else scale.lo
+    null_x = px0 + plot_w * axis_frac(null, scale)
+    pad = 0.06
+    left, right = favours
+    if left:
+        s = m.fit(f"Favours {left}", null_x - pad - MARGIN)
+        text(null_x - pad, y, s, ha="right", color=MUTED, gid="favours-left")
+    if right:
+        s = m.fit(f"Favours {right}", W - MARGIN - null_x - pad)
+        text(null_x + pad, y, s, ha="left", color=MUTED, gid="favours-right")
 
 
 def scale_axis(ax, scale: Scale) -> None:

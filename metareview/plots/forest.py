@@ -9,6 +9,10 @@ subgroup analysis the same way (per level: header, studies, subtotal diamond and
 heterogeneity; then the overall diamond and the test for subgroup differences), and
 ``draw_forest(..., rob=...)`` adds risk-of-bias columns at the right of the study rows.
 
+Studies with a zero-cell correction are marked with a dagger and a footnote saying what
+was added, studies excluded from the model with "*" and "Not estimable"; the prediction
+interval is drawn from three studies on; a fit without any study is a short message.
+
 Both are built from one list of table items (study rows, diamonds, notes, headers) laid
 out and drawn by ``_render``. Layout is computed in inches from measured text widths, with
 rows of fixed height, so the figure height grows with the number of studies and columns
@@ -35,13 +39,14 @@ from metareview.plots._table import (
     MUTED,
     ROB_DOT,
     ROW_H,
+    TITLE_SIZE,
     Measurer,
-    axis_frac,
     back_interval,
     choose_scale,
     ci_line,
     clean,
     diamond,
+    favours_line,
     finite,
     fmt_ci,
     fmt_num,
@@ -69,6 +74,9 @@ SHORT_HEADER_W = 0.9  # arm headers up to this width stay on one line, inches
 MAX_ARM_W = 1.25  # widest an arm column (header included) may get, inches
 
 PI_COLOR = "#7a0000"
+NO_DATA = "No study has data for this outcome (k = 0): there is nothing to plot."
+NOT_ESTIMABLE = "Not estimable"  # the estimate column of a study excluded from the model
+MIN_K_PI = 3  # fewest studies for which the prediction interval is drawn
 
 RATIO_MEASURES = frozenset({"OR", "RR", "PETO", "IRR", "HR", "ROM", "RR_MH", "OR_MH"})
 DIFFERENCE_MEASURES = frozenset({"RD", "MD", "SMD", "SMDH", "IRD"})
@@ -195,6 +203,8 @@ class _StudyRow:
     weight: float | None
     excluded: str | None
     study: str | None = None  # the study id
+    correction: str | None = None  # zero-cell correction applied to its cells (None: none)
+    mark: str = ""  # marker after the label (see _marks)
 
 
 def _study_rows(
@@ -219,9 +229,80 @@ def _study_rows(
                 weight=s.get("weight") if finite(s.get("weight")) else None,
                 excluded=clean(excluded) or "excluded" if excluded is not None else None,
                 study=None if sid is None else str(sid),
+                correction=_correction_of(s),
             )
         )
     return rows
+
+
+def _correction_of(study: Mapping[str, Any]) -> str | None:
+    """The zero-cell correction a study's cells received (``correction`` of the fit's study
+    record, as ``metareview.effects`` labels it), None when none was applied."""
+    corr = clean(study.get("correction"))
+    return None if corr.lower() in ("", "none") else corr
+
+
+#: markers of the zero-cell corrections (one per distinct correction, in order of use)
+CORRECTION_MARKS = ("\u2020", "\u2021", "\u00a7", "\u00b6")
+#: marker of studies shown but excluded from the model (not estimable)
+EXCLUDED_MARK = "*"
+
+_ADD_RE = re.compile(r"^add ([0-9.eE+-]+) \((\w+)\)$")
+_ARM_RE = re.compile(r"^treatment-arm correction \(total ([0-9.eE+-]+), (\w+)\)$")
+
+
+def _correction_note(corr: str, two_arm: bool, model: str) -> str:
+    """What a correction label (``metareview.effects``) added, as a footnote text."""
+    cells = "each cell of the 2\u00d72 table" if two_arm else "the events and non-events"
+    which = {
+        "only0": "(zero cell)",
+        "all": "(every study)",
+        "if0all": "(every study, as one study has a zero cell)",
+    }
+    m_add, m_arm = _ADD_RE.match(corr), _ARM_RE.match(corr)
+    if m_add:
+        note = f"{m_add.group(1)} added to {cells} {which.get(m_add.group(2), '')}".rstrip()
+    elif m_arm:
+        note = (
+            "treatment-arm continuity correction (Sweeting 2004; intervention and control "
+            f"increments sum to {m_arm.group(1)}) added to the cells "
+            + which.get(m_arm.group(2), "")
+        ).rstrip()
+    else:
+        note = f"continuity correction: {corr}"
+    if model in ("MH", "PETO"):
+        name = "Mantel-Haenszel" if model == "MH" else "Peto"
+        note += f", for the study's own estimate only (the {name} pooled estimate uses the counts)"
+    return note
+
+
+def _marks(rows: Sequence[_StudyRow], two_arm: bool, model: str) -> list[str]:
+    """Set the markers after study labels (``row.mark``); returns their footnotes.
+
+    Studies whose cells received a zero-cell correction get a dagger (one symbol per
+    distinct correction) and a footnote saying what was added; studies shown but excluded
+    from the model get an asterisk and a footnote with the reason.
+    """
+    symbols: dict[str, str] = {}
+    reasons: dict[str, list[str]] = {}
+    for r in rows:
+        if r.excluded is not None:
+            r.mark = EXCLUDED_MARK
+            reasons.setdefault(r.excluded, []).append(r.label)
+        elif r.correction is not None:
+            if r.correction not in symbols:
+                n = len(symbols)
+                base = CORRECTION_MARKS[n % len(CORRECTION_MARKS)]
+                symbols[r.correction] = base * (n // len(CORRECTION_MARKS) + 1)
+            r.mark = symbols[r.correction]
+    notes = [f"{sym} {_correction_note(corr, two_arm, model)}" for corr, sym in symbols.items()]
+    if reasons:
+        if len(reasons) == 1:
+            why = next(iter(reasons))
+        else:
+            why = "; ".join(f"{reason} ({', '.join(labels)})" for reason, labels in reasons.items())
+        notes.append(f"{EXCLUDED_MARK} Not estimable, excluded from the model: {why}")
+    return notes
 
 
 def _is_two_arm(fit: Mapping[str, Any]) -> bool:
@@ -247,12 +328,13 @@ def _model_label(fit: Mapping[str, Any]) -> str:
     return "Pooled estimate"
 
 
-def _heterogeneity_text(fit: Mapping[str, Any]) -> str | None:
+def _heterogeneity_text(fit: Mapping[str, Any], pi_not_shown: bool = False) -> str | None:
+    """ "Heterogeneity: tau² = ..; I² = ..%, Q = .., df = .. (p = ..)" of ``fit``;
+    ``pi_not_shown`` adds that the prediction interval is not drawn (k < 3)."""
     parts = []
     model = str(fit.get("model") or "").upper()
     if model == "RE" and finite(fit.get("tau2")):
-        tau2 = fmt_tau2(fit["tau2"])
-        parts.append(f"tau\u00b2 {tau2}" if tau2.startswith("<") else f"tau\u00b2 = {tau2}")
+        parts.append(f"tau\u00b2 = {fmt_tau2(fit['tau2'])}")
     i2 = fit.get("i2")
     q = fit.get("q")
     if not (finite(q) or finite(i2)):
@@ -269,6 +351,8 @@ def _heterogeneity_text(fit: Mapping[str, Any]) -> str | None:
     if finite(q) and fit.get("q_pval") is not None:
         text += f" ({fmt_p(fit.get('q_pval'))})"
     parts.append(text)
+    if pi_not_shown:
+        parts.append(f"prediction interval not shown (k < {MIN_K_PI})")
     return "Heterogeneity: " + "; ".join(parts)
 
 
@@ -313,6 +397,7 @@ class _Item:
 
     kind: str
     label: str = ""
+    mark: str = ""  # marker printed after the label (never truncated)
     bold: bool = False
     style: str = "normal"
     color: str | None = None
@@ -334,6 +419,12 @@ class _Item:
     @property
     def font(self) -> dict[str, str]:
         return {"weight": "bold" if self.bold else "normal", "style": self.style}
+
+    def fitted_label(self, m: Measurer, width: float) -> str:
+        """The label truncated to ``width`` inches, its marker kept whole."""
+        if not self.mark:
+            return m.fit(self.label, width, **self.font)
+        return m.fit(self.label, width - m.width(self.mark, **self.font), **self.font) + self.mark
 
 
 def _arm_cells(arms: Sequence[tuple[Any, Any]]) -> list[tuple[str, str]]:
@@ -364,6 +455,7 @@ def _study_item(
     return _Item(
         "study",
         label=r.label,
+        mark=r.mark,
         arms=_arm_cells(r.arms[:n_arms]),
         est=fmt_num(r.est) if shown else "",
         ci=fmt_ci(r.lo, r.hi) if shown else "",
@@ -529,7 +621,7 @@ def _columns(
     rob_total = sum(rob_ws) + GAP if rob_ws else 0.0
 
     study_needed = max(
-        max((m.width(it.label, **it.font) for it in table), default=0.0),
+        max((m.width(it.label + it.mark, **it.font) for it in table), default=0.0),
         m.width(study_head, **bold),
     )
     # Study labels and the pooled-model label come before wide arm headers: narrow the
@@ -548,7 +640,11 @@ def _columns(
             w <= b + 1e-9 for w, b in zip(arm_w, arm_body_w, strict=True)
         ):
             break
-        cap = max(arm_w) - 0.05
+        # narrow from the current cap: an arm whose counts are wider than the cap keeps its
+        # width, so max(arm_w) alone would never decrease
+        cap = min(cap, max(arm_w)) - 0.05
+        if cap <= 0.05:
+            break
     study_w = min(study_needed, study_max)
     plot_w = min(W - fixed - study_w, MAX_PLOT_W)
     study_w = W - fixed - plot_w  # leftover space goes to the study column
@@ -652,7 +748,12 @@ def _render(
     if have_favours:
         y_favours = cursor + 0.55
         cursor = y_favours + 0.5
-    y_footers, cursor = footer_rows(cursor, len(footers))
+    # footers wrap onto at most three lines each; a gid goes on the first line
+    footer_lines: list[tuple[str, str | None]] = []
+    for s, gid in footers:
+        for j, line in enumerate(m.wrap(s, W - 2 * MARGIN, 3)):
+            footer_lines.append((line, gid if j == 0 else None))
+    y_footers, cursor = footer_rows(cursor, len(footer_lines))
     rob_legend: list[tuple[float, float, str, Any]] = []  # (x, y, kind, payload)
     if rob is not None:
         cursor = _rob_legend_layout(m, rob, W, cursor, rob_legend, items)
@@ -737,7 +838,7 @@ def _render(
                 text(x_study, y + j, line, **kw)
             continue
         weight = "bold" if it.bold else "normal"
-        text(x_study, y, m.fit(it.label, label_w, **it.font), weight=weight, style=it.style)
+        text(x_study, y, it.fitted_label(m, label_w), weight=weight, style=it.style)
         for a, (ev, nn) in enumerate(it.arms):
             _, _, slash_end = cols.arm_x[a]
             text(slash_end, y, ev, ha="right", weight=weight)
@@ -747,9 +848,8 @@ def _render(
             if it.rob is not None:
                 for c, cell in enumerate(it.rob):
                     rob_mark(fig, tr, cols.rob_x[c], y, cell, f"{it.rob_gid}-{c}")
-            if r.excluded is not None:
-                reason = m.fit(r.excluded, x_weight_r - x_est0, style="italic")
-                text(x_est0, y, reason, style="italic", color=MUTED)
+            if r.excluded is not None:  # the reason is in the footnote of its marker
+                text(x_est0, y, NOT_ESTIMABLE, style="italic", color=MUTED)
                 continue
             text(x_est_num_r, y, it.est, ha="right")
             text(x_ci_l, y, it.ci, ha="left")
@@ -777,19 +877,10 @@ def _render(
 
     # ---------------------------------------------------------------- under the axis
     if have_favours and y_favours is not None:
-        null = scale.null if scale.null is not None else scale.lo
-        null_x = px0 + plot_w * axis_frac(null, scale)
-        pad = 0.06
-        left, right = favours
-        if left:
-            s = m.fit(f"Favours {left}", null_x - pad - MARGIN)
-            text(null_x - pad, y_favours, s, ha="right", color=MUTED)
-        if right:
-            s = m.fit(f"Favours {right}", W - MARGIN - null_x - pad)
-            text(null_x + pad, y_favours, s, ha="left", color=MUTED)
-    for yy, (s, gid) in zip(y_footers, footers, strict=True):
+        favours_line(text, m, y_favours, favours, scale, px0, plot_w, W)
+    for yy, (s, gid) in zip(y_footers, footer_lines, strict=True):
         kw = {"gid": gid} if gid else {}
-        text(x_study, yy, m.fit(s, W - 2 * MARGIN), **kw)
+        text(x_study, yy, s, **kw)
     for xx, yy, what, payload in rob_legend:
         if what == "mark":
             rob_mark(fig, tr, xx + ROB_DOT / 144, yy, payload, None)
@@ -871,6 +962,14 @@ def draw_forest(
     ``domain_label`` (legend text) and optionally ``rank`` (legend order); None marks a
     study not assessed in that column (hollow grey circle). Studies of the fit missing
     from ``rob`` show hollow circles. Gids ``rob-forest-<row>-<col>`` (0-based).
+
+    Studies whose cells received a zero-cell correction (their record's ``correction``)
+    are marked with a dagger after the label and a footnote says what was added; studies
+    shown but excluded from the model are marked "*" ("Not estimable"; the reason in the
+    footnote). Gids ``footnote-<n>``. The prediction interval of a random-effects model
+    is drawn from k = 3 studies on (the heterogeneity line says when it is not). A fit
+    without any study gives a small figure without axes that says so
+    (gid ``forest-no-data``).
     """
     with journal_style():
         return _draw(
@@ -909,9 +1008,11 @@ def _pooled_diamond(
     )
 
 
-def _pooled_footers(fit: Mapping[str, Any], kind: str) -> list[tuple[str, str | None]]:
+def _pooled_footers(
+    fit: Mapping[str, Any], kind: str, pi_not_shown: bool = False
+) -> list[tuple[str, str | None]]:
     """Heterogeneity and (not for proportions) overall-effect lines of a pooled model."""
-    texts = [_heterogeneity_text(fit)]
+    texts = [_heterogeneity_text(fit, pi_not_shown)]
     if kind != "proportion":  # a test of "proportion = 0" means nothing
         texts.append(_overall_text(fit))
     return [(t, None) for t in texts if t]
@@ -935,10 +1036,16 @@ def _draw(
     two_arm = _is_two_arm(fit)
     n_arms = 2 if two_arm else 1
     rows = _study_rows(fit, two_arm, study_labels)
+    if not rows:
+        return _no_data_figure(title)
     back = fit.get("back") or {}
     pooled = _pooled(fit)
     model = str(fit.get("model") or "").upper()
-    show_pi = pooled and model == "RE" and finite(back.get("pi_lb")) and finite(back.get("pi_ub"))
+    has_pi = pooled and model == "RE" and finite(back.get("pi_lb")) and finite(back.get("pi_ub"))
+    # metafor gives a prediction interval for k = 2; with so few studies it means nothing
+    k = fit.get("k") if finite(fit.get("k")) else sum(r.excluded is None for r in rows)
+    show_pi = has_pi and int(k) >= MIN_K_PI
+    notes = _marks(rows, two_arm, model)
 
     items = [
         _study_item(r, n_arms, str(i), rob.for_study(r.study) if rob is not None else None)
@@ -969,9 +1076,44 @@ def _draw(
         est_head=_est_head(fit, measure_label),
         favours=favours,
         items=items,
-        footers=_pooled_footers(fit, measure_kind(fit)) if pooled else [],
+        footers=(_pooled_footers(fit, measure_kind(fit), has_pi and not show_pi) if pooled else [])
+        + [(n, f"footnote-{i}") for i, n in enumerate(notes)],
         rob=rob,
     )
+
+
+def _no_data_figure(title: str) -> Figure:
+    """A small figure without axes: the title and that no study has data (k = 0)."""
+    W = FIG_WIDTH
+    fig = new_figure(W, 4 * ROW_H)
+    m = Measurer(fig)
+    rows = 4.0
+
+    def at(y: float) -> float:  # row units from the top -> figure fraction
+        return 1 - y / rows
+
+    if title:
+        fig.text(
+            MARGIN / W,
+            at(1.1),
+            m.fit(title, W - 2 * MARGIN, size=TITLE_SIZE, weight="bold"),
+            fontsize=TITLE_SIZE,
+            weight="bold",
+            va="center_baseline",
+            parse_math=False,
+            usetex=False,
+        )
+    fig.text(
+        MARGIN / W,
+        at(2.6),
+        m.fit(NO_DATA, W - 2 * MARGIN, style="italic"),
+        style="italic",
+        va="center_baseline",
+        parse_math=False,
+        usetex=False,
+        gid="forest-no-data",
+    )
+    return fig
 
 
 # --------------------------------------------------------------------------- subgroups
@@ -983,28 +1125,39 @@ def _gid_part(text: str) -> str:
 
 
 def _subgroup_test_text(result: Mapping[str, Any], model: str) -> str | None:
-    """ "Test for subgroup differences: Q = .., df = .. (p = ..), I² = ..%" for ``model``."""
-    fixed = model in ("FE", "MH", "PETO")
-    test = None
-    if fixed:
-        test = result.get("test_between_fe")
-    else:
-        test = result.get("test_between_re")
-    test = test or result.get("test_between") or result.get("test_between_fe")
+    """ "Test for subgroup differences (<which>): Q = .., df = .., p = .., I² = ..%".
+
+    A random-effects ``model`` gets the random-effects test when the result has it
+    (``test_between_re``: Cochran's Q over the subgroup estimates, each subgroup pooled
+    with its own tau²), any other the fixed-effect one (``test_between_fe``: the Q-between
+    of a fixed-effect model, or for Mantel-Haenszel and Peto fits Q over their subgroup
+    estimates). The label names the test that is printed.
+    """
+    model = str(model or "").upper()
+    re_test, fe_test = result.get("test_between_re"), result.get("test_between_fe")
+    if model not in ("FE", "MH", "PETO", "") and re_test:
+        test, which = re_test, "random effects, separate tau\u00b2 per subgroup"
+    elif fe_test:
+        test = fe_test
+        which = {
+            "MH": "fixed effect, Mantel-Haenszel subgroup estimates",
+            "PETO": "fixed effect, Peto subgroup estimates",
+        }.get(model, "fixed effect")
+    else:  # a result with only the generic key: its kind is unknown
+        test, which = result.get("test_between"), ""
     if not test or not finite(test.get("q")):
         return None
     q = float(test["q"])
     df = test.get("df")
     parts = [f"Q = {q:.2f}"]
     if finite(df):
-        parts.append(f"df = {int(df)} ({fmt_p(test.get('pval'))})")
-    else:
-        parts[-1] += f" ({fmt_p(test.get('pval'))})"
-    if finite(df) and q > 0:
-        parts.append(f"I\u00b2 = {max(0.0, (q - float(df)) / q) * 100:.1f}%")
-    elif finite(df):
-        parts.append("I\u00b2 = 0%")
-    return "Test for subgroup differences: " + ", ".join(parts)
+        parts.append(f"df = {int(df)}")
+    parts.append(fmt_p(test.get("pval")))
+    if finite(df):
+        i2 = max(0.0, (q - float(df)) / q) * 100 if q > 0 else 0.0
+        parts.append(f"I\u00b2 = {i2:.1f}%")
+    name = f"Test for subgroup differences ({which})" if which else "Test for subgroup differences"
+    return f"{name}: " + ", ".join(parts)
 
 
 def draw_subgroup_forest(
@@ -1026,7 +1179,9 @@ def draw_subgroup_forest(
     line; then the overall diamond (``result["overall"]``, when present) and, under the
     axis, the overall heterogeneity and effect and the test for subgroup differences
     (the random-effects form for random-effects models, the fixed-effect Q-between
-    otherwise; I² of subgroup differences = (Q - df) / Q).
+    otherwise, named on the line: "Test for subgroup differences (random effects, separate
+    tau² per subgroup): Q = .., df = .., p = .., I² = ..%"; I² of subgroup differences =
+    (Q - df) / Q), and the footnotes of marked studies (as :func:`draw_forest`).
 
     Weights are the studies' weights in the overall model (a subtotal shows the sum of its
     studies' weights, as RevMan does); without an overall fit, weights within each
@@ -1034,8 +1189,8 @@ def draw_subgroup_forest(
     ``level_labels`` maps a level to the text of its header (default: the level itself).
     Gids: ``subgroup-header-<level>``, ``study-marker-<level>-<i>``,
     ``study-ci-<level>-<i>``, ``subtotal-diamond-<level>``, ``pooled-diamond``,
-    ``subgroup-test`` (characters other than letters, digits, '_', '.', '-' in a level
-    become '_').
+    ``subgroup-test``, ``footnote-<n>`` (characters other than letters, digits, '_', '.',
+    '-' in a level become '_').
     """
     with journal_style():
         return _draw_subgroups(
@@ -1084,6 +1239,8 @@ def _draw_subgroups(
             for s in overall["studies"]
         }
 
+    level_rows = [_study_rows(sub, two_arm, study_labels) for sub in subgroups]
+    notes = _marks([r for rows in level_rows for r in rows], two_arm, model)
     items: list[_Item] = []
     used: set[str] = set()
     for n, sub in enumerate(subgroups):
@@ -1102,7 +1259,7 @@ def _draw_subgroups(
                 gid=f"subgroup-header-{part}",
             )
         )
-        rows = _study_rows(sub, two_arm, study_labels)
+        rows = level_rows[n]
         if overall_weights is not None:
             for r in rows:
                 r.weight = overall_weights.get(str(r.study))
@@ -1135,6 +1292,7 @@ def _draw_subgroups(
     test = _subgroup_test_text(result, model)
     if test:
         footers.append((test, "subgroup-test"))
+    footers += [(note, f"footnote-{i}") for i, note in enumerate(notes)]
     return _render(
         title=title,
         subtitle=f"Subgroups: {subgroup_label}" if subgroup_label else "",
