@@ -12,10 +12,20 @@ from pathlib import Path
 from typing import Any
 
 from .errors import AnalysisError, InputError
-from .formatting import est_ci, num, pct, pval
-from .io import write_csv, write_json
+from .formatting import est_ci, num, pval
+from .io import write_json
 from .pipeline import forest_labels, typed_rows
 from .pooling import Settings
+from .presentation import (
+    SUBGROUP_TEST_NAMES,
+    contour_caption,
+    family,
+    fit_table,
+    funnel_caption,
+    influence_table,
+    subgroup_tables,
+    write_table_csv,
+)
 from .protocol import load_protocol, outcome_settings
 
 
@@ -101,63 +111,24 @@ def run_subgroups(table_csv, protocol_path, outcome, settings_dict, plan, out_di
             level_labels=level_labels,
             **forest_labels(protocol, entry, settings.measure),
         )
-        figure = out.figure(fig, f"{item['id']}.svg", f"Subgroup forest plot by {name}.")
-        tb = result["test_between_fe"]
-        tr = result.get("test_between_re")
-        table_rows = [
-            [
-                level_labels.get(str(g["level"]), str(g["level"])),
-                str(g.get("k", 0)),
-                est_ci(g.get("back")) if "not_pooled" not in g else g["not_pooled"],
-                pct(g.get("i2")),
-                num(g.get("tau2"), 3),
-            ]
-            for g in result["subgroups"]
-        ]
-        table_rows.append(
-            [
-                f"Studies with a value in '{column}'" if missing else "All studies",
-                str(result["overall"]["k"]),
-                est_ci(result["overall"]["back"]),
-                pct(result["overall"].get("i2")),
-                num(result["overall"].get("tau2"), 3),
-            ]
+        primary = SUBGROUP_TEST_NAMES[family(settings.method)]
+        figure = out.figure(
+            fig,
+            f"{item['id']}.svg",
+            f"Subgroup forest plot by {name}: the pooled {settings.measure} per subgroup and "
+            f"overall; under the axis, the {primary} (the primary test for subgroup "
+            "differences).",
         )
-        tests = [
-            [
-                "Fixed-effect (Q between, meta-regression)",
-                num(tb["q"]),
-                str(tb["df"]),
-                pval(tb["pval"]),
-            ],
-        ]
-        if tr:
-            tests.append(
-                [
-                    "Random-effects (Q over subgroup estimates)",
-                    num(tr["q"]),
-                    str(tr["df"]),
-                    pval(tr["pval"]),
-                ]
-            )
+        overall_label = f"Studies with a value in '{column}'" if missing else "All studies"
         analyses.append(
             {
                 **base,
                 "notes": notes,
-                "tables": [
-                    {
-                        "caption": f"Pooled {settings.measure} per subgroup",
-                        "columns": ["Subgroup", "k", f"{settings.measure} [95% CI]", "I²", "tau²"],
-                        "rows": table_rows,
-                    },
-                    {
-                        "caption": "Test for subgroup differences",
-                        "columns": ["Test", "Q", "df", "p"],
-                        "rows": tests,
-                    },
-                ],
+                "tables": subgroup_tables(
+                    result, settings.measure, settings.method, level_labels, overall_label
+                ),
                 "figures": [figure],
-                "result": f"{item['id']}.json",
+                "result": out.rel(f"{item['id']}.json"),
             }
         )
     write_json(out.dir / "index.json", {"outcome": outcome, "analyses": analyses})
@@ -185,20 +156,6 @@ CUMULATIVE_ORDER = ("year",)
 #: the alternative models of a ``methods`` sensitivity analysis that lists none (issue 4:
 #: FE, MH, DL, REML, REML with Knapp-Hartung, Peto where binary)
 DEFAULT_MODEL_VARIANTS = ["FE", "MH", "PETO", "DL", "REML", "REML+knha"]
-FIT_COLUMNS = ["Analysis", "k", "Estimate [95% CI]", "p", "tau²", "I²"]
-
-
-def _fit_row(label: str, fit: dict | None, error: str = "") -> list[str]:
-    if fit is None:
-        return [label, "–", f"not computed: {error}", "–", "–", "–"]
-    return [
-        label,
-        str(fit["k"]),
-        est_ci(fit["back"]),
-        pval(fit["pval"]),
-        num(fit.get("tau2"), 3),
-        pct(fit.get("i2")),
-    ]
 
 
 def _try_pool(rows, settings: Settings, what: str):
@@ -280,20 +237,17 @@ def zero_cell_variants(settings: Settings) -> list[tuple[str, Settings]]:
     return out
 
 
-def _variant_analysis(item, title, description, rows, variants, out, name):
-    table, records = [], []
+def _variant_analysis(item, title, description, rows, variants, measure, out, name):
+    table_rows, records = [], []
     for label, s in variants:
         fit, err = _try_pool(rows, s, label)
-        table.append(_fit_row(label, fit, err))
+        table_rows.append((label, fit, err))
         records.append(
             {"analysis": label, "settings": s.resolved().__dict__, "fit": fit, "error": err or None}
         )
     write_json(out.dir / f"{name}.json", {"id": item["id"], "variants": records})
-    write_csv(
-        out.dir / f"{name}.csv",
-        FIT_COLUMNS,
-        [dict(zip(FIT_COLUMNS, r, strict=True)) for r in table],
-    )
+    table = fit_table(table_rows, measure)
+    write_table_csv(out.dir / f"{name}.csv", table)
     return {
         "id": item["id"],
         "kind": item["kind"],
@@ -301,7 +255,7 @@ def _variant_analysis(item, title, description, rows, variants, out, name):
         "description": description,
         **_meta(item),
         "notes": [],
-        "tables": [{"caption": "", "columns": FIT_COLUMNS, "rows": table}],
+        "tables": [table],
         "figures": [],
         "result": out.rel(f"{name}.json"),
     }
@@ -348,11 +302,7 @@ def _exclusion_analysis(item, rows, labels, settings, main, out):
         **_meta(item),
         "notes": notes,
         "tables": [
-            {
-                "caption": "",
-                "columns": FIT_COLUMNS,
-                "rows": [_fit_row("All studies", main_fit, main_err), _fit_row(title, fit, err)],
-            }
+            fit_table([("All studies", main_fit, main_err), (title, fit, err)], settings.measure)
         ],
         "figures": [],
         "result": out.rel(f"{item['id']}.json"),
@@ -442,22 +392,24 @@ def run_small_study(
                 continue
             key, label = SMALL_STUDY_TESTS[name]
             r = result.get(key) or {"error": "not applicable to this measure"}
+            warned = list(r.get("warnings") or [])
             if "error" in r:
                 test_rows.append([label, "–", "–", f"not computed: {r['error']}"])
             elif key == "ranktest":
+                how = "exact p" if r.get("exact") else "normal approximation"
                 test_rows.append(
                     [
                         label,
                         f"Kendall's tau = {num(r['tau'], 3)}",
                         pval(r["pval"]),
-                        "exact p" if r.get("exact") else "normal approximation",
+                        "; ".join([how, *warned]),
                     ]
                 )
             else:
                 stat = f"{'t' if r.get('df') else 'z'} = {num(r['stat'])}"
                 if r.get("df"):
                     stat += f" (df {r['df']})"
-                test_rows.append([label, stat, pval(r["pval"]), ""])
+                test_rows.append([label, stat, pval(r["pval"]), "; ".join(warned)])
         tables = []
         if test_rows:
             tables.append(
@@ -483,6 +435,8 @@ def run_small_study(
             )
         elif tf:
             notes.append(f"Trim and fill not computed: {tf['error']}.")
+        if tf and "error" not in tf:
+            notes += [f"Trim and fill: {w}" for w in tf.get("warnings") or []]
         analyses.append(
             {
                 "id": "small-study",
@@ -491,20 +445,7 @@ def run_small_study(
                 **_meta(item),
                 "notes": notes,
                 "tables": tables,
-                "figures": [
-                    {
-                        "path": rel["funnel"],
-                        "caption": "Funnel plot with pseudo 95% confidence "
-                        "region"
-                        + (" and trim-and-fill studies (open circles)" if tf else "")
-                        + ".",
-                    },
-                    {
-                        "path": rel["contour"],
-                        "caption": "Contour-enhanced funnel plot (Peters 2008): shading "
-                        "marks where a study's p-value would fall below 0.10, 0.05 and 0.01.",
-                    },
-                ],
+                "figures": [],  # below, once drawn
                 "result": Path(out_json).relative_to(review_dir).as_posix(),
             }
         )
@@ -524,18 +465,31 @@ def run_small_study(
             else None
         )
         save_figure(draw_funnel(funnel, trimfill=tf, **common), funnel_svg)
+        figures = [{"path": rel["funnel"], "caption": funnel_caption(funnel, tf)}]
         if funnel.get("null") is None:  # proportions: no null effect to draw contours around
             why = f"a contour-enhanced funnel needs a null effect; {s.measure} has none"
             save_figure(_message_figure(entry["label"], why), contour_svg)
-            for a in analyses:
-                a["figures"] = [f for f in a["figures"] if f["path"] != rel["contour"]]
+            drawn_note = f"No contour-enhanced funnel plot: {why}."
         else:
             save_figure(draw_funnel(funnel, contours=True, **common), contour_svg)
+            figures.append({"path": rel["contour"], "caption": contour_caption(funnel)})
+            drawn_note = ""
+        for a in analyses:
+            a["figures"] = figures
+            a["notes"] += [drawn_note] if drawn_note else []
     else:
+        # the declared outputs still exist (a message); the report shows no figure
         why = (funnel or result).get("error", "not enough studies")
         warnings.append(f"funnel plot of {outcome}: {why}")
         save_figure(_message_figure(entry["label"], f"Funnel plot not drawn: {why}"), funnel_svg)
         save_figure(_message_figure(entry["label"], f"Funnel plot not drawn: {why}"), contour_svg)
+        for a in analyses:
+            if "error" in result:
+                a["notes"] = [f"Not computed, and no funnel plot drawn: {why}."] + [
+                    n for n in a["notes"] if result["error"] not in n
+                ]
+            else:
+                a["notes"].append(f"No funnel plot drawn: {why}.")
     write_json(
         out_json,
         {
@@ -557,19 +511,19 @@ class _Case:
         from .sensitivity import case_arguments
 
         self.rows, self.labels, self.main_fit, self.out = rows, labels, main_fit, out
+        self.measure = settings.measure
         self.favours = favours or {}  # favours_left / favours_right of the outcome's forest
         self.es, self.ids, self.common, self.zero = case_arguments(rows, settings)
 
     def label(self, study: str) -> str:
         return self.labels.get(study, study)
 
-    def fit_table(self, name: str, rows: list[list[str]]) -> dict[str, Any]:
-        write_csv(
-            self.out.dir / f"{name}.csv",
-            FIT_COLUMNS,
-            [dict(zip(FIT_COLUMNS, r, strict=True)) for r in rows],
-        )
-        return {"caption": "", "columns": FIT_COLUMNS, "rows": rows}
+    def fit_table(self, name: str, labels: list[str], fits: list[dict], model: str):
+        """One refit per row (leave-one-out, cumulative), also written as ``<name>.csv``."""
+        rows = [(label, fit, "") for label, fit in zip(labels, fits, strict=True)]
+        table = fit_table(rows, self.measure, model)
+        write_table_csv(self.out.dir / f"{name}.csv", table)
+        return table
 
 
 def _leave_one_out(case: _Case, item: dict) -> dict[str, Any]:
@@ -579,7 +533,7 @@ def _leave_one_out(case: _Case, item: dict) -> dict[str, Any]:
     res = leave_one_out(case.es, case.ids, **case.common, **case.zero).to_dict()
     name = item["id"]
     write_json(case.out.dir / f"{name}.json", res)
-    rows = [_fit_row(f"Omitting {case.label(e['study'])}", e) for e in res["studies"]]
+    omitted = [f"Omitting {case.label(e['study'])}" for e in res["studies"]]
     fig = draw_leave_one_out(
         res,
         case.main_fit,
@@ -589,25 +543,12 @@ def _leave_one_out(case: _Case, item: dict) -> dict[str, Any]:
     )
     return {
         "title": "Sensitivity: Leave-one-out",
-        "tables": [case.fit_table(name, rows)],
+        "tables": [case.fit_table(name, omitted, res["studies"], res.get("model"))],
         "figures": [
             case.out.figure(fig, f"{name}.svg", "Leave-one-out: each study omitted in turn.")
         ],
         "result": case.out.rel(f"{name}.json"),
     }
-
-
-INFLUENCE_COLUMNS = [
-    "Study",
-    "rstudent",
-    "DFFITS",
-    "Cook's D",
-    "cov.r",
-    "tau² del.",
-    "hat",
-    "weight %",
-    "Influential",
-]
 
 
 def _influence(case: _Case, item: dict) -> dict[str, Any]:
@@ -618,36 +559,12 @@ def _influence(case: _Case, item: dict) -> dict[str, Any]:
     bj = baujat(case.es, case.ids, **case.common, **case.zero).to_dict()
     name = item["id"]
     write_json(case.out.dir / f"{name}.json", {"influence": inf, "baujat": bj})
-    rows = [
-        [
-            case.label(e["study"]),
-            num(e["rstudent"]),
-            num(e["dffits"]),
-            num(e["cook_d"]),
-            num(e["cov_r"]),
-            num(e["tau2_del"], 3),
-            num(e["hat"]),
-            num(e["weight"], 1),
-            "yes" if e["inf"] else "",
-        ]
-        for e in inf["studies"]
-    ]
-    write_csv(
-        case.out.dir / f"{name}.csv",
-        INFLUENCE_COLUMNS,
-        [dict(zip(INFLUENCE_COLUMNS, r, strict=True)) for r in rows],
-    )
+    table = influence_table(inf, [case.label(e["study"]) for e in inf["studies"]])
+    write_table_csv(case.out.dir / f"{name}.csv", table)
     fig = draw_baujat(bj, title="Baujat plot", study_labels=case.labels)
     return {
         "title": "Sensitivity: Influence diagnostics",
-        "tables": [
-            {
-                "caption": "Case-deletion diagnostics (Viechtbauer and Cheung 2010; "
-                "influential as metafor marks them)",
-                "columns": INFLUENCE_COLUMNS,
-                "rows": rows,
-            }
-        ],
+        "tables": [table],
         "figures": [
             case.out.figure(
                 fig,
@@ -676,7 +593,7 @@ def _cumulative(case: _Case, item: dict) -> dict[str, Any]:
         year = years.get(study)
         return case.label(study) + (f" ({year})" if year else "")
 
-    rows = [_fit_row(step_label(e["study"]), e) for e in res["steps"]]
+    steps = [step_label(e["study"]) for e in res["steps"]]
     fig = draw_cumulative(
         res,
         title=item.get("label") or "Cumulative",
@@ -687,7 +604,7 @@ def _cumulative(case: _Case, item: dict) -> dict[str, Any]:
     by = ", ".join(order_by)
     return {
         "title": f"Sensitivity: Cumulative meta-analysis by {by}",
-        "tables": [case.fit_table(name, rows)],
+        "tables": [case.fit_table(name, steps, res["steps"], res.get("model"))],
         "figures": [
             case.out.figure(
                 fig,
@@ -761,6 +678,7 @@ def run_sensitivity(table_csv, protocol_path, outcome, settings_dict, plan, out_
                     "The outcome pooled under alternative models (Cochrane Handbook 10.10.4).",
                     rows,
                     model_variants(as_written, methods),
+                    settings.measure,
                     out,
                     item["id"],
                 )
@@ -774,6 +692,7 @@ def run_sensitivity(table_csv, protocol_path, outcome, settings_dict, plan, out_
                     "(Cochrane Handbook 10.4.4).",
                     rows,
                     zero_cell_variants(as_written),
+                    settings.measure,
                     out,
                     item["id"],
                 )

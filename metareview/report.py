@@ -17,8 +17,18 @@ from typing import Any
 from markupsafe import Markup, escape
 
 from .audit import audit_outcome, audit_summary, deviations, is_registered
-from .formatting import est_ci, num, pct, pval
+from .formatting import est_ci, num, pval
 from .io import atomic_write_text, write_json
+from .presentation import (
+    DASH,
+    EFFECT_NAMES,
+    FIXED_METHODS,
+    family,
+    i2_text,
+    pooled,
+    q_studies,
+    tau2_text,
+)
 from .protocol import analysis_plan, load_protocol, outcome_settings
 
 MEASURE_NAMES = {  # plural, as the methods paragraph uses them
@@ -31,8 +41,6 @@ MEASURE_NAMES = {  # plural, as the methods paragraph uses them
     "PAS": "arcsine-transformed proportions",
     "PFT": "Freeman-Tukey-transformed proportions",
 }
-#: the study-level effect a fit's Q and I² are computed from
-EFFECT_NAMES = {"OR": "log odds ratio", "RR": "log risk ratio", "RD": "risk difference"}
 METHOD_NAMES = {
     "FE": "a fixed-effect (inverse-variance) model",
     "MH": "the Mantel-Haenszel fixed-effect method",
@@ -46,7 +54,6 @@ METHOD_NAMES = {
     "HE": "a random-effects model with the Hedges estimator of tau²",
     "HS": "a random-effects model with the Hunter-Schmidt estimator of tau²",
 }
-FIXED_METHODS = ("FE", "MH", "PETO")
 TWO_ARM_MEASURES = ("OR", "RR", "RD")
 ZERO_RULES = {  # the studies whose cells ``to`` selects for the correction
     "only0": "studies with a zero cell",
@@ -56,7 +63,6 @@ ZERO_RULES = {  # the studies whose cells ``to`` selects for the correction
 #: fewest studies for which a prediction interval is shown (tau² from 2 studies is too
 #: unstable for one; the JSON results keep it)
 MIN_K_PI = 3
-DASH = "–"
 
 UNREGISTERED_TAG = "planned in protocol (unregistered)"
 
@@ -248,14 +254,6 @@ SMALL_STUDY_NAMES = {
     "harbord": "Harbord's modified test",
     "trimfill": "trim-and-fill (Duval and Tweedie)",
 }
-#: the test for subgroup differences the subgroup forest plot prints
-#: (``plots.forest._subgroup_test_text``), per model family: short name, description
-SUBGROUP_TEST_NAMES = {
-    "RE": "random-effects Q over the subgroup estimates",
-    "FE": "fixed-effect Q-between",
-    "MH": "Q over the Mantel-Haenszel subgroup estimates",
-    "PETO": "Q over the Peto subgroup estimates",
-}
 SUBGROUP_TESTS = {
     "RE": "Cochran's Q over the random-effects subgroup estimates and their standard errors "
     "(each subgroup with its own tau²; df = number of subgroups - 1; Cochrane Handbook "
@@ -267,10 +265,6 @@ SUBGROUP_TESTS = {
     "PETO": "Cochran's Q over the Peto subgroup estimates (inverse-variance weights, as RevMan "
     "computes it)",
 }
-
-
-def _family(method: str) -> str:
-    return method if method in FIXED_METHODS else "RE"
 
 
 def _analysis_plan_sentences(protocol: dict, rob_recorded: bool | None) -> list[Any]:
@@ -287,7 +281,7 @@ def _analysis_plan_sentences(protocol: dict, rob_recorded: bool | None) -> list[
         families = []
         for o in protocol["outcomes"]:
             if analysis_plan(protocol, o["id"])["subgroups"]:
-                fam = _family(outcome_settings(protocol, o["id"])["method"])
+                fam = family(outcome_settings(protocol, o["id"])["method"])
                 if fam not in families:
                     families.append(fam)
         if families:
@@ -354,95 +348,6 @@ def _analysis_plan_sentences(protocol: dict, rob_recorded: bool | None) -> list[
 # --------------------------------------------------------------------------- table cells
 
 
-def _pooled(fit: dict | None) -> bool:
-    return bool(fit) and fit.get("pooled", True) and fit.get("estimate") is not None
-
-
-def _q_studies(fit: dict) -> int | None:
-    """The studies that enter Cochran's Q and I² (q_df + 1)."""
-    q_df = fit.get("q_df")
-    return None if q_df is None else int(q_df) + 1
-
-
-def tau2_text(fit: dict, digits: int = 3, model: str | None = None) -> str:
-    """tau² of a random-effects fit of two or more studies; '–' where not applicable (fixed
-    effect, Mantel-Haenszel, Peto, a single study)."""
-    model = fit.get("model") or model
-    if model != "RE" or (fit.get("k") or 0) < 2 or fit.get("tau2") is None:
-        return DASH
-    return num(fit["tau2"], digits)
-
-
-def i2_text(fit: dict, digits: int = 0) -> str:
-    """I² when Q has at least one degree of freedom; '–' otherwise (a single study)."""
-    if fit.get("i2") is None or (fit.get("q_df") or 0) < 1:
-        return DASH
-    return pct(fit["i2"]) if digits == 0 else f"{num(fit['i2'], digits)}%"
-
-
-def _q_note(measure: str, fixed_methods: bool) -> str:
-    effect = EFFECT_NAMES.get(measure, "effect size")
-    return (
-        "Q, I² on: the studies that enter Cochran's Q and I², those with an estimable "
-        f"study-level {effect} under the row's zero-cell rule"
-        + (
-            "; the Mantel-Haenszel and Peto estimates pool all k 2×2 tables."
-            if fixed_methods
-            else "."
-        )
-    )
-
-
-FIT_COLUMNS = ["Analysis", "k", "Estimate [95% CI]", "p", "tau²", "I²"]
-NA_NOTE = "–: not applicable (tau² only for random-effects models of two or more studies; I² needs two or more studies in Q)."
-
-
-def fit_table(
-    rows: list[tuple[str, dict | None, str]], measure: str, model: str | None = None
-) -> dict[str, Any]:
-    """A table of fits, one row per ``(label, fit or None, reason it was not computed)``.
-
-    A column "Q, I² on" is added when the studies in Q differ from k for some row (Mantel-
-    Haenszel and Peto fits pool tables whose study-level effect is not estimable).
-    """
-    body: list[list[str]] = []
-    in_q: list[int | None] = []
-    differing_models = set()
-    for label, fit, error in rows:
-        if not _pooled(fit):
-            why = error or "; ".join((fit or {}).get("warnings") or [])
-            body.append(
-                [label, DASH, f"not computed: {why}" if why else "not computed"] + [DASH] * 3
-            )
-            in_q.append(None)
-            continue
-        body.append(
-            [
-                label,
-                str(fit["k"]),
-                est_ci(fit["back"]),
-                pval(fit.get("pval")),
-                tau2_text(fit, 3, model),
-                i2_text(fit),
-            ]
-        )
-        n = _q_studies(fit)
-        in_q.append(n)
-        if n is not None and n != fit["k"]:
-            differing_models.add(fit.get("model") or model)
-    table: dict[str, Any] = {"caption": "", "columns": list(FIT_COLUMNS), "rows": body}
-    notes = []
-    if differing_models:
-        table["columns"].append("Q, I² on")
-        for r, n in zip(body, in_q, strict=True):
-            r.append(DASH if n is None else str(n))
-        notes.append(_q_note(measure, differing_models <= {"MH", "PETO"}))
-    if any(r[4] == DASH or r[5] == DASH for r, n in zip(body, in_q, strict=True) if n):
-        notes.append(NA_NOTE)
-    table["notes"] = notes
-    return table
-
-
 def main_table(fit: dict) -> dict[str, Any]:
     """The per-outcome table of a pooled fit: columns, one row, notes."""
     measure, model, k = fit.get("measure"), fit.get("model"), int(fit.get("k") or 0)
@@ -462,7 +367,7 @@ def main_table(fit: dict) -> dict[str, Any]:
     i2 = i2_text(fit, 1)
     if i2 != DASH and fit.get("i2_ci_lb") is not None:
         i2 += f" [{num(fit['i2_ci_lb'], 1)}, {num(fit['i2_ci_ub'], 1)}]"
-    n_q = _q_studies(fit)
+    n_q = q_studies(fit)
     has_q = fit.get("q") is not None and (fit.get("q_df") or 0) >= 1
     q = f"{num(fit['q'])} ({fit['q_df']}), {pval(fit.get('q_pval'))}" if has_q else DASH
     if n_q is not None and n_q != k:
@@ -500,307 +405,6 @@ def main_table(fit: dict) -> dict[str, Any]:
 # --------------------------------------------------------------------------- analyses
 
 
-class _Context:
-    """What the presentation of one outcome's analyses needs."""
-
-    def __init__(self, review_dir: Path, protocol: dict, oid: str, fit: dict, settings: dict):
-        self.review_dir = review_dir
-        self.protocol = protocol
-        self.outcome = oid
-        self.fit = fit
-        self.settings = settings
-        self.measure = settings["measure"]
-        self.plan = analysis_plan(protocol, oid)
-
-
-def _row_labels(analysis: dict, n: int, table: int = 0) -> list[str] | None:
-    """The first column of the index's table ``table`` when it has ``n`` rows."""
-    tables = analysis.get("tables") or []
-    if len(tables) <= table or len(tables[table].get("rows") or []) != n:
-        return None
-    return [str(r[0]) for r in tables[table]["rows"]]
-
-
-def _subgroup_section(a: dict, data: dict, ctx: _Context) -> dict[str, Any]:
-    levels = data.get("subgroups") or []
-    overall = data.get("overall")
-    labels = _row_labels(a, len(levels) + (1 if overall else 0))
-    level_labels = data.get("level_labels") or {}  # the protocol's subgroups[].levels
-    rows = []
-    for g in levels:
-        name = str(level_labels.get(str(g["level"]), g["level"]))
-        if "not_pooled" in g:
-            rows.append([name, str(g.get("k", 0)), g["not_pooled"], DASH, DASH])
-        else:
-            rows.append([name, str(g["k"]), est_ci(g.get("back")), i2_text(g), tau2_text(g)])
-    if overall:
-        label = labels[-1] if labels else "All studies"
-        rows.append(
-            [label, str(overall["k"]), est_ci(overall.get("back")), i2_text(overall)]
-            + [tau2_text(overall)]
-        )
-    model = str((overall or {}).get("model") or ctx.settings["method"]).upper()
-    fe, re_ = data.get("test_between_fe"), data.get("test_between_re")
-    primary = re_ if (model not in FIXED_METHODS and re_) else fe
-    tests = []
-    if fe:
-        name = {
-            "MH": "Q over the Mantel-Haenszel subgroup estimates",
-            "PETO": "Q over the Peto subgroup estimates",
-        }.get(model, "Fixed-effect Q-between (metafor's QM)")
-        tests.append((name, fe))
-    if re_:
-        tests.append(("Random-effects Q over the subgroup estimates, each with its own tau²", re_))
-    test_rows = [
-        [name + (" (primary)" if t is primary else ""), num(t["q"]), str(t["df"]), pval(t["pval"])]
-        for name, t in tests
-    ]
-    single = [g for g in levels if g.get("k") == 1]
-    notes = list(a.get("notes") or [])
-    table_notes = []
-    if single:
-        table_notes.append(
-            "–: not applicable; a subgroup with one study has no heterogeneity statistics."
-        )
-    if model in FIXED_METHODS:
-        table_notes.append("tau²: not estimated by a fixed-effect model.")
-    primary_name = SUBGROUP_TEST_NAMES[_family(model)]
-    item = next((g for g in ctx.protocol.get("subgroups") or [] if g["id"] == a.get("id")), {})
-    label = item.get("label") or item.get("column") or data.get("subgroup", "")
-    figures = [
-        {
-            **f,
-            "caption": f"Subgroup forest plot by {label}: the pooled {ctx.measure} per "
-            f"subgroup and overall; under the axis, the {primary_name} (the primary test for "
-            "subgroup differences).",
-        }
-        for f in a.get("figures") or []
-    ]
-    return {
-        "notes": notes,
-        "tables": [
-            {
-                "caption": f"Pooled {ctx.measure} per subgroup",
-                "columns": ["Subgroup", "k", f"{ctx.measure} [95% CI]", "I²", "tau²"],
-                "rows": rows,
-                "notes": table_notes,
-            },
-            {
-                "caption": "Test for subgroup differences",
-                "columns": ["Test", "Q", "df", "p"],
-                "rows": test_rows,
-                "notes": ["Primary: the test printed in the subgroup forest plot (see Methods)."],
-            },
-        ],
-        "figures": figures,
-    }
-
-
-def _variants_section(a: dict, data: dict, ctx: _Context) -> dict[str, Any]:
-    rows = [(v["analysis"], v.get("fit"), v.get("error") or "") for v in data["variants"]]
-    return {"tables": [fit_table(rows, ctx.measure)]}
-
-
-def _exclusion_section(a: dict, data: dict, ctx: _Context) -> dict[str, Any]:
-    labels = _row_labels(a, 2) or ["All studies", a.get("title", "")]
-    rows = [
-        (labels[0], ctx.fit, ""),  # all studies: the outcome's primary analysis
-        (labels[1], data.get("fit"), data.get("error") or ""),
-    ]
-    return {"tables": [fit_table(rows, ctx.measure)]}
-
-
-def _case_section(key: str):
-    """Leave-one-out (``studies``) and cumulative (``steps``) tables: one refit per row."""
-
-    def build(a: dict, data: dict, ctx: _Context) -> dict[str, Any]:
-        entries = data[key]
-        labels = _row_labels(a, len(entries)) or [e["study"] for e in entries]
-        rows = [(lab, e, "") for lab, e in zip(labels, entries, strict=True)]
-        return {"tables": [fit_table(rows, ctx.measure, data.get("model"))]}
-
-    return build
-
-
-def _chi2_1_median_quantile(p: float) -> float:
-    """x with pchisq(x, 1) = p (chi-square with 1 df: the square of a normal quantile)."""
-    from statistics import NormalDist
-
-    return NormalDist().inv_cdf((1 + p) / 2) ** 2
-
-
-INFLUENCE_COLUMNS = [
-    "Study",
-    "rstudent",
-    "DFFITS",
-    "Cook's D",
-    "cov.r",
-    "tau² del.",
-    "hat",
-    "weight %",
-    "DFBETAS",
-    "Influential",
-]
-
-
-def _influence_section(a: dict, data: dict, ctx: _Context) -> dict[str, Any]:
-    """metafor's influence(): a study is influential when |DFFITS| > 3 sqrt(p/(k-p)),
-    pchisq(Cook's D, p) > 0.5, hat > 3p/k or |DFBETAS| > 1 (p = 1: the pooled effect);
-    the thresholds are those :func:`metareview.sensitivity.influence` used."""
-    inf = data["influence"]
-    crit = inf.get("criteria") or {}
-    k = int(inf["k"])
-    entries = inf["studies"]
-    labels = _row_labels(a, len(entries)) or [e["study"] for e in entries]
-    cook_cut = _chi2_1_median_quantile(crit.get("cook_d_pchisq", 0.5))
-
-    def why(e: dict) -> str:
-        hits = []
-        if e.get("dffits") is not None and abs(e["dffits"]) > crit.get("dffits", float("inf")):
-            hits.append("DFFITS")
-        if e.get("cook_d") is not None and e["cook_d"] > cook_cut:
-            hits.append("Cook's D")
-        if e.get("hat") is not None and e["hat"] > crit.get("hat", float("inf")):
-            hits.append("hat")
-        if e.get("dfbs") is not None and abs(e["dfbs"]) > crit.get("dfbs", float("inf")):
-            hits.append("DFBETAS")
-        return "yes" + (f" ({', '.join(hits)})" if hits else "")
-
-    rows = [
-        [
-            lab,
-            num(e.get("rstudent")),
-            num(e.get("dffits")),
-            num(e.get("cook_d")),
-            num(e.get("cov_r")),
-            num(e.get("tau2_del"), 3) if inf.get("model") == "RE" else DASH,
-            num(e.get("hat")),
-            num(e.get("weight"), 1),
-            num(e.get("dfbs")),
-            why(e) if e.get("inf") else "",
-        ]
-        for lab, e in zip(labels, entries, strict=True)
-    ]
-    note = (
-        "Influential: flagged as metafor's influence() does (Viechtbauer and Cheung 2010) when at "
-        f"least one criterion holds, with p = 1 coefficient and k = {k} studies: "
-        f"|DFFITS| > 3·√(p/(k − p)) = {num(crit.get('dffits'))}; Cook's D > {num(cook_cut)} "
-        f"(pchisq(D, p) > {crit.get('cook_d_pchisq', 0.5):g}, the median of χ² with 1 df); "
-        f"hat > 3p/k = {num(crit.get('hat'))}; |DFBETAS| > {crit.get('dfbs', 1.0):g}."
-    )
-    return {
-        "tables": [
-            {
-                "caption": "Case-deletion diagnostics (Viechtbauer and Cheung 2010)",
-                "columns": INFLUENCE_COLUMNS,
-                "rows": rows,
-                "notes": [note],
-            }
-        ]
-    }
-
-
-def _funnel_caption(funnel: dict, trimfill: dict | None) -> str:
-    level = funnel.get("level") or 95
-    text = (
-        "Funnel plot: each study's effect against its standard error, with the pseudo "
-        f"{float(level):g}% confidence region around the pooled estimate (solid line)."
-    )
-    if trimfill is not None:
-        k0 = int(trimfill.get("k0") or 0)
-        how = f"estimator {trimfill.get('estimator')}, {trimfill.get('side')} side"
-        if k0 > 0:
-            what = "Open circle: the study" if k0 == 1 else f"Open circles: the {k0} studies"
-            text += f" {what} imputed by trim and fill ({how}); dashed line: the adjusted estimate."
-        else:
-            text += f" Trim and fill ({how}) imputed no studies, so none is drawn."
-    return text
-
-
-def _p_text(p: float) -> str:
-    return f"{p:.2f}" if round(p, 2) == p else f"{p:g}"
-
-
-def _contour_caption(funnel: dict) -> str:
-    ps = [_p_text(float(c["p"])) for c in funnel.get("contours") or [] if c.get("p") is not None]
-    return (
-        "Contour-enhanced funnel plot (Peters 2008): shading marks where a study's two-sided "
-        "p-value against no effect would fall" + (f" below {_join(ps)}" if ps else "") + "."
-    )
-
-
-def _small_study_section(a: dict, data: dict, ctx: _Context) -> dict[str, Any]:
-    """Notes and figures of a small-study analysis from ``bias/<outcome>.json``: each
-    test's warnings in its Note, and only the funnel plots that were drawn."""
-    from .analyses import SMALL_STUDY_TESTS
-
-    result = data.get("result") or {}
-    key_of = {label: key for key, label in SMALL_STUDY_TESTS.values()}
-    tables = []
-    for t in a.get("tables") or []:
-        t = {**t, "rows": [list(r) for r in t.get("rows") or []]}
-        if "Note" in t.get("columns", []):
-            col = t["columns"].index("Note")
-            for r in t["rows"]:
-                warns = (result.get(key_of.get(r[0], "")) or {}).get("warnings") or []
-                r[col] = "; ".join([x for x in [r[col], *warns] if x])
-        tables.append(t)
-    notes = list(a.get("notes") or [])
-    trimfill = result.get("trimfill") if isinstance(result.get("trimfill"), dict) else None
-    if trimfill and "error" not in trimfill:
-        notes += [f"Trim and fill: {w}" for w in trimfill.get("warnings") or []]
-    funnel = result.get("funnel")
-    drawn = isinstance(funnel, dict) and "error" not in funnel
-    figures = []
-    if drawn:
-        tf_drawn = (
-            trimfill
-            if trimfill
-            and "error" not in trimfill
-            and any("trimfill" in i["tests"] for i in ctx.plan["small_study"])
-            else None
-        )
-        paths = {
-            f"funnel/{ctx.outcome}.svg": _funnel_caption(funnel, tf_drawn),
-            f"funnel/{ctx.outcome}-contour.svg": _contour_caption(funnel),
-        }
-        figures = [
-            {**f, "caption": paths.get(f["path"], f.get("caption", ""))} for f in a["figures"]
-        ]
-    elif a.get("figures"):
-        why = (funnel if isinstance(funnel, dict) else result).get("error", "not enough studies")
-        if "error" in result:
-            notes = [n for n in notes if result["error"] not in n]
-            notes.insert(0, f"Not computed, and no funnel plot drawn: {why}.")
-        else:
-            notes.append(f"No funnel plot drawn: {why}.")
-    return {"tables": tables, "notes": notes, "figures": figures}
-
-
-SECTION_BUILDERS = {
-    "subgroup": _subgroup_section,
-    "methods": _variants_section,
-    "zero_cells": _variants_section,
-    "exclude": _exclusion_section,
-    "leave_one_out": _case_section("studies"),
-    "cumulative": _case_section("steps"),
-    "influence": _influence_section,
-    "small_study": _small_study_section,
-}
-
-
-def heading(title: str) -> str:
-    """Sentence case after a 'Kind: ' prefix ('Sensitivity: leave-one-out' ->
-    'Sensitivity: Leave-one-out'); a first word with capitals ('mRS') is kept."""
-    if ": " not in title:
-        return title
-    head, rest = title.split(": ", 1)
-    first = rest.split(" ", 1)[0]
-    if first and first == first.lower() and first[0].isalpha():
-        rest = rest[0].upper() + rest[1:]
-    return f"{head}: {rest}"
-
-
 _NUMERIC = re.compile(r"^(?:[−\-<>]?\d|–$)")
 
 
@@ -813,23 +417,10 @@ def _read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _result_data(analysis: dict, review_dir: Path, index_dir: Path) -> Any:
-    """The analysis' result file (``result`` in the index: relative to the review folder,
-    or for subgroup indexes to the index's own folder), None when it has none."""
-    rel = analysis.get("result")
-    if not rel:
-        return None
-    for base in (review_dir, index_dir):
-        if (base / rel).is_file():
-            return _read_json(base / rel)
-    return None
-
-
-def _analysis_sections(review_dir: Path, ctx: _Context) -> list[dict[str, Any]]:
+def _analysis_sections(review_dir: Path, outcome: str) -> list[dict[str, Any]]:
     """The outcome's subgroup, sensitivity and small-study analyses, as the stages wrote
-    them (each index lists analyses with tables and figure paths relative to the review
-    folder), with what the tables must show read from each analysis' result file."""
-    outcome = ctx.outcome
+    them: each index lists analyses with their tables (:mod:`metareview.presentation`)
+    and the paths of the figures drawn (relative to the review folder)."""
     indexes = [
         review_dir / "subgroup" / outcome / "index.json",
         review_dir / "sensitivity" / outcome / "index.json",
@@ -840,19 +431,14 @@ def _analysis_sections(review_dir: Path, ctx: _Context) -> list[dict[str, Any]]:
         if not path.is_file():
             continue
         for analysis in _read_json(path).get("analyses", []):
-            section = {**analysis, "title": heading(analysis.get("title", ""))}
-            data = _result_data(analysis, review_dir, path.parent)
-            build = SECTION_BUILDERS.get(analysis.get("kind"))
-            if build is not None and data is not None:
-                section.update(build(section, data, ctx))
-            section["svgs"] = [
+            svgs = [
                 {
                     "svg": _inline_svg((review_dir / f["path"]).read_text("utf-8")),
                     "caption": f.get("caption", ""),
                 }
-                for f in section.get("figures") or []
+                for f in analysis.get("figures") or []
             ]
-            sections.append(section)
+            sections.append({**analysis, "svgs": svgs})
     return sections
 
 
@@ -925,7 +511,7 @@ def build_report(protocol_path, template_path, review_dir, out_html, out_audit) 
             {
                 "entry": entry,
                 "fit": fit,
-                "main": main_table(fit) if _pooled(fit) else None,
+                "main": main_table(fit) if pooled(fit) else None,
                 "summary": {"tau2": tau2_text(fit), "i2": i2_text(fit)},
                 "svg": None
                 if no_forest
@@ -933,9 +519,7 @@ def build_report(protocol_path, template_path, review_dir, out_html, out_audit) 
                 "no_forest": no_forest,
                 "audit": rows,
                 "settings": settings,
-                "analyses": _analysis_sections(
-                    review_dir, _Context(review_dir, protocol, oid, fit, settings)
-                ),
+                "analyses": _analysis_sections(review_dir, oid),
                 "published": _published_text(entry.get("reported") or {}),
             }
         )

@@ -260,6 +260,8 @@ def test_stage4_outputs_on_the_example_review(workdir):
         "Protocol and deviations",
     ):
         assert heading in html, heading
+    # the small-study tests' own warnings reach the report (sICH: a double-zero trial)
+    assert "Peters&#39; test: 1 study has no events (or only events) in both arms" in html
     # subgroup levels shown with the protocol's labels (subgroups[].levels), not as codes
     assert "Large ischaemic core" in html and ">large_core<" not in html
     category_svg = (res / "subgroup" / "mrs02" / "category.svg").read_text()

@@ -11,11 +11,17 @@ from pathlib import Path
 import pytest
 
 from metareview import report
-from metareview.report import (
+from metareview.presentation import (
     DASH,
-    UNREGISTERED_TAG,
+    FIT_COLUMNS,
+    contour_caption,
     fit_table,
-    heading,
+    funnel_caption,
+    influence_table,
+    subgroup_tables,
+)
+from metareview.report import (
+    UNREGISTERED_TAG,
     main_table,
     methods_paragraph,
     prespecified_tag,
@@ -161,13 +167,6 @@ def test_exclusion_uses_its_label_or_shows_the_filter_as_code():
     assert "re-analysis excluding studies (<code>region == Asia</code>)" in text
 
 
-def test_headings_in_sentence_case():
-    assert heading("Sensitivity: leave-one-out") == "Sensitivity: Leave-one-out"
-    assert heading("Sensitivity: Leave-one-out") == "Sensitivity: Leave-one-out"
-    assert heading("Subgroups: mRS at baseline") == "Subgroups: mRS at baseline"
-    assert heading("Small-study effects") == "Small-study effects"
-
-
 # --------------------------------------------------------------------------- tables
 
 
@@ -213,115 +212,59 @@ def test_fit_table_shows_studies_in_q_when_they_differ_from_k():
     assert any("log odds ratio" in n and "Mantel-Haenszel" in n for n in table["notes"])
 
 
-def ctx(plan=None, fit=None, prot=None):
-    prot = prot or protocol()
-    c = report._Context(Path("."), prot, "a", fit or rfit(), {"measure": "OR", "method": "REML"})
-    if plan is not None:
-        c.plan = plan
-    return c
-
-
 def test_subgroup_levels_with_one_study_show_no_heterogeneity():
     one = rfit(k=1, model="single", q_df=0, tau2=0.0, i2=0.0)
-    data = {
+    result = {
         "subgroups": [{**rfit(k=3), "level": "Europe"}, {**one, "level": "Asia"}],
         "overall": rfit(k=4),
         "test_between_fe": {"q": 3.0, "df": 1, "pval": 0.08},
         "test_between_re": {"q": 2.0, "df": 1, "pval": 0.16},
-        "subgroup": "region",
-        "level_labels": {"Asia": "Asia-Pacific"},
     }
-    a = {"id": "g", "kind": "subgroup", "title": "Subgroups: Region", "notes": [], "figures": []}
-    out = report._subgroup_section(a, data, ctx())
-    rows = out["tables"][0]["rows"]
+    levels, tests = subgroup_tables(result, "OR", "REML", {"Asia": "Asia-Pacific"}, "All studies")
+    rows = levels["rows"]
     assert rows[0][3:] == ["30%", "0.050"] and rows[1][3:] == [DASH, DASH]
     assert [r[0] for r in rows] == ["Europe", "Asia-Pacific", "All studies"]
-    tests = out["tables"][1]["rows"]
-    assert tests[1][0].endswith("(primary)") and not tests[0][0].endswith("(primary)")
+    assert tests["rows"][1][0].endswith("(primary)") and not tests["rows"][0][0].endswith(
+        "(primary)"
+    )
+    # fixed effect: the Q-between is the primary test, and tau² is not estimated
+    levels, tests = subgroup_tables(
+        {**result, "overall": rfit(k=4, model="FE"), "test_between_re": None},
+        "OR",
+        "FE",
+        {},
+        "All studies",
+    )
+    assert tests["rows"][0][0].endswith("(primary)")
+    assert "tau²: not estimated by a fixed-effect model." in levels["notes"]
 
 
 def test_influence_footnote_states_metafors_criteria():
-    data = {
-        "influence": {
-            "k": 9,
-            "model": "RE",
-            "criteria": {
-                "dffits": 3 * (1 / 8) ** 0.5,
-                "cook_d_pchisq": 0.5,
-                "hat": 1 / 3,
-                "dfbs": 1.0,
-            },
-            "studies": [
-                {"study": "A", "dffits": 0.2, "cook_d": 0.1, "hat": 0.4, "dfbs": 0.2, "inf": True},
-                {
-                    "study": "B",
-                    "dffits": 0.1,
-                    "cook_d": 0.01,
-                    "hat": 0.1,
-                    "dfbs": 0.1,
-                    "inf": False,
-                },
-            ],
-        }
+    inf = {
+        "k": 9,
+        "model": "RE",
+        "criteria": {"dffits": 3 * (1 / 8) ** 0.5, "cook_d_pchisq": 0.5, "hat": 1 / 3, "dfbs": 1.0},
+        "studies": [
+            {"study": "A", "dffits": 0.2, "cook_d": 0.1, "hat": 0.4, "dfbs": 0.2, "inf": True},
+            {"study": "B", "dffits": 0.1, "cook_d": 0.01, "hat": 0.1, "dfbs": 0.1, "inf": False},
+        ],
     }
-    out = report._influence_section({"tables": []}, data, ctx())
-    table = out["tables"][0]
+    table = influence_table(inf, ["A", "B"])
     note = table["notes"][0]
     assert "|DFFITS| > 3·√(p/(k − p)) = 1.06" in note
     assert "Cook's D > 0.45" in note and "hat > 3p/k = 0.33" in note and "|DFBETAS| > 1" in note
     assert [r[-1] for r in table["rows"]] == ["yes (hat)", ""]
 
 
-def small_study(result, tests=("egger", "peters", "trimfill")):
-    a = {
-        "kind": "small_study",
-        "notes": [],
-        "tables": [
-            {
-                "columns": ["Test", "Statistic", "p", "Note"],
-                "rows": [
-                    ["Egger's regression test (Egger 1997)", "t = 1", "0.3", ""],
-                    ["Peters' test (Peters 2006)", "t = 1", "0.3", ""],
-                ],
-            }
-        ],
-        "figures": [
-            {"path": "funnel/a.svg", "caption": "old"},
-            {"path": "funnel/a-contour.svg", "caption": "old"},
-        ],
-    }
-    plan = {"small_study": [{"tests": list(tests)}], "subgroups": [], "sensitivity": []}
-    return report._small_study_section(a, {"result": result}, ctx(plan=plan))
-
-
-def test_small_study_warnings_and_funnel_captions():
+def test_funnel_captions_say_what_is_drawn():
     funnel = {"level": 95, "contours": [{"p": 0.1}, {"p": 0.05}, {"p": 0.01}]}
-    result = {
-        "k": 17,
-        "egger": {"warnings": []},
-        "peters": {"warnings": ["1 study has no events in both arms; left out"]},
-        "trimfill": {"k0": 0, "estimator": "L0", "side": "right", "warnings": []},
-        "funnel": funnel,
-    }
-    out = small_study(result)
-    notes = [r[3] for r in out["tables"][0]["rows"]]
-    assert notes == ["", "1 study has no events in both arms; left out"]
-    caps = [f["caption"] for f in out["figures"]]
-    assert "imputed no studies, so none is drawn" in caps[0] and "open circles" not in caps[0]
-    assert "below 0.10, 0.05 and 0.01" in caps[1]
-    result["trimfill"]["k0"] = 2
-    assert "Open circles: the 2 studies imputed" in small_study(result)["figures"][0]["caption"]
-    # trim and fill not planned: nothing of it is drawn or captioned
-    assert "trim" not in small_study(result, tests=("egger",))["figures"][0]["caption"]
-
-
-def test_funnel_not_drawn_is_said_once_and_not_shown():
-    out = small_study({"k": 1, "error": "small-study analyses need at least 3 studies (k = 1)"})
-    assert out["figures"] == []
-    assert out["notes"] == [
-        "Not computed, and no funnel plot drawn: small-study analyses need at least 3 studies "
-        "(k = 1)."
-    ]
+    none_filled = {"k0": 0, "estimator": "L0", "side": "right"}
+    caption = funnel_caption(funnel, none_filled)
+    assert "imputed no studies, so none is drawn" in caption and "open circles" not in caption
+    assert "below 0.10, 0.05 and 0.01" in contour_caption(funnel)
+    two = funnel_caption(funnel, {**none_filled, "k0": 2})
+    assert "Open circles: the 2 studies imputed" in two
+    assert "trim" not in funnel_caption(funnel, None)  # trim and fill not planned
 
 
 # --------------------------------------------------------------------------- whole report
@@ -377,7 +320,7 @@ def review(tmp_path):
                     "result": "sensitivity/a/excl.json",
                     "tables": [
                         {
-                            "columns": report.FIT_COLUMNS,
+                            "columns": FIT_COLUMNS,
                             "rows": [["All studies", *[DASH] * 5], ["Excl", *[DASH] * 5]],
                         }
                     ],
@@ -399,9 +342,6 @@ def test_report_of_an_unregistered_review_without_published_values(review, tmp_p
     assert "No deviations from the registered protocol" not in html
     assert "forest-a" in html and "forest-b" not in html  # nothing to draw for k = 0
     assert "No forest plot: no study has data for this outcome (k = 0)." in html
-    # the reason of the primary analysis is carried into the exclusion table
-    assert "not computed: outcome &#39;a&#39;: only one study (k = 1)" in html
-    assert "not computed: excl: k = 1" in html
-    assert "Sensitivity: Excluding region == Asia" in html
+    assert "Sensitivity: excluding region == Asia" in html  # the index, rendered as written
     audit = json.loads((tmp_path / "audit.json").read_text())
     assert audit["values"] == []
