@@ -203,8 +203,7 @@ def fit_iv_many(y, v, mask, method="REML", test="z", level=95.0, tau2_ci=False):
     pval = t_sf2(stat, k - 1) if test == "knha" else norm_sf2(stat)
     # heterogeneity with fixed-effect weights
     w0, sw0, _, _, q = tau2mod.weighted_parts(y, v, mask, 0.0)
-    trp = sw0 - (w0**2).sum(1) / sw0
-    vt = (k - 1) / trp
+    vt = (k - 1) / tau2mod.p_trace(w0, sw0)
     with np.errstate(divide="ignore", invalid="ignore"):
         if method == "FE":
             i2 = np.maximum(0.0, 100 * (q - (k - 1)) / q)
@@ -253,17 +252,15 @@ def _tau2_se(method, y, v, mask, t2, k):
     t = np.maximum(t2, 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         if method == "DL":
-            trp = sw0 - (w0**2).sum(1) / sw0
-            spp = _sum_p_sq(w0, sw0)
+            trp, spp = tau2mod.p_traces(w0, sw0)
             return np.sqrt(1 / trp**2 * (2 * (k - 1) + 4 * t * trp + 2 * t**2 * spp))
         if method == "HS":
-            trp = sw0 - (w0**2).sum(1) / sw0
-            spp = _sum_p_sq(w0, sw0)
+            trp, spp = tau2mod.p_traces(w0, sw0)
             return np.sqrt(1 / sw0**2 * (2 * (k - 1) + 4 * t * trp + 2 * t**2 * spp))
         if method == "ML":
             return np.sqrt(2 / (w**2).sum(1))
         if method == "REML":
-            return np.sqrt(2 / _sum_p_sq(w, sw))
+            return np.sqrt(2 / tau2mod.p_traces(w, sw)[1])
         if method in ("EB", "PM"):
             return np.sqrt(2 * k**2 / (k - 1) / sw**2)
         if method == "HE":
@@ -275,12 +272,6 @@ def _tau2_se(method, y, v, mask, t2, k):
         if method == "SJ":
             return _sj_se(y, v, mask, t, k)
     return np.full(k.shape, np.nan)
-
-
-def _sum_p_sq(w, sw):
-    """sum_ij P_ij^2 for P = W - w w' / sum w (intercept-only)."""
-    sw2 = (w**2).sum(1)
-    return sw2 - 2 * (w**3).sum(1) / sw + sw2**2 / sw**2
 
 
 def _sj_se(y, v, mask, t, k):

@@ -77,8 +77,14 @@ def pool(rows: list[dict], settings: Settings, *, what: str = "meta-analysis") -
             return rma_mh(d["ai"], d["n1i"], d["ci"], d["n2i"], ids, measure=s.measure, **kwargs)
         return rma_peto(d["ai"], d["n1i"], d["ci"], d["n2i"], ids, **kwargs)
     es = effect_sizes(rows, s)
-    if not np.any(es.usable) or _all_zero_events(rows, s.measure):
+    if _all_zero_events(rows, s.measure):
         raise AnalysisError(f"{what}: no events in any study; the effect is not estimable")
+    if not np.any(es.usable):
+        reasons = sorted({e for e in es.excluded if e})
+        raise AnalysisError(
+            f"{what}: no study has an estimable effect size"
+            + (f" ({'; '.join(reasons)})" if reasons else "")
+        )
     return rma(es, ids, method=s.method, test=s.test, level=s.level, what=what)
 
 
@@ -212,7 +218,20 @@ def many_fits(rows, s: Settings, groups) -> list[dict[str, Any]]:
         nis = np.array([float(r["ni"]) for r in rows])[use]
         gg = groups[use]
         ni_by_group = {g: nis[gg == g] for g in order}
+    no_events: set = set()
+    if is_two_arm(s.measure):  # as pool(): a group without events has no estimable effect
+        events = np.array([float(r["ai"]) != 0 or float(r["ci"]) != 0 for r in rows], bool)
+        no_events = set(codes) - set(groups[events].tolist())
     for g in codes:
+        if g in no_events:
+            out.append(
+                {
+                    "group": g,
+                    "k": int(np.sum(groups == g)),
+                    "error": f"group {g}: no events in any study; the effect is not estimable",
+                }
+            )
+            continue
         if g not in pos:
             kk = int(k[list(order).index(g)]) if g in set(order) else 0
             out.append(

@@ -55,6 +55,62 @@ def weighted_parts(y, v, mask, tau2):
     return w, sw, ybar, resid, rss
 
 
+#: above this share of its group's total weight, one study makes ``sw - sum(w^2)/sw`` cancel
+DOMINANT_SHARE = 0.5
+
+
+def _others(a, total):
+    """``sum_{j != i} a_j`` per element: ``total - a_i``, except at each row's largest
+    element, whose others are summed directly (the subtraction would cancel there)."""
+    out = total[..., None] - a
+    rest = a.copy()
+    top = rest.argmax(1)
+    rows = np.arange(a.shape[0])
+    rest[rows, top] = 0.0
+    out[rows, top] = rest.sum(1)
+    return out
+
+
+def _dominated(w, sw):
+    """Rows (groups) where one study holds more than ``DOMINANT_SHARE`` of the weight."""
+    return np.flatnonzero(w.max(1) > DOMINANT_SHARE * sw)
+
+
+def p_trace(w, sw):
+    """``tr(P)`` for the intercept-only ``P = W - w w' / sum(w)`` (see :func:`p_traces`)."""
+    trp = sw - _wsum(w * w) / sw
+    dom = _dominated(w, sw)
+    if dom.size:
+        wd, sd = w[dom], sw[dom]
+        trp[dom] = _wsum(wd * _others(wd, sd)) / sd
+    return trp
+
+
+def p_traces(w, sw):
+    """``tr(P)`` and ``sum_ij P_ij^2`` for the intercept-only ``P = W - w w' / sum(w)``.
+
+    The textbook forms ``sw - sum(w^2)/sw`` and ``sum(w^2) - 2 sum(w^3)/sw +
+    sum(w^2)^2/sw^2`` lose every digit when one study's weight dwarfs the others' (a
+    registry-sized study among small trials; metafor forms P as a matrix). In those
+    groups, with ``o_i`` the sum of the other weights and ``O_i`` that of their squares,
+    ``P_ii = w_i o_i / sw`` and ``P_ij = -w_i w_j / sw`` give sums of positive terms:
+    ``tr(P) = sum w_i o_i / sw`` and ``sum P_ij^2 = sum w_i^2 (o_i^2 + O_i) / sw^2``.
+    """
+    w2 = w * w
+    sw2 = _wsum(w2)
+    trp = sw - sw2 / sw
+    spp = sw2 - 2 * _wsum(w2 * w) / sw + sw2**2 / sw**2
+    dom = _dominated(w, sw)
+    if dom.size:
+        wd, sd = w[dom], sw[dom]
+        o = _others(wd, sd)
+        wd2 = wd * wd
+        o2 = _others(wd2, _wsum(wd2))
+        trp[dom] = _wsum(wd * o) / sd
+        spp[dom] = _wsum(wd2 * (o * o + o2)) / (sd * sd)
+    return trp, spp
+
+
 def q_generalised(y, v, mask, tau2):
     """Generalised Q statistic sum w_i(tau2) (y_i - ybar(tau2))^2 per group."""
     return weighted_parts(y, v, mask, tau2)[4]
@@ -63,8 +119,7 @@ def q_generalised(y, v, mask, tau2):
 def dl(y, v, mask):
     k = mask.sum(1)
     w, sw, _, _, q = weighted_parts(y, v, mask, 0.0)
-    trp = sw - _wsum(w**2) / sw
-    return np.maximum(0.0, (q - (k - 1)) / trp)
+    return np.maximum(0.0, (q - (k - 1)) / p_trace(w, sw))
 
 
 def he(y, v, mask, truncate=True):
@@ -113,17 +168,20 @@ def fisher_scoring(y, v, mask, method: str) -> Tau2Result:
         ya, va, ma, ta = y[active], v[active], mask[active], tau2[active]
         w, sw, _, resid, rss = weighted_parts(ya, va, ma, ta)
         py = w * resid  # P y
-        sw2 = _wsum(w**2)
-        if method == "ML":
-            adj = (_wsum(py**2) - sw) / sw2
-        elif method == "REML":
-            trp = sw - sw2 / sw
-            trpp = sw2 - 2 * _wsum(w**3) / sw + sw2**2 / sw**2
-            adj = (_wsum(py**2) - trp) / trpp
-        else:  # EB
-            ka = k[active]
-            adj = (rss * ka / (ka - 1) - ka) / sw
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if method == "ML":
+                adj = (_wsum(py**2) - sw) / _wsum(w**2)
+            elif method == "REML":
+                trp, trpp = p_traces(w, sw)
+                adj = (_wsum(py**2) - trp) / trpp
+            else:  # EB
+                ka = k[active]
+                adj = (rss * ka / (ka - 1) - ka) / sw
         adj = np.where(np.isnan(adj), 0.0, adj)
+        # an infinite step (a degenerate information) cannot be halved into range: the
+        # group stops here, not converged
+        broken = ~np.isfinite(adj)
+        adj = np.where(broken, 0.0, adj)
         neg = ta + adj < 0
         while neg.any():
             adj = np.where(neg, adj / 2, adj)
@@ -133,7 +191,8 @@ def fisher_scoring(y, v, mask, method: str) -> Tau2Result:
         idx = np.flatnonzero(active)
         tau2[idx] = new
         iterations[idx] = it
-        done = change <= THRESHOLD
+        converged[idx[broken]] = False
+        done = (change <= THRESHOLD) | broken
         if it > MAXITER:
             converged[idx[~done]] = False
             converged[idx] = False
