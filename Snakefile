@@ -1,10 +1,30 @@
 # metareview: systematic review pipeline. Run `snakemake --cores 4`.
+import os
+
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
+
+from metareview.errors import InputError
+from metareview.protocol import load_config, read_yaml
 
 min_version("8.0")
 
+CONFIGFILE = "config/config.yaml"
 
-configfile: "config/config.yaml"
+
+# Snakemake reads a config file letting the last of two equal keys win and reports a tab
+# without its line: read config/config.yaml (validated against the schema) and any
+# --configfile with metareview's loader first, which names the file, line and key.
+try:
+    if os.path.exists(CONFIGFILE):
+        load_config(CONFIGFILE)
+    for _path in workflow.overwrite_configfiles or ():
+        read_yaml(_path, "config")
+except InputError as exc:
+    raise WorkflowError(f"invalid config:\n{exc}") from None
+
+
+configfile: CONFIGFILE
 
 
 validate(config, "workflow/schemas/config.schema.yaml")

@@ -12,7 +12,8 @@ the reason.
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+import math
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, localcontext
 from typing import Any
 
 AUDIT_RULE = (
@@ -54,8 +55,17 @@ def published_decimals(reported: dict, key: str) -> int:
     return decimals_of(reported[key])
 
 
+def _quantize(value: Decimal, places: int, rounding=ROUND_HALF_UP) -> Decimal:
+    """``value`` to ``places`` decimals, exactly for any finite size (the default decimal
+    context keeps 28 digits: 1e30 at 2 decimals would raise InvalidOperation)."""
+    digits = max(value.adjusted(), 0) + places + 2
+    with localcontext() as ctx:
+        ctx.prec = max(ctx.prec, digits)
+        return value.quantize(Decimal(1).scaleb(-places), rounding=rounding)
+
+
 def round_half_up(x: float, places: int) -> Decimal:
-    return Decimal(repr(x)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    return _quantize(Decimal(repr(float(x))), places)
 
 
 def audit_outcome(entry: dict, fit: dict) -> list[dict[str, Any]]:
@@ -88,6 +98,8 @@ def audit_outcome(entry: dict, fit: dict) -> list[dict[str, Any]]:
             "primary": entry.get("role") == "primary",
             "prespecified": not entry.get("post_hoc", False),
         }
+        if ours is not None and not math.isfinite(float(ours)):
+            ours = row["ours"] = None  # JSON has no inf/nan; not a value to compare
         if ours is None:
             row["status"] = "not computable"
             row["reason"] = "; ".join(fit.get("warnings") or []) or "not pooled"
@@ -99,10 +111,11 @@ def audit_outcome(entry: dict, fit: dict) -> list[dict[str, Any]]:
         else:
             places = published_decimals(reported, key)
             rounded = round_half_up(float(ours), places)
+            published = _quantize(Decimal(repr(float(pub))), places, ROUND_HALF_EVEN)
             row["ours_rounded"] = f"{rounded:.{places}f}"
-            row["published_text"] = f"{Decimal(repr(float(pub))):.{places}f}"
+            row["published_text"] = f"{published:.{places}f}"
             row["decimals"] = places
-            same = rounded == Decimal(repr(float(pub))).quantize(Decimal(1).scaleb(-places))
+            same = rounded == published
             row["status"] = "reproduced" if same else "differs"
             row["reason"] = ""
         rows.append(row)

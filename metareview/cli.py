@@ -10,6 +10,7 @@ import argparse
 import csv
 import io
 import json
+import math
 import sys
 
 from .errors import AnalysisError, InputError
@@ -89,26 +90,75 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def read_rows(path: str, measure: str, extra: list[str]) -> list[dict]:
-    """Read and check the study table; counts become numbers, other columns stay text."""
+MAX_MODERATOR = 1e12
+"""Largest moderator magnitude accepted (rescale a larger covariate, e.g. to thousands):
+beyond it the weighted least squares of the meta-regression lose all precision."""
+
+
+def _moderator(path: str, row: int, column: str, text: str) -> None:
+    """A moderator cell is a finite number written plainly (``12``, ``-0.5``, ``1e3``) or
+    a category label; ``InputError`` for an empty cell and for text that Python would
+    read as a number but a reader would not (``nan``, ``inf``, ``1_000``, ``１０``)."""
+    from .tables import _NUMBER
+
+    if not text:
+        raise InputError(
+            path, row, column, f"moderator {column!r} is empty: every study needs a value"
+        )
+    if _NUMBER.match(text):
+        value = float(text)
+        if not math.isfinite(value) or abs(value) > MAX_MODERATOR:
+            raise InputError(
+                path,
+                row,
+                column,
+                f"moderator value {text!r} is too large: give a finite number within "
+                f"±{MAX_MODERATOR:.0e} (rescale the column, e.g. to thousands)",
+            )
+        return
+    try:
+        float(text)
+    except ValueError:
+        return  # a category label: the column is a factor
+    raise InputError(
+        path,
+        row,
+        column,
+        f"moderator value {text!r} is not a finite number written with the digits 0-9 "
+        "(no 'nan', 'inf', '_' or other digits), nor a category label",
+    )
+
+
+def read_rows(
+    path: str,
+    measure: str,
+    extra: list[str],
+    mods: list[str] | tuple[str, ...] = (),
+    by: str | None = None,
+) -> list[dict]:
+    """Read and check the study table; counts become numbers, other columns stay text
+    (``mods`` columns are checked cell by cell: finite numbers or category labels).
+    Study names are unique within each ``by`` group (one meta-analysis)."""
     from .tables import check_count, read_csv_table
 
     two_arm = measure in ("OR", "RR", "RD")
     counts = ("ai", "n1i", "ci", "n2i") if two_arm else ("xi", "ni")
-    table = read_csv_table(path, ("study",) + counts + tuple(extra))
+    table = read_csv_table(path, ("study",) + counts + tuple(dict.fromkeys([*extra, *mods])))
     rows, seen = [], {}
     for r in table:
         row = dict(r)
         if not row["study"]:
             raise InputError(path, r.row, "study", "study is empty")
-        if row["study"] in seen:
+        key = (row.get(by), row["study"]) if by else row["study"]
+        if key in seen:
+            within = f" in {by} {row.get(by)!r}" if by else ""
             raise InputError(
                 path,
                 r.row,
                 "study",
-                f"duplicate study {row['study']!r} (also in row {seen[row['study']]})",
+                f"duplicate study {row['study']!r}{within} (also in row {seen[key]})",
             )
-        seen[row["study"]] = r.row
+        seen[key] = r.row
         for col in counts:
             row[col] = check_count(path, r.row, col, row[col])
         pairs = (("ai", "n1i"), ("ci", "n2i")) if two_arm else (("xi", "ni"),)
@@ -117,6 +167,8 @@ def read_rows(path: str, measure: str, extra: list[str]) -> list[dict]:
                 raise InputError(path, r.row, ev, f"{ev} ({row[ev]}) > {tot} ({row[tot]})")
             if row[tot] == 0:
                 raise InputError(path, r.row, tot, f"{tot} is 0")
+        for col in mods:
+            _moderator(path, r.row, col, row[col])
         rows.append(row)
     if not rows:
         raise InputError(path, None, None, "the table has no study rows")
@@ -124,12 +176,21 @@ def read_rows(path: str, measure: str, extra: list[str]) -> list[dict]:
 
 
 def run_pool(args) -> str:
+    import numpy as np
+
     from .pooling import Settings, pool, pool_by, pool_mods, pool_subgroups
     from .tables import safe_text
 
     mods = [m.strip() for m in args.mods.split(",") if m.strip()] if args.mods else []
-    extra = [c for c in (args.subgroup, args.by) if c] + mods
-    rows = read_rows(args.file, args.measure, extra)
+    if args.mods is not None and not mods:
+        raise InputError(None, None, None, f"--mods {args.mods!r} names no column")
+    for m in mods:
+        if mods.count(m) > 1:
+            raise InputError(
+                args.file, None, m, f"--mods names column {m!r} twice (collinear with itself)"
+            )
+    extra = [c for c in (args.subgroup, args.by) if c]
+    rows = read_rows(args.file, args.measure, extra, mods, by=args.by)
     settings = Settings(
         measure=args.measure,
         method=args.method,
@@ -155,13 +216,46 @@ def run_pool(args) -> str:
                 )
             return buf.getvalue()
         return json.dumps(fits, indent=2, sort_keys=True) + "\n"
-    if args.subgroup:
-        result = pool_subgroups(rows, settings, args.subgroup)
-    elif mods:
-        result = pool_mods(rows, settings, mods)
+    if args.subgroup or mods:
+        columns = [args.subgroup] if args.subgroup else mods
+        _check_levels(args.file, rows, columns, by_level=bool(args.subgroup))
+        try:
+            if args.subgroup:
+                result = pool_subgroups(rows, settings, args.subgroup)
+            else:
+                result = pool_mods(rows, settings, mods)
+        except (AnalysisError, np.linalg.LinAlgError) as exc:
+            # the analysis of these columns failed: say which file and columns
+            what = f"subgroups by {args.subgroup!r}" if args.subgroup else "meta-regression"
+            why = str(exc) if isinstance(exc, AnalysisError) else f"singular model ({exc})"
+            message = why if why.startswith(what) else f"{what}: {why}"
+            raise InputError(args.file, None, ",".join(columns), message) from None
     else:
         result = pool(rows, settings, what=args.file).to_dict()
     return json.dumps(result, indent=2, sort_keys=True) + "\n"
+
+
+def _check_levels(path: str, rows: list[dict], columns: list[str], by_level: bool) -> None:
+    """A subgroup column needs a level with two or more studies; a moderator must vary."""
+    for col in columns:
+        values = [str(r[col]) for r in rows]
+        levels = set(values)
+        if by_level and len(levels) == len(values):
+            raise InputError(
+                path,
+                None,
+                col,
+                f"every level of {col!r} has a single study ({len(values)} studies, "
+                f"{len(levels)} levels): nothing to pool within a subgroup",
+            )
+        if not by_level and len(levels) == 1:
+            raise InputError(
+                path,
+                None,
+                col,
+                f"moderator {col!r} has the same value ({values[0]!r}) in every study: "
+                "its effect cannot be told from the intercept",
+            )
 
 
 def add_verify_parser(sub) -> None:
@@ -187,10 +281,6 @@ def run_verify(args) -> int:
     except FileNotFoundError as exc:
         raise InputError(
             str(exc.filename), None, None, "no such file (run the pipeline first)"
-        ) from None
-    except ValueError as exc:
-        raise InputError(
-            f"{args.review_dir}/manifest.json", None, None, f"not valid JSON: {exc}"
         ) from None
     for rel in result.mismatched:
         print(f"MISMATCH {rel}: sha256 differs from the manifest", file=sys.stderr)

@@ -99,10 +99,11 @@ def write_json(path: str | Path, obj: Any) -> None:
 
 def write_csv(path: str | Path, fieldnames: list[str], rows: list[dict[str, Any]]) -> None:
     """CSV with a fixed column order, '\\n' line ends and text cells guarded against formula
-    injection (numbers are written as numbers)."""
+    injection (numbers are written as numbers). The header is guarded like the cells: the
+    column names come from the user's tables (a studies.csv covariate named ``=cmd()``)."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=fieldnames, lineterminator="\n", extrasaction="ignore")
-    writer.writeheader()
+    writer.writerow({k: safe_text(k) for k in fieldnames})
     for row in rows:
         writer.writerow({k: _cell(row.get(k)) for k in fieldnames})
     atomic_write_text(path, buf.getvalue())
@@ -119,6 +120,13 @@ def _cell(value: Any) -> Any:
 
 
 def read_csv_dicts(path: str | Path) -> list[dict[str, str]]:
-    """Read a CSV written by ``write_csv`` back, undoing its formula-injection guard."""
+    """Read a CSV written by ``write_csv`` back, undoing its formula-injection guard (of the
+    column names as of the cells)."""
     with open(path, newline="", encoding="utf-8") as fh:
-        return [{k: restore_text(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+        reader = csv.reader(fh)
+        header = [restore_text(name) for name in next(reader, [])]
+        return [
+            {k: restore_text(v) for k, v in zip(header, cells, strict=False)}
+            for cells in reader
+            if cells  # csv.DictReader skips blank lines too
+        ]

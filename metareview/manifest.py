@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import platform
+import re
 import subprocess
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from .errors import InputError, raise_collected
 from .io import write_json
 
 
@@ -161,6 +163,75 @@ class Verification:
         }
 
 
+_SHA256 = re.compile(r"[0-9a-f]{64}\Z")
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    names = {dict: "an object", list: "a list", str: "a text", int: "a number", float: "a number"}
+    return names.get(type(value), type(value).__name__)
+
+
+def read_manifest(path: str | Path, shown: str | None = None) -> dict[str, Any]:
+    """A ``manifest.json`` checked for the shape :func:`write_manifest` gives it: a JSON
+    object whose ``inputs`` and ``outputs`` map file names to sha256 hex digests, with at
+    least one file. ``InputError`` naming the file (as ``shown``), line and key otherwise;
+    ``FileNotFoundError`` when there is no such file."""
+    import json
+
+    file = str(path) if shown is None else shown
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise InputError(file, None, None, f"cannot read file: {exc.strerror}") from None
+    try:
+        manifest = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            file,
+            None,
+            None,
+            f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})",
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise InputError(file, exc.lineno, None, f"not valid JSON: {exc.msg}") from None
+    if not isinstance(manifest, dict):
+        got = _json_type(manifest)
+        raise InputError(
+            file, None, None, f"a manifest is a JSON object with 'inputs' and 'outputs', got {got}"
+        )
+    errors: list[InputError] = []
+    for key in ("inputs", "outputs"):
+        files = manifest.get(key)
+        if not isinstance(files, dict):
+            what = "is missing" if key not in manifest else f"is {_json_type(files)}"
+            errors.append(
+                InputError(
+                    file, None, key, f"{what}; expected an object mapping each file to its sha256"
+                )
+            )
+            continue
+        for name, digest in files.items():
+            if not name or not isinstance(digest, str) or not _SHA256.match(digest):
+                errors.append(
+                    InputError(
+                        file,
+                        None,
+                        f"{key}.{name}",
+                        f"{digest!r} is not a sha256 digest (64 lower-case hex digits)",
+                    )
+                )
+    if not errors and not (manifest["inputs"] or manifest["outputs"]):
+        errors.append(InputError(file, None, None, "the manifest lists no files to check"))
+    raise_collected(errors[:20])
+    return manifest
+
+
 def verify(review_dir: str | Path, root: str | Path = ".") -> Verification:
     """Re-hash every input and output a review's manifest lists (``review_dir`` is
     ``results/<review>`` or its ``manifest.json``).
@@ -169,17 +240,15 @@ def verify(review_dir: str | Path, root: str | Path = ".") -> Verification:
     Files under ``review_dir`` that the manifest does not list are reported as untracked
     (not an error: logs, or files of another pipeline version).
     """
-    import json
-
     review_dir, root = Path(review_dir).resolve(), Path(root).resolve()
     if review_dir.is_file():  # the manifest itself was named
         review_dir, manifest_path = review_dir.parent, review_dir
     else:
         manifest_path = review_dir / "manifest.json"
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     shown = manifest_path.relative_to(root) if manifest_path.is_relative_to(root) else manifest_path
+    manifest = read_manifest(manifest_path, shown.as_posix())
     result = Verification(manifest=shown.as_posix())
-    listed = {**manifest.get("inputs", {}), **manifest.get("outputs", {})}
+    listed = {**manifest["inputs"], **manifest["outputs"]}
     for rel, digest in sorted(listed.items()):
         p = locate(rel, root)
         if not p.is_file():

@@ -1,10 +1,11 @@
 """Loading a review protocol (``config/reviews/<review>.yaml``).
 
-``load_protocol`` reads the YAML (rejecting duplicate keys), validates it against
-``metareview/schemas/protocol.schema.yaml``, fills the schema's defaults and checks what the
-schema cannot express. Every problem is an ``InputError`` whose ``column`` is the YAML path
-(``outcomes[2].measure``, list indices counted from 0) and whose ``row`` is the line in the
-file. ``outcome_settings`` gives one outcome's effective analysis settings.
+``load_protocol`` reads the YAML (rejecting duplicate keys, anchors and aliases), validates
+it against ``metareview/schemas/protocol.schema.yaml``, fills the schema's defaults and
+checks what the schema cannot express. Every problem is an ``InputError`` whose ``column``
+is the YAML path (``outcomes[2].measure``, list indices counted from 0) and whose ``row``
+is the line in the file. ``outcome_settings`` gives one outcome's effective analysis
+settings.
 """
 
 from __future__ import annotations
@@ -28,6 +29,15 @@ CONFIG_SCHEMA_PATH = SCHEMA_PATH.with_name("config.schema.yaml")
 TWO_ARM_MEASURES = ("OR", "RR", "RD")
 SINGLE_ARM_MEASURES = ("PR", "PLN", "PLO", "PAS", "PFT")
 SETTINGS = ("measure", "method", "test", "level", "add", "to", "drop00", "correction")
+RATIO_MEASURES = ("OR", "RR")
+# possible published values (on the reported, back-transformed scale) of each measure:
+# (lowest, highest, how to say it); a ratio must be > 0
+REPORTED_RANGE = {
+    "OR": (0, None, "an odds ratio is greater than 0"),
+    "RR": (0, None, "a risk ratio is greater than 0"),
+    "RD": (-1, 1, "a risk difference lies between -1 and 1"),
+    **{m: (0, 1, "a proportion lies between 0 and 1") for m in SINGLE_ARM_MEASURES},
+}
 # measures each pooling method accepts (metafor: rma.mh and rma.peto)
 METHOD_MEASURES = {"MH": TWO_ARM_MEASURES, "PETO": ("OR",)}
 # used when a protocol dict did not come through load_protocol
@@ -50,8 +60,36 @@ _schema_cache: dict[Path, dict] = {}
 # --------------------------------------------------------------------------- YAML reading
 
 
+class _RefusedYAML(yaml.MarkedYAMLError):
+    """YAML that parses but that the loader refuses (an anchor or alias)."""
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a key given twice in one mapping."""
+    """SafeLoader that refuses a key given twice in one mapping, and YAML anchors and
+    aliases (``&name`` / ``*name``): an alias bomb ("billion laughs") expands to gigabytes
+    and a self-referencing alias to an endless structure, and a protocol or config needs
+    neither. ``what`` names the kind of file in the message."""
+
+    what = "protocol"
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            self._refuse(f"alias *{event.anchor}", event.start_mark)
+        event = self.peek_event()
+        if getattr(event, "anchor", None) is not None:
+            self._refuse(f"anchor &{event.anchor}", event.start_mark)
+        return super().compose_node(parent, index)
+
+    def _refuse(self, found: str, mark) -> None:
+        raise _RefusedYAML(
+            None,
+            None,
+            f"YAML aliases are not supported in a {self.what} (found the {found}; "
+            "anchors &name and aliases *name repeat one part of the file in another): "
+            "write the values out in full",
+            mark,
+        )
 
     def construct_mapping(self, node, deep=False):
         if isinstance(node, yaml.MappingNode):
@@ -76,7 +114,9 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def _read_yaml(path: str | Path) -> tuple[Any, yaml.Node | None]:
+def _read_yaml(path: str | Path, what: str = "protocol") -> tuple[Any, yaml.Node | None]:
+    """The data and the node tree of a YAML file (``what``: "protocol", "config", ... for
+    messages); ``InputError`` at the line for unreadable, invalid or refused YAML."""
     file = str(path)
     try:
         data = Path(path).read_bytes()
@@ -96,12 +136,17 @@ def _read_yaml(path: str | Path) -> tuple[Any, yaml.Node | None]:
             "save the file as UTF-8",
         ) from None
     loader = _UniqueKeyLoader(text)
+    loader.what = what
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
+    except _RefusedYAML as exc:
+        raise InputError(file, exc.problem_mark.line + 1, None, exc.problem) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         what = " ".join(str(p) for p in (exc.context, exc.problem) if p)
+        if "'\\t'" in what:
+            what += " (a tab: YAML indents with spaces only)"
         raise InputError(
             file, mark.line + 1 if mark else None, None, f"invalid YAML: {what}"
         ) from None
@@ -314,7 +359,8 @@ def _convert(err, file: str, root_node, data) -> list[InputError]:
             )
         ]
     if v in ("anyOf", "oneOf") and desc:
-        return [make(path, f"{inst!r} is not allowed here: expected {desc}")]
+        shown = "null" if inst is None else repr(inst)
+        return [make(path, f"{shown} is not allowed here: expected {desc}")]
     message = err.message
     if desc:
         message += f" ({desc})"
@@ -361,10 +407,20 @@ class StudyFilter:
 
     def matches(self, study) -> bool:
         """Whether a study (a ``tables.Study`` or a mapping of column -> value) matches."""
-        value = study.get(self.column)
-        text = "" if value is None else str(value)
-        hit = text in self.values
+        wanted = {comparable(self.column, v) for v in self.values}
+        hit = comparable(self.column, study.get(self.column)) in wanted
         return hit if self.op in ("==", "in") else not hit
+
+
+def comparable(column: str, value: Any) -> str:
+    """A ``studies.csv`` value as a filter compares it: surrounding space and case folded,
+    and for the choice columns (``design``, ``rob_*``) spaces and dashes as ``_`` and
+    'some concerns' as 'some', as ``tables.load_studies`` reads them ('RCT' is 'rct')."""
+    text = "" if value is None else str(value).strip()
+    if column == "design" or column.startswith("rob_"):
+        text = re.sub(r"[\s-]+", "_", text.lower())
+        return {"some_concerns": "some"}.get(text, text)
+    return text.casefold()
 
 
 _FILTER = re.compile(
@@ -483,6 +539,12 @@ def _load_protocol(path: str | Path) -> dict:
 
     ids = [o["id"] for o in data["outcomes"]]
     arms = data["arms"]
+    if "intervention" in arms and arms.get("control") == arms["intervention"]:
+        err(
+            ["arms", "control"],
+            f"arms.control ({arms['control']!r}) is the same arm as arms.intervention: a "
+            "two-arm outcome compares two different arms of extraction.csv",
+        )
     for i, out in enumerate(data["outcomes"]):
         s = _settings(data, out)
         oid = out["id"]
@@ -527,6 +589,19 @@ def _load_protocol(path: str | Path) -> dict:
                 )
         rep = out.get("reported") or {}
         lb, ub, est = rep.get("ci_lb"), rep.get("ci_ub"), rep.get("estimate")
+        low, high, scale = REPORTED_RANGE[s["measure"]]
+        for key in ("estimate", "ci_lb", "ci_ub"):
+            value = rep.get(key)
+            if value is None:
+                continue
+            bad = value <= low if s["measure"] in RATIO_MEASURES else value < low
+            if bad or (high is not None and value > high):
+                err(
+                    ["outcomes", i, "reported", key],
+                    f"reported {key} ({value}) is not a possible {s['measure']}: {scale} "
+                    "(give the published value itself, not its logarithm or a percentage)",
+                )
+                lb = ub = est = None  # no order check on an impossible value
         if lb is not None and ub is not None and lb > ub:
             err(["outcomes", i, "reported", "ci_lb"], f"reported ci_lb ({lb}) > ci_ub ({ub})")
         elif est is not None and ((lb is not None and est < lb) or (ub is not None and est > ub)):
@@ -557,6 +632,13 @@ def _load_protocol(path: str | Path) -> dict:
                     err(["sensitivity", i, "filter"], str(exc))
         if "methods" in item and item["kind"] != "methods":
             err(["sensitivity", i, "methods"], "'methods' is only used with kind: methods")
+    if data.get("risk_of_bias"):
+        from metareview.rob import tool_path  # only the standard library at import
+
+        try:
+            tool_path(data["risk_of_bias"]["tool"])
+        except InputError as exc:
+            err(["risk_of_bias", "tool"], exc.message)
     errors.sort(key=lambda e: e.row or 0)
     raise_collected(errors)
     return data
@@ -681,6 +763,7 @@ def check_against_studies(protocol: dict, protocol_path: str | Path, studies) ->
     columns = list(getattr(studies, "columns", []))
     studies_file = getattr(studies, "file", None) or "studies.csv"
     wanted = []
+    unmatched: list[tuple[list, str]] = []  # (path, message) of filter values no study has
     for i, item in enumerate(protocol.get("subgroups") or []):
         wanted.append((["subgroups", i, "column"], f"subgroup {item['id']!r}", item["column"]))
     for i, item in enumerate(protocol.get("sensitivity") or []):
@@ -691,11 +774,15 @@ def check_against_studies(protocol: dict, protocol_path: str | Path, studies) ->
                 continue  # reported by load_protocol
             what = f"sensitivity analysis {item['id']!r}"
             wanted.append((["sensitivity", i, "filter"], what, column))
+            if column in columns:
+                unmatched += _unmatched_filter_values(
+                    parse_filter(item["filter"]), studies, ["sensitivity", i, "filter"], what
+                )
         for j, column in enumerate(item.get("order_by") or []):
             what = f"sensitivity analysis {item['id']!r}"
             wanted.append((["sensitivity", i, "order_by", j], what, column))
     missing = [(p, what, c) for p, what, c in wanted if c not in columns]
-    if not missing:
+    if not missing and not unmatched:
         return
     try:
         root = _read_yaml(protocol_path)[1]
@@ -711,13 +798,55 @@ def check_against_studies(protocol: dict, protocol_path: str | Path, studies) ->
         )
         for p, what, c in missing
     ]
+    errors += [
+        InputError(file, _line(root, p), yaml_path(p), f"{message} (in {studies_file})")
+        for p, message in unmatched
+    ]
     raise_collected(errors)
+
+
+def _unmatched_filter_values(flt: StudyFilter, studies, path: list, what: str) -> list:
+    """``(path, message)`` for filter values that are surely typos: a ``design`` that is
+    not one of the designs, or a value no study has that is one edit away from one that
+    some study has ('Eruope'). Other values no study has are allowed (a plan written
+    before the data: the analysis then says no study matched); ``rob_*`` judgements are
+    the risk-of-bias tool's to check."""
+    from .tables import DESIGNS
+
+    if flt.column.startswith("rob_"):
+        return []
+    if flt.column == "design":
+        choices = list(DESIGNS)
+    else:
+        choices = sorted({str(s.get(flt.column) or "") for s in studies} - {""})
+    present = {comparable(flt.column, c) for c in choices}
+    out = []
+    for value in flt.values:
+        if value == "" or comparable(flt.column, value) in present:
+            continue
+        hint = _choice_hint(value, choices)
+        if flt.column == "design" or hint:
+            out.append(
+                (
+                    path,
+                    f"{what}: no study has {flt.column} {value!r}{hint} (values: "
+                    + ", ".join(choices)
+                    + ")",
+                )
+            )
+    return out
+
+
+def read_yaml(path: str | Path, what: str = "config") -> Any:
+    """The data of a YAML file read as protocols and configs are (no duplicate keys, no
+    anchors or aliases); ``InputError`` naming the file and line otherwise."""
+    return _read_yaml(path, what)[0]
 
 
 def load_config(path: str | Path) -> dict:
     """Read and validate the pipeline config (``config/config.yaml``), defaults filled in."""
     file = str(path)
-    data, root = _read_yaml(path)
+    data, root = _read_yaml(path, "config")
     if not isinstance(data, dict):
         got = "an empty file" if data is None else _type_name(data)
         raise InputError(file, None, None, f"the config is a YAML mapping, got {got}")

@@ -243,7 +243,7 @@ def load_tool(name_or_path: str | Path | RobTool) -> RobTool:
 
     path = _resolve(name_or_path)
     file = str(path)
-    data, root = _read_yaml(path)
+    data, root = _read_yaml(path, "risk-of-bias tool template")
     errors: list[InputError] = []
 
     def err(where: list, message: str, key: bool = False) -> None:

@@ -31,8 +31,15 @@ YEAR_RANGE = (1900, 2100)
 EXTRACTION_REQUIRED = ("study_id", "outcome", "arm", "events", "total", "source")
 
 _DELIMITERS = ((";", "semicolon"), ("\t", "tab"), ("|", "pipe"))
-_UINT = re.compile(r"\d+\Z")
-_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\Z")
+MAX_COUNT = 10**9
+"""Largest ``events``/``total`` accepted: a billion participants in one arm is far above
+any trial (the largest enrol some 10^5), so a larger count is a typo; unbounded counts
+would also overflow the floating point of the effect sizes."""
+
+# ASCII digits only: Python's \d (and int()) also accept full-width '１０' and
+# Arabic-Indic '٢٠١٥', which a spreadsheet does not read as numbers
+_UINT = re.compile(r"[0-9]+\Z")
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -251,7 +258,8 @@ def read_csv_table(
     text = _decode(file, data)
     expected = ", ".join(required + optional)
     if not text.strip():
-        raise InputError(file, None, None, f"file is empty; expected a header row: {expected}")
+        wanted = f": {expected}" if expected else " naming the columns"
+        raise InputError(file, None, None, f"file is empty; expected a header row{wanted}")
 
     records = _records(file, text)
     start = 0
@@ -462,18 +470,16 @@ def load_studies(path: str | Path) -> StudyTable:
         year: int | None = None
         if r["year"]:
             lo, hi = YEAR_RANGE
-            if _UINT.match(r["year"]) and lo <= int(r["year"]) <= hi:
-                year = int(r["year"])
+            text = r["year"]
+            if _UINT.match(text) and len(text) <= 10 and lo <= int(text) <= hi:
+                year = int(text)
             else:
-                errors.append(
-                    InputError(
-                        file,
-                        r.row,
-                        "year",
-                        f"year {r['year']!r} is not a whole number between {lo} and {hi} "
-                        "(leave it empty if unknown)",
-                    )
+                why = (
+                    _NON_ASCII_DIGITS
+                    if _non_ascii_digits(r["year"])
+                    else f"is not a whole number between {lo} and {hi} (leave it empty if unknown)"
                 )
+                errors.append(InputError(file, r.row, "year", f"year {r['year']!r} {why}"))
         studies.append(
             Study(
                 study_id=sid,
@@ -532,15 +538,35 @@ class Extraction:
         return list(dict.fromkeys(r.outcome for r in self.records))
 
 
+def _non_ascii_digits(text: str) -> bool:
+    return any(c.isdigit() and not c.isascii() for c in text)
+
+
+_NON_ASCII_DIGITS = (
+    "has digits other than 0-9 (full-width or Arabic-Indic digits?); type the number "
+    "with the digits 0-9"
+)
+
+
 def _count(file: str, row: int, column: str, text: str) -> tuple[int | None, InputError | None]:
     if _UINT.match(text):
-        return int(text), None
-    if not text:
+        # no int() of a very long text (Python refuses more than 4300 digits)
+        value = int(text) if len(text) <= 20 else None
+        if value is not None and value <= MAX_COUNT:
+            return value, None
+        shown = text if len(text) <= 20 else f"{text[:12]}... ({len(text)} digits)"
+        why = (
+            f"is {shown}: more than {MAX_COUNT:,} participants in one arm, far above any "
+            "trial (a typo?)"
+        )
+    elif not text:
         why = "is empty; enter a whole number (leave the row out if the count is not reported)"
+    elif _non_ascii_digits(text):
+        why = f"{_NON_ASCII_DIGITS} (got {text!r})"
     elif text.startswith("-") and _NUMBER.match(text):
         why = f"must not be negative (got {text!r})"
-    elif re.fullmatch(r"\d{1,3}(?:[,.' ]\d{3})+", text):
-        digits = re.sub(r"\D", "", text)
+    elif re.fullmatch(r"[0-9]{1,3}(?:[,.' ][0-9]{3})+", text):
+        digits = re.sub(r"[^0-9]", "", text)
         why = f"must be a whole number (got {text!r}: a thousands separator? write {digits})"
     elif "," in text and _NUMBER.match(text.replace(",", ".")):
         why = f"must be a whole number (got {text!r}: a decimal comma?)"

@@ -283,18 +283,23 @@ def snakemake_runs(tmp_path_factory):
         work = tmp_path_factory.mktemp(name)
         copy_workflow(work)
         materialise(name, work)
-        run = subprocess.run(
-            [sys.executable, "-m", "snakemake", "--cores", "1", "--quiet"],
-            cwd=work,
-            capture_output=True,
-            text=True,
-            env=snakemake_env(),
-            timeout=300,
-        )
+        run = run_snakemake(work)
         return name, (run, work)
 
     with ThreadPoolExecutor(max_workers=len(SNAKEMAKE_CASES) or 1) as pool:
         return dict(pool.map(one, SNAKEMAKE_CASES))
+
+
+def run_snakemake(work):
+    """``snakemake --cores 1`` in a copy of the workflow; the completed process."""
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "1", "--quiet"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        env=snakemake_env(),
+        timeout=300,
+    )
 
 
 @pytest.mark.parametrize("name", SNAKEMAKE_CASES)
@@ -318,3 +323,25 @@ def test_case_under_snakemake(name, snakemake_runs):
     assert [p for p in left if p not in recorded] == [], "files without a finished job"
     touched = ("/pooled/", "/forest/", "/extraction/", "/report.html", "/manifest.json")
     assert not [p for p in left if any(t in p for t in touched)], left
+
+
+def test_data_file_that_is_a_directory(tmp_path):
+    """studies.csv a symlink to a directory (was: an IsADirectoryError traceback from the
+    workflow's digest of an outcome's rows): the readers name the file, under Snakemake too.
+    (The corpus holds regular files only, hence a test of its own.)"""
+    copy_workflow(tmp_path)
+    materialise("_base", tmp_path)
+    studies = tmp_path / LAYOUT["studies.csv"]
+    studies.unlink()
+    studies.symlink_to("..", target_is_directory=True)  # data/raw
+    message = "data/raw/demo/studies.csv: is a directory, expected a CSV file"
+    exc, _ = run_pipeline(tmp_path)
+    assert isinstance(exc, InputError) and str(exc).endswith(message), exc
+    assert result_files(tmp_path) == []
+    run = run_snakemake(tmp_path)
+    text = run.stdout + run.stderr
+    assert run.returncode != 0
+    assert "Traceback" not in text and "IsADirectoryError" not in text, text[-3000:]
+    assert message in text, text[-3000:]
+    left = result_files(tmp_path)
+    assert not [p for p in left if "/pooled/" in p or "/extraction/" in p], left

@@ -65,3 +65,60 @@ def test_bad_input_exit_2(tmp_path, content, needle):
     assert out.returncode == 2
     assert needle in out.stderr and "bad.csv" in out.stderr
     assert out.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("manifest", "needle"),
+    [
+        ("[]", "a manifest is a JSON object with 'inputs' and 'outputs', got a list"),
+        ("null", "got null"),
+        ("{}", "key 'inputs': is missing"),
+        ('{"files": 5}', "key 'outputs': is missing"),
+        ('{"inputs": [], "outputs": {}}', "key 'inputs': is a list"),
+        ('{"inputs": {}, "outputs": {}}', "lists no files"),
+        (
+            '{"inputs": {"a.csv": "abc"}, "outputs": {}}',
+            "key 'inputs.a.csv': 'abc' is not a sha256",
+        ),
+        ('{"inputs": {"a.csv": 5}, "outputs": {}}', "5 is not a sha256"),
+        ('{"inputs": {\n"a": 1,}}', "line 2"),
+        (b"\xff\xfe{}", "not valid UTF-8"),
+    ],
+)
+def test_verify_refuses_a_manifest_of_the_wrong_shape(tmp_path, manifest, needle):
+    review = tmp_path / "results" / "demo"
+    review.mkdir(parents=True)
+    path = review / "manifest.json"
+    if isinstance(manifest, bytes):
+        path.write_bytes(manifest)
+    else:
+        path.write_text(manifest)
+    out = cli("verify", review, "--root", tmp_path)
+    assert out.returncode == 2, out
+    assert out.stdout == "" and "Traceback" not in out.stderr
+    assert "results/demo/manifest.json" in out.stderr and needle in out.stderr, out.stderr
+
+
+def test_verify_checks_a_good_manifest(tmp_path):
+    from metareview.manifest import sha256
+
+    review = tmp_path / "results" / "demo"
+    review.mkdir(parents=True)
+    (review / "a.csv").write_text("x\n")
+    digest = sha256(review / "a.csv")
+    manifest = {"inputs": {}, "outputs": {"results/demo/a.csv": digest}}
+    (review / "manifest.json").write_text(json.dumps(manifest))
+    out = cli("verify", review, "--root", tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["checked"] == 1
+    (review / "a.csv").write_text("y\n")
+    assert cli("verify", review, "--root", tmp_path).returncode == 1
+
+
+def test_prisma_of_an_empty_file_says_what_is_missing(tmp_path):
+    path = tmp_path / "screening.csv"
+    path.write_text("")
+    out = cli("prisma", path)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert f"{path}: file is empty; expected a header row naming the columns" in out.stderr
+    assert not out.stderr.rstrip().endswith(":")

@@ -58,6 +58,7 @@ subgroups:
     label: '<i>Region</i>'
 """
 
+COLUMN = "@SUM(1+1)*cmd|' /C calc'!A0"  # a covariate's name: written in the CSV headers
 COUNTS = {"A": (10, 100, 20, 100), "B": (8, 60, 12, 62), "C": (15, 150, 25, 148),
           "D": (30, 120, 22, 118), "-E": (5, 40, 9, 41)}  # fmt: skip
 
@@ -82,9 +83,11 @@ def hostile_screening() -> str:
 def hostile_tables() -> tuple[str, str]:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["study_id", "label", "year", "design", "reference", "rob_overall", "region"])
+    w.writerow(
+        ["study_id", "label", "year", "design", "reference", "rob_overall", "region", COLUMN]
+    )
     for sid, label in LABELS.items():
-        w.writerow([sid, label, 2015, "rct", "=cmd|' /C calc'!A0", "low", REGIONS[sid]])
+        w.writerow([sid, label, 2015, "rct", "=cmd|' /C calc'!A0", "low", REGIONS[sid], "x"])
     studies = buf.getvalue()
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
@@ -203,7 +206,7 @@ def test_csvs_neutralise_formulas_but_not_numbers(results):
     negative_numbers = 0
     for path in files:
         header, rows = csv_cells(path)
-        for row in rows:
+        for row in [header, *rows]:
             for cell in row:
                 if cell[:1] in ("=", "+", "-", "@", "\t", "\r"):
                     float(cell)  # only numbers may start so
@@ -218,6 +221,11 @@ def test_csvs_neutralise_formulas_but_not_numbers(results):
     assert by_study["'-E"][col["label"]] == "'+cmd"
     assert by_study["B"][col["region"]] == "'=1+1"
     assert by_study["A"][col["label"]] == SCRIPT  # not a formula: as it is
+    # the column name is guarded once: effects.csv is gathered from the per-outcome tables,
+    # whose guard is undone when they are read back
+    assert "'" + COLUMN in header and "''" + COLUMN not in header
+    header, _ = csv_cells(results / "extraction" / "by_outcome" / "death.csv")
+    assert "'" + COLUMN in header
     yi = [float(r[col["yi"]]) for r in rows]
     assert any(y < 0 for y in yi) and all(not r[col["yi"]].startswith("'") for r in rows)
 
@@ -229,6 +237,12 @@ def test_csv_guard_round_trips(tmp_path):
     assert [r["v"] for r in read_csv_dicts(path)] == values
     written = [r[0] for r in csv.reader(io.StringIO(path.read_text()))][1:]
     assert all(c[:1] not in "=+-@" or re.fullmatch(r"[+-][\d.e+-]+", c) for c in written)
+    # column names are guarded like cells, and read back as they were
+    names = ["study", "=cmd()", "@x", "+y", "-z", "'=q", "-1"]
+    write_csv(path, names, [{n: n for n in names}])
+    header = next(csv.reader(io.StringIO(path.read_text())))
+    assert header == ["study", "'=cmd()", "'@x", "'+y", "'-z", "''=q", "-1"]
+    assert read_csv_dicts(path) == [{n: n for n in names}]
 
 
 # --------------------------------------------------------------------------- YAML, shell

@@ -20,6 +20,7 @@ from metareview.protocol import (
     outcome_settings,
     parse_filter,
     protocol_arms,
+    read_yaml,
     selected_outcomes,
     yaml_path,
 )
@@ -521,3 +522,107 @@ def test_load_config(tmp_path):
     with pytest.raises(InputErrors) as info:
         load_config(path)
     assert {e.column for e in info.value.errors} == {"reviews[0]", "result_dir"}
+
+
+# --------------------------------------------------------------------------- hostile YAML
+
+
+@pytest.mark.parametrize(
+    ("extra", "line", "found"),
+    [
+        # an alias bomb: nine levels of nine aliases would expand to 9**9 items
+        ("pico:\n  a0: &a0 [x, x, x, x, x, x, x, x, x]\n"
+         + "".join(f"  a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 9)),
+         17, "anchor &a0"),
+        ("pico: &p\n  population: adults\n  self: *p\n", 16, "anchor &p"),  # recursive
+        ("x: {a: 1}\npico:\n  population: *undefined\n", 18, "alias *undefined"),
+        ("x-base: &d {id: s, column: c}\nsubgroups:\n  - <<: *d\n", 16, "anchor &d"),  # merge
+    ],
+)  # fmt: skip
+def test_yaml_anchors_and_aliases_are_refused(tmp_path, extra, line, found):
+    err = error_of(write_protocol(tmp_path, PROTOCOL_TEXT + extra))
+    assert err.row == line
+    assert "YAML aliases are not supported in a protocol" in str(err)
+    assert found in str(err)
+
+
+def test_config_refuses_aliases_duplicates_and_tabs(tmp_path):
+    path = tmp_path / "config.yaml"
+    for text, line, message in [
+        ("x: &r [demo]\nreviews: *r\n", 1, "YAML aliases are not supported in a config"),
+        ("reviews: [demo]\nreviews: [other]\n", 2, "duplicate key 'reviews'"),
+        ("reviews:\n\t- demo\n", 2, "a tab: YAML indents with spaces only"),
+    ]:
+        path.write_text(text, encoding="utf-8")
+        with pytest.raises(InputError) as info:
+            load_config(path)
+        assert info.value.row == line and message in str(info.value), str(info.value)
+        with pytest.raises(InputError):
+            read_yaml(path)
+
+
+def test_arms_must_differ(tmp_path):
+    path = write_protocol(tmp_path, PROTOCOL_TEXT.replace("control: control", "control: evt"))
+    err = error_of(path)
+    assert_located(err, path, 5, "arms.control")
+    assert "is the same arm as arms.intervention" in str(err)
+
+
+@pytest.mark.parametrize(
+    ("changes", "key", "message"),
+    [
+        ({"reported": {"estimate": 0}}, "estimate", "is not a possible OR"),
+        ({"measure": "RR", "reported": {"ci_lb": -0.1}}, "ci_lb", "a risk ratio is greater than 0"),
+        ({"measure": "RD", "reported": {"ci_ub": 1.5}}, "ci_ub", "between -1 and 1"),
+        ({"measure": "PLO", "arm": "evt", "reported": {"estimate": 45.2}}, "estimate",
+         "a proportion lies between 0 and 1"),
+    ],
+)  # fmt: skip
+def test_reported_values_must_be_possible(tmp_path, changes, key, message):
+    data = copy.deepcopy(BASE)
+    data["outcomes"][1].update(changes)
+    err = error_of(write_protocol(tmp_path, data))
+    assert err.column == f"outcomes[1].reported.{key}"
+    assert message in str(err) and err.row is not None
+
+
+def test_reported_values_of_any_finite_size_are_audited():
+    """A published tau2 of 1e30 (or an estimate of 1e300) is compared, not a crash of the
+    decimal rounding (28 significant digits by default)."""
+    from metareview.audit import audit_outcome
+
+    entry = {"id": "x", "reported": {"tau2": 1.0e30, "estimate": 1e300, "ci_lb": 0.5}}
+    fit = {"pooled": True, "back": {"estimate": 0.8, "ci_lb": 0.5}, "tau2": 1.0e30, "k": 3}
+    rows = {r["quantity"]: r for r in audit_outcome(entry, fit)}
+    assert rows["tau2"]["status"] == "reproduced"
+    assert rows["estimate"]["status"] == "differs"
+    assert rows["ci_lb"]["status"] == "reproduced"
+    assert rows["estimate"]["published_text"].startswith("1000000000")
+
+
+@pytest.mark.parametrize(
+    ("pico", "ok"),
+    [
+        ({"population": "adults", "setting": "hospitals"}, True),
+        ({"population": ["adults", "children"], "notes": ["a", "b"]}, True),
+        ({"setting": 5}, False),
+        ({"other": None}, False),
+        ({"population": {"age": "adult"}}, False),
+        ({"setting": ["ward", 3]}, False),
+    ],
+)
+def test_pico_values_are_texts(tmp_path, pico, ok):
+    path = write_protocol(tmp_path, with_changes(pico=pico))
+    if ok:
+        assert load_protocol(path)["pico"] == pico
+    else:
+        assert "expected a text, or a list of texts" in str(error_of(path))
+
+
+def test_unknown_rob_tool_is_a_protocol_error(tmp_path):
+    path = write_protocol(tmp_path, PROTOCOL_TEXT + "risk_of_bias:\n  tool: cochrane-x\n")
+    err = error_of(path)
+    assert_located(err, path, 17, "risk_of_bias.tool")
+    assert "unknown risk-of-bias tool 'cochrane-x'" in str(err)
+    path.write_text(PROTOCOL_TEXT + "risk_of_bias:\n  tool: RoB 2\n", encoding="utf-8")
+    assert load_protocol(path)["risk_of_bias"] == {"tool": "RoB 2"}

@@ -8,6 +8,7 @@ test_reference.py; these tests check which analyses run, with which settings.
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -18,6 +19,7 @@ from metareview.errors import InputError
 from metareview.pooling import Settings, pool
 from metareview.protocol import check_against_studies
 
+REPO = Path(__file__).resolve().parents[1]
 # Synthetic 2x2 tables (not trial data): one double-zero study, one single zero cell.
 ROWS = [
     {"study": "A", "ai": 4, "n1i": 40, "ci": 1, "n2i": 41, "year": 2015},
@@ -129,3 +131,40 @@ def test_numeric_subgroup_codes_are_categories(method):
             continue
         assert a[key]["df"] == 2
         assert a[key]["q"] == pytest.approx(b[key]["q"], rel=1e-12)
+
+
+def _check_filter(tmp_path, text):
+    from metareview.tables import load_studies
+
+    path = tmp_path / "p.yaml"
+    path.write_text(f"sensitivity:\n  - id: excl\n    kind: exclude\n    filter: {text}\n")
+    protocol = {"sensitivity": [{"id": "excl", "kind": "exclude", "filter": text}]}
+    studies = load_studies(REPO / "data" / "raw" / "evt-vs-medical-rcts" / "studies.csv")
+    check_against_studies(protocol, path, studies)
+
+
+@pytest.mark.parametrize(
+    "text, hint",
+    [("region == Eruope", "did you mean 'Europe'?"), ("design == cohort", "rct, observational")],
+)
+def test_filter_typos_are_errors_at_the_protocol_line(tmp_path, text, hint):
+    with pytest.raises(InputError) as exc:
+        _check_filter(tmp_path, text)
+    assert "line 4" in str(exc.value) and "sensitivity[0].filter" in str(exc.value)
+    assert hint in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    "text", ["design == RCT", "category == Basilar", "rob_overall == high", "region == Antarctica"]
+)
+def test_filters_read_values_as_studies_csv_does(tmp_path, text):
+    _check_filter(tmp_path, text)  # no error: case folded; a value planned before the data
+
+
+def test_filter_matching_folds_case_and_choice_spelling():
+    from metareview.protocol import parse_filter
+
+    assert parse_filter("design == RCT").matches({"design": "rct"})
+    assert parse_filter("rob_overall == Some concerns").matches({"rob_overall": "some"})
+    assert parse_filter("region != europe").matches({"region": "Asia"})
+    assert not parse_filter("region != europe").matches({"region": "Europe"})

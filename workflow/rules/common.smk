@@ -53,14 +53,26 @@ def settings_of(wildcards):
     return outcome_settings(protocol(wildcards.review), wildcards.outcome)
 
 
+def read_or_reason(path):
+    """A raw file's bytes for a digest. A missing file propagates (Snakemake reports the
+    missing input); a file that cannot be read (a directory, no permission) gives the
+    reason instead, and the job, whose reader names the file, reports it."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        return f"unreadable: {exc.strerror}".encode()
+
+
 def outcome_digest(wildcards):
     """sha256 of what one outcome's extraction depends on: its rows of extraction.csv,
     studies.csv and its protocol entry. Editing another outcome's rows leaves it unchanged,
     so only the edited outcome's jobs rerun (the raw files are `ancient` inputs)."""
     h = hashlib.sha256()
     path = raw(wildcards.review, "extraction")
-    with open(path, "rb") as fh:
-        data = fh.read()
+    data = read_or_reason(path)
     try:
         reader = csv.reader(io.StringIO(data.decode("utf-8-sig"), newline=""))
         header = next(reader, [])
@@ -71,8 +83,7 @@ def outcome_digest(wildcards):
                 h.update(repr(row).encode())
     except (UnicodeDecodeError, ValueError, csv.Error):
         h.update(data)  # unreadable: let the extract job run and report the error
-    with open(raw(wildcards.review, "studies"), "rb") as fh:
-        h.update(fh.read())
+    h.update(read_or_reason(raw(wildcards.review, "studies")))
     entry = next(
         (
             o
@@ -94,8 +105,11 @@ def presentation_of(wildcards):
     template = rob_template(wildcards.review)
     digest = None
     if template:
-        with open(template[0], "rb") as fh:
-            digest = hashlib.sha256(fh.read()).hexdigest()
+        try:  # a missing template is reported as a missing input of the rob jobs
+            with open(template[0], "rb") as fh:
+                digest = hashlib.sha256(fh.read()).hexdigest()
+        except OSError as exc:
+            digest = f"unreadable: {exc.strerror}"
     return {
         "arms": review.get("arms"),
         "outcome": {k: v for k, v in entry.items() if k != "reported"},
@@ -134,7 +148,15 @@ def rob_template(review):
     from metareview.rob import tool_path
 
     cfg = protocol(review).get("risk_of_bias")
-    return [str(tool_path(cfg["tool"]))] if cfg else []
+    if not cfg:
+        return []
+    try:
+        return [str(tool_path(cfg["tool"]))]
+    except InputError as exc:  # load_protocol checks it; never a traceback from here
+        raise WorkflowError(
+            f"invalid protocol of review {review!r}:\n{PROTOCOLS}/{review}.yaml, key "
+            f"'risk_of_bias.tool': {exc.message}"
+        ) from None
 
 
 def review_results(review):
