@@ -459,3 +459,23 @@ def test_prediction_interval_from_three_studies(tmp_path):
     root = save_svg(forest(fit, study_labels=labels), tmp_path)
     assert "prediction-interval" in ids(root)
     assert not any("prediction interval not shown" in t for t in texts(root))
+
+
+def test_label_block_assignment_is_least_cost():
+    """The Baujat label blocks match rows to points by least total leader length: the
+    small Hungarian solver against every permutation (random costs, seeded)."""
+    import itertools
+    import random
+
+    from metareview.plots.sensitivity import min_cost_assignment
+
+    rng = random.Random(7)
+    for n in range(1, 7):
+        for _ in range(50):
+            cost = [[rng.random() for _ in range(n)] for _ in range(n)]
+            got = min_cost_assignment(cost)
+            assert sorted(got) == list(range(n))
+            best = min(
+                sum(cost[i][p[i]] for i in range(n)) for p in itertools.permutations(range(n))
+            )
+            assert sum(cost[i][got[i]] for i in range(n)) == pytest.approx(best, abs=1e-12)

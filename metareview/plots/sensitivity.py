@@ -1067,14 +1067,53 @@ def _label_layout(
     return [(by_item[k].box, by_item[k].leader) for k in range(n_items)], best[0][0]
 
 
+def min_cost_assignment(cost: Sequence[Sequence[float]]) -> list[int]:
+    """The column of each row in a least-total-cost assignment of a square cost matrix
+    (the Hungarian method with potentials, O(n^3); Kuhn 1955, Munkres 1957). Ties go to
+    the lower column index, so the result is deterministic. A block of labels has a
+    handful of rows, so this stays in Python rather than importing scipy.optimize (about
+    0.2 s per pipeline job)."""
+    n = len(cost)
+    inf = float("inf")
+    u, v = [0.0] * (n + 1), [0.0] * (n + 1)
+    owner = [0] * (n + 1)  # owner[j]: the row (1-based) assigned to column j; 0 = free
+    for i in range(1, n + 1):
+        owner[0], j0 = i, 0
+        minv, used, way = [inf] * (n + 1), [False] * (n + 1), [0] * (n + 1)
+        while owner[j0] != 0:
+            used[j0] = True
+            i0, delta, j1 = owner[j0], inf, 0
+            for j in range(1, n + 1):
+                if used[j]:
+                    continue
+                cur = cost[i0 - 1][j - 1] - u[i0] - v[j]
+                if cur < minv[j]:
+                    minv[j], way[j] = cur, j0
+                if minv[j] < delta:
+                    delta, j1 = minv[j], j
+            for j in range(n + 1):
+                if used[j]:
+                    u[owner[j]] += delta
+                    v[j] -= delta
+                else:
+                    minv[j] -= delta
+            j0 = j1
+        while j0:
+            j1 = way[j0]
+            owner[j0] = owner[j1]
+            j0 = j1
+    col = [0] * n
+    for j in range(1, n + 1):
+        col[owner[j] - 1] = j - 1
+    return col
+
+
 def _place_block(
     lab: _Labeller, clump: list[int], placed: list[_Choice], group: int
 ) -> list[_Choice] | None:
     """Stack the labels of the items ``clump`` in a block beside them at the nearest
     position without conflict (None if there is none). Rows are matched to items by the
     least total leader length, so that the block's leaders do not cross."""
-    from scipy.optimize import linear_sum_assignment
-
     pts = [lab.points[i] for k in clump for i in lab.items[k]]
     xs, ys = [p[0] for p in pts], [p[1] for p in pts]
     cy = (min(ys) + max(ys)) / 2
@@ -1107,10 +1146,9 @@ def _place_block(
         return ys
 
     def build(x_near: float, side: int, slots: list[float], cost) -> list[_Choice]:
-        rows, cols = linear_sum_assignment(cost)
         block = []
-        for r, c in zip(rows, cols, strict=True):
-            k, y = clump[int(r)], slots[int(c)]
+        for r, c in enumerate(min_cost_assignment(cost)):
+            k, y = clump[r], slots[c]
             box = lab.box(k, x_near, y, ha[side], "center")
             block.append(_Choice(k, box, lab.leader_to(k, x_near, y), group))
         return block
