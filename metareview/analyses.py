@@ -602,8 +602,19 @@ def _cumulative(case: _Case, item: dict) -> dict[str, Any]:
         **case.favours,
     )
     by = ", ".join(order_by)
+    unordered = [
+        case.label(r["study"])
+        for r in case.rows
+        if any(str(r.get(c) if r.get(c) is not None else "").strip() == "" for c in order_by)
+    ]
+    notes = (
+        [f"Added last, in the order of studies.csv (no value in {by}): {', '.join(unordered)}."]
+        if unordered
+        else []
+    )
     return {
         "title": f"Sensitivity: Cumulative meta-analysis by {by}",
+        "notes": notes,
         "tables": [case.fit_table(name, steps, res["steps"], res.get("model"))],
         "figures": [
             case.out.figure(

@@ -66,6 +66,8 @@ def pool(rows: list[dict], settings: Settings, *, what: str = "meta-analysis") -
     s = settings.resolved()
     s.check()
     ids = [r["study"] for r in rows]
+    if not rows:
+        raise AnalysisError(f"{what}: no study to pool")
     if s.method in ("MH", "PETO"):
         if len(rows) < 2:
             raise AnalysisError(

@@ -168,3 +168,44 @@ def test_filter_matching_folds_case_and_choice_spelling():
     assert parse_filter("rob_overall == Some concerns").matches({"rob_overall": "some"})
     assert parse_filter("region != europe").matches({"region": "Asia"})
     assert not parse_filter("region != europe").matches({"region": "Europe"})
+
+
+def test_pooling_nothing_says_so():
+    from metareview.errors import AnalysisError
+
+    with pytest.raises(AnalysisError, match="no study to pool"):
+        pool([], AS_WRITTEN)
+
+
+def test_cumulative_says_which_studies_have_no_year(tmp_path):
+    """The bundled evt mRS 0-2 data with MR CLEAN's year blanked: that study is added
+    last and the analysis says so (it was put last silently)."""
+    import json
+
+    from metareview.analyses import run_sensitivity
+    from metareview.pipeline import extract_outcome
+    from metareview.protocol import analysis_plan, load_protocol, outcome_settings
+
+    review = "evt-vs-medical-rcts"
+    protocol_path = REPO / "config" / "reviews" / f"{review}.yaml"
+    raw = REPO / "data" / "raw" / review
+    studies = tmp_path / "studies.csv"
+    lines = (raw / "studies.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    header = lines[0].rstrip("\r\n").split(",")
+    assert header[:1] == ["study_id"] and lines[1].startswith("MR-CLEAN,")
+    cells = lines[1].rstrip("\r\n").split(",")
+    cells[header.index("year")] = ""
+    studies.write_text("".join([lines[0], ",".join(cells) + "\n", *lines[2:]]), encoding="utf-8")
+    table = tmp_path / "mrs02.csv"
+    extract_outcome(protocol_path, studies, raw / "extraction.csv", "mrs02", table)
+    protocol = load_protocol(protocol_path)
+    plan = analysis_plan(protocol, "mrs02")
+    plan = {**plan, "sensitivity": [s for s in plan["sensitivity"] if s["kind"] == "cumulative"]}
+    out = tmp_path / "results" / review / "sensitivity" / "mrs02"
+    settings = dict(outcome_settings(protocol, "mrs02"))
+    run_sensitivity(table, protocol_path, "mrs02", settings, plan, out)
+    (analysis,) = json.loads((out / "index.json").read_text())["analyses"]
+    assert analysis["notes"] == [
+        "Added last, in the order of studies.csv (no value in year): MR CLEAN."
+    ]
+    assert json.loads((out / "cumulative.json").read_text())["steps"][-1]["study"] == "MR-CLEAN"
