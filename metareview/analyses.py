@@ -320,21 +320,11 @@ SMALL_STUDY_TESTS = {
 }
 
 
-def _message_figure(title: str, message: str):
-    """A small figure saying why a plot could not be drawn (the output still exists)."""
-    from .plots.common import journal_style, new_figure
-
-    with journal_style():
-        fig = new_figure(3.5, 1.0)
-        fig.text(0.02, 0.7, title, fontweight="bold", usetex=False, parse_math=False)
-        fig.text(0.02, 0.3, message, usetex=False, parse_math=False, wrap=True)
-    return fig
-
-
 def run_small_study(
     table_csv, protocol_path, outcome, settings_dict, plan, out_json, funnel_svg, contour_svg
 ) -> list[str]:
     """Funnel plots, the small-study tests the protocol asks for, and trim-and-fill."""
+    from .plots._table import message_figure
     from .plots.common import save_figure
     from .plots.forest import default_measure_label
     from .plots.funnel import draw_funnel
@@ -352,7 +342,7 @@ def run_small_study(
         note = "No small-study analysis is planned for this outcome in the protocol."
         write_json(out_json, {"outcome": outcome, "planned": False, "analyses": []})
         for path in (funnel_svg, contour_svg):
-            save_figure(_message_figure(entry["label"], note), path)
+            save_figure(message_figure(entry["label"], note), path)
         return []
     rel = {
         "funnel": Path(funnel_svg).relative_to(review_dir).as_posix(),
@@ -468,7 +458,7 @@ def run_small_study(
         figures = [{"path": rel["funnel"], "caption": funnel_caption(funnel, tf)}]
         if funnel.get("null") is None:  # proportions: no null effect to draw contours around
             why = f"a contour-enhanced funnel needs a null effect; {s.measure} has none"
-            save_figure(_message_figure(entry["label"], why), contour_svg)
+            save_figure(message_figure(entry["label"], why), contour_svg)
             drawn_note = f"No contour-enhanced funnel plot: {why}."
         else:
             save_figure(draw_funnel(funnel, contours=True, **common), contour_svg)
@@ -481,8 +471,8 @@ def run_small_study(
         # the declared outputs still exist (a message); the report shows no figure
         why = (funnel or result).get("error", "not enough studies")
         warnings.append(f"funnel plot of {outcome}: {why}")
-        save_figure(_message_figure(entry["label"], f"Funnel plot not drawn: {why}"), funnel_svg)
-        save_figure(_message_figure(entry["label"], f"Funnel plot not drawn: {why}"), contour_svg)
+        save_figure(message_figure(entry["label"], f"Funnel plot not drawn: {why}"), funnel_svg)
+        save_figure(message_figure(entry["label"], f"Funnel plot not drawn: {why}"), contour_svg)
         for a in analyses:
             if "error" in result:
                 a["notes"] = [f"Not computed, and no funnel plot drawn: {why}."] + [

@@ -90,10 +90,13 @@ def pool(rows: list[dict], settings: Settings, *, what: str = "meta-analysis") -
     return rma(es, ids, method=s.method, test=s.test, level=s.level, what=what)
 
 
+def _has_events(row) -> bool:
+    return float(row["ai"]) != 0 or float(row["ci"]) != 0
+
+
 def _all_zero_events(rows, measure) -> bool:
-    if is_two_arm(measure):
-        return all(float(r["ai"]) == 0 and float(r["ci"]) == 0 for r in rows)
-    return False
+    """A two-arm outcome with no event in any arm of any study (not estimable)."""
+    return is_two_arm(measure) and not any(_has_events(r) for r in rows)
 
 
 def pool_subgroups(rows: list[dict], settings: Settings, column: str) -> dict[str, Any]:
@@ -222,7 +225,7 @@ def many_fits(rows, s: Settings, groups) -> list[dict[str, Any]]:
         ni_by_group = {g: nis[gg == g] for g in order}
     no_events: set = set()
     if is_two_arm(s.measure):  # as pool(): a group without events has no estimable effect
-        events = np.array([float(r["ai"]) != 0 or float(r["ci"]) != 0 for r in rows], bool)
+        events = np.array([_has_events(r) for r in rows], dtype=bool)
         no_events = set(codes) - set(groups[events].tolist())
     for g in codes:
         if g in no_events:

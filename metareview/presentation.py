@@ -160,13 +160,14 @@ def subgroup_tables(
     primary = re_ if (model not in FIXED_METHODS and re_) else fe
     tests = []
     if fe:
-        name = {
-            "MH": "Q over the Mantel-Haenszel subgroup estimates",
-            "PETO": "Q over the Peto subgroup estimates",
-        }.get(model, "Fixed-effect Q-between (metafor's QM)")
-        tests.append((name, fe))
+        if model in ("MH", "PETO"):
+            name = SUBGROUP_TEST_NAMES[model]
+        else:  # the fixed-effect Q-between, for FE and beside the random-effects test
+            name = SUBGROUP_TEST_NAMES["FE"] + " (metafor's QM)"
+        tests.append((name[0].upper() + name[1:], fe))
     if re_:
-        tests.append(("Random-effects Q over the subgroup estimates, each with its own tau²", re_))
+        name = SUBGROUP_TEST_NAMES["RE"] + ", each with its own tau²"
+        tests.append((name[0].upper() + name[1:], re_))
     test_rows = [
         [name + (" (primary)" if t is primary else ""), num(t["q"]), str(t["df"]), pval(t["pval"])]
         for name, t in tests

@@ -416,10 +416,11 @@ def comparable(column: str, value: Any) -> str:
     """A ``studies.csv`` value as a filter compares it: surrounding space and case folded,
     and for the choice columns (``design``, ``rob_*``) spaces and dashes as ``_`` and
     'some concerns' as 'some', as ``tables.load_studies`` reads them ('RCT' is 'rct')."""
+    from .tables import norm_choice
+
     text = "" if value is None else str(value).strip()
     if column == "design" or column.startswith("rob_"):
-        text = re.sub(r"[\s-]+", "_", text.lower())
-        return {"some_concerns": "some"}.get(text, text)
+        return norm_choice(text)
     return text.casefold()
 
 

@@ -423,8 +423,11 @@ class StudyTable:
         return [c for c in self.columns if c not in fixed]
 
 
-def _norm_choice(value: str) -> str:
-    return re.sub(r"[\s-]+", "_", value.strip().lower())
+def norm_choice(value: str) -> str:
+    """A ``design`` or risk-of-bias cell as it is stored: lower case, spaces and dashes
+    as ``_``, and 'some concerns' as 'some' ('RCT' is 'rct')."""
+    text = re.sub(r"[\s-]+", "_", value.strip().lower())
+    return {"some_concerns": "some"}.get(text, text)
 
 
 def load_studies(path: str | Path) -> StudyTable:
@@ -458,15 +461,14 @@ def load_studies(path: str | Path) -> StudyTable:
             continue
         first_row[sid] = r.row
 
-        design = _norm_choice(r["design"])
+        design = norm_choice(r["design"])
         if design not in DESIGNS:
             what = "empty" if not r["design"] else f"{r['design']!r} is not allowed"
             errors.append(
                 InputError(file, r.row, "design", f"design {what}; use one of {', '.join(DESIGNS)}")
             )
         # judgements are checked against the protocol's risk-of-bias tool (metareview.rob)
-        rob = _norm_choice(r["rob_overall"])
-        rob = {"some_concerns": "some", "": None}.get(rob, rob)
+        rob = norm_choice(r["rob_overall"]) or None
         year: int | None = None
         if r["year"]:
             lo, hi = YEAR_RANGE

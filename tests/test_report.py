@@ -345,3 +345,22 @@ def test_report_of_an_unregistered_review_without_published_values(review, tmp_p
     assert "Sensitivity: excluding region == Asia" in html  # the index, rendered as written
     audit = json.loads((tmp_path / "audit.json").read_text())
     assert audit["values"] == []
+
+
+def test_subgroup_test_names():
+    result = {
+        "subgroups": [{**rfit(k=3), "level": "a"}, {**rfit(k=2), "level": "b"}],
+        "overall": rfit(k=5),
+        "test_between_fe": {"q": 3.0, "df": 1, "pval": 0.08},
+        "test_between_re": {"q": 2.0, "df": 1, "pval": 0.16},
+    }
+    _, tests = subgroup_tables(result, "OR", "REML", {}, "All studies")
+    assert [r[0] for r in tests["rows"]] == [
+        "Fixed-effect Q-between (metafor's QM)",
+        "Random-effects Q over the subgroup estimates, each with its own tau² (primary)",
+    ]
+    mh = {**result, "overall": rfit(k=5, model="MH"), "test_between_re": None}
+    _, tests = subgroup_tables(mh, "OR", "MH", {}, "All studies")
+    assert [r[0] for r in tests["rows"]] == [
+        "Q over the Mantel-Haenszel subgroup estimates (primary)"
+    ]

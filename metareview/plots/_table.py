@@ -538,3 +538,41 @@ def rob_mark(
             parse_math=False,
             usetex=False,
         )
+
+
+def message_figure(title: str, message: str, *, gid: str = "message") -> Any:
+    """A small figure without axes: a title and one line saying why there is nothing to
+    plot (an output the workflow declares must still exist). Both are truncated to the
+    page width."""
+    from metareview.plots.common import journal_style, new_figure
+
+    w, rows = FIG_WIDTH, 4.0
+
+    def at(y: float) -> float:  # row units from the top -> figure fraction
+        return 1 - y / rows
+
+    with journal_style():
+        fig = new_figure(w, rows * ROW_H)
+        m = Measurer(fig)
+        if title:
+            fig.text(
+                MARGIN / w,
+                at(1.1),
+                m.fit(title, w - 2 * MARGIN, size=TITLE_SIZE, weight="bold"),
+                fontsize=TITLE_SIZE,
+                weight="bold",
+                va="center_baseline",
+                parse_math=False,
+                usetex=False,
+            )
+        fig.text(
+            MARGIN / w,
+            at(2.6),
+            m.fit(message, w - 2 * MARGIN, style="italic"),
+            style="italic",
+            va="center_baseline",
+            parse_math=False,
+            usetex=False,
+            gid=gid,
+        )
+    return fig

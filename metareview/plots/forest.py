@@ -39,7 +39,6 @@ from metareview.plots._table import (
     MUTED,
     ROB_DOT,
     ROW_H,
-    TITLE_SIZE,
     Measurer,
     back_interval,
     choose_scale,
@@ -54,6 +53,7 @@ from metareview.plots._table import (
     fmt_tau2,
     footer_rows,
     header_rule,
+    message_figure,
     minus,
     rob_mark,
     scale_axis,
@@ -1037,7 +1037,7 @@ def _draw(
     n_arms = 2 if two_arm else 1
     rows = _study_rows(fit, two_arm, study_labels)
     if not rows:
-        return _no_data_figure(title)
+        return message_figure(title, NO_DATA, gid="forest-no-data")
     back = fit.get("back") or {}
     pooled = _pooled(fit)
     model = str(fit.get("model") or "").upper()
@@ -1080,40 +1080,6 @@ def _draw(
         + [(n, f"footnote-{i}") for i, n in enumerate(notes)],
         rob=rob,
     )
-
-
-def _no_data_figure(title: str) -> Figure:
-    """A small figure without axes: the title and that no study has data (k = 0)."""
-    W = FIG_WIDTH
-    fig = new_figure(W, 4 * ROW_H)
-    m = Measurer(fig)
-    rows = 4.0
-
-    def at(y: float) -> float:  # row units from the top -> figure fraction
-        return 1 - y / rows
-
-    if title:
-        fig.text(
-            MARGIN / W,
-            at(1.1),
-            m.fit(title, W - 2 * MARGIN, size=TITLE_SIZE, weight="bold"),
-            fontsize=TITLE_SIZE,
-            weight="bold",
-            va="center_baseline",
-            parse_math=False,
-            usetex=False,
-        )
-    fig.text(
-        MARGIN / W,
-        at(2.6),
-        m.fit(NO_DATA, W - 2 * MARGIN, style="italic"),
-        style="italic",
-        va="center_baseline",
-        parse_math=False,
-        usetex=False,
-        gid="forest-no-data",
-    )
-    return fig
 
 
 # --------------------------------------------------------------------------- subgroups
