@@ -5,7 +5,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
 
 from metareview.errors import InputError
-from metareview.protocol import load_config, read_yaml
+from metareview.inputs.protocol import load_config, read_yaml
 
 min_version("8.0")
 
@@ -40,4 +40,4 @@ include: "workflow/rules/report.smk"
 rule all:
     default_target: True
     input:
-        expand(f"{RESULTS}/{{review}}/manifest.json", review=REVIEWS),
+        expand(L.manifest, review=REVIEWS),

@@ -36,8 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
-from metareview.effects import escalc_two_arm
-from metareview.models import fit_iv_many, pad_groups
+from metareview.engine.effects import escalc_two_arm
+from metareview.engine.models import fit_iv_many, pad_groups
 
 HERE = Path(__file__).resolve().parent
 
@@ -226,10 +226,10 @@ import numpy
 t1 = time.perf_counter()
 import scipy.special
 t2 = time.perf_counter()
-import metareview.models
+import metareview.engine.models
 t3 = time.perf_counter()
 import json
-print(json.dumps({"numpy": t1 - t0, "scipy.special": t2 - t1, "metareview.models rest": t3 - t2}))
+print(json.dumps({"numpy": t1 - t0, "scipy.special": t2 - t1, "engine.models rest": t3 - t2}))
 """
 
 

@@ -16,6 +16,8 @@ import math
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, localcontext
 from typing import Any
 
+from metareview.inputs.protocol import is_registered
+
 AUDIT_RULE = (
     "reproduced = our value rounded (half up) to the decimals the publication printed "
     "equals the published value (estimate and CI bounds share their decimals); k and n "
@@ -23,12 +25,6 @@ AUDIT_RULE = (
     "= we could not compute the value (reason given)"
 )
 STATUSES = ("reproduced", "differs", "not computable")
-
-
-def is_registered(protocol: dict) -> bool:
-    """Whether the protocol records a registration (``registration.id``): only then can
-    pre-specification, and deviations from it, be checked against a registered record."""
-    return bool((protocol.get("registration") or {}).get("id"))
 
 
 def decimals_of(value: Any) -> int:
@@ -223,8 +219,8 @@ def check_audit(audit_path, fail_on, out_path) -> list[str]:
     import json
     from pathlib import Path
 
-    from .errors import AnalysisError
-    from .io import atomic_write_text
+    from metareview.errors import AnalysisError
+    from metareview.io import atomic_write_text
 
     audit = json.loads(Path(audit_path).read_text(encoding="utf-8"))
     failures = audit_failures(audit, tuple(fail_on))

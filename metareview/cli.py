@@ -13,9 +13,9 @@ import json
 import math
 import sys
 
-from .errors import AnalysisError, InputError
+from metareview.engine import measures
+from metareview.errors import AnalysisError, InputError
 
-MEASURES = ("OR", "RR", "RD", "PR", "PLN", "PLO", "PAS", "PFT")
 METHODS = ("FE", "MH", "PETO", "DL", "REML", "ML", "PM", "EB", "SJ", "HE", "HS")
 CSV_FIELDS = (
     "group",
@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("pool", help="pool one meta-analysis (or one per group) and print JSON")
     p.add_argument("file", help="CSV with study, ai, n1i, ci, n2i (two-arm) or study, xi, ni")
-    p.add_argument("--measure", default="OR", choices=MEASURES)
+    p.add_argument("--measure", default="OR", choices=measures.PUBLIC)
     p.add_argument("--method", default="REML", choices=METHODS)
     p.add_argument("--test", default="z", choices=("z", "knha"))
     p.add_argument("--level", type=_level, default=95.0, help="confidence level, 50 < x < 100")
@@ -99,13 +99,13 @@ def _moderator(path: str, row: int, column: str, text: str) -> None:
     """A moderator cell is a finite number written plainly (``12``, ``-0.5``, ``1e3``) or
     a category label; ``InputError`` for an empty cell and for text that Python would
     read as a number but a reader would not (``nan``, ``inf``, ``1_000``, ``１０``)."""
-    from .tables import _NUMBER
+    from metareview.io import NUMBER
 
     if not text:
         raise InputError(
             path, row, column, f"moderator {column!r} is empty: every study needs a value"
         )
-    if _NUMBER.match(text):
+    if NUMBER.match(text):
         value = float(text)
         if not math.isfinite(value) or abs(value) > MAX_MODERATOR:
             raise InputError(
@@ -139,10 +139,9 @@ def read_rows(
     """Read and check the study table; counts become numbers, other columns stay text
     (``mods`` columns are checked cell by cell: finite numbers or category labels).
     Study names are unique within each ``by`` group (one meta-analysis)."""
-    from .tables import check_count, read_csv_table
+    from metareview.inputs.tables import check_count, read_csv_table
 
-    two_arm = measure in ("OR", "RR", "RD")
-    counts = ("ai", "n1i", "ci", "n2i") if two_arm else ("xi", "ni")
+    counts = measures.get(measure).columns
     table = read_csv_table(path, ("study",) + counts + tuple(dict.fromkeys([*extra, *mods])))
     rows, seen = [], {}
     for r in table:
@@ -161,8 +160,7 @@ def read_rows(
         seen[key] = r.row
         for col in counts:
             row[col] = check_count(path, r.row, col, row[col])
-        pairs = (("ai", "n1i"), ("ci", "n2i")) if two_arm else (("xi", "ni"),)
-        for ev, tot in pairs:
+        for ev, tot in zip(counts[::2], counts[1::2], strict=True):  # events, total per arm
             if row[ev] > row[tot]:
                 raise InputError(path, r.row, ev, f"{ev} ({row[ev]}) > {tot} ({row[tot]})")
             if row[tot] == 0:
@@ -178,8 +176,8 @@ def read_rows(
 def run_pool(args) -> str:
     import numpy as np
 
-    from .pooling import Settings, pool, pool_by, pool_mods, pool_subgroups
-    from .tables import safe_text
+    from metareview.engine.pooling import Settings, pool, pool_by, pool_mods, pool_subgroups
+    from metareview.io import safe_text
 
     mods = [m.strip() for m in args.mods.split(",") if m.strip()] if args.mods else []
     if args.mods is not None and not mods:
@@ -274,7 +272,7 @@ def add_verify_parser(sub) -> None:
 
 
 def run_verify(args) -> int:
-    from .manifest import verify
+    from metareview.manifest import verify
 
     try:
         result = verify(args.review_dir, args.root)
@@ -321,7 +319,7 @@ def add_prisma_parser(sub) -> None:
 
 
 def run_prisma(args) -> str:
-    from .screening import summarise
+    from metareview.inputs.screening import summarise
 
     _table, counts, warnings = summarise(
         args.files, format=args.format, on_inconsistency=args.on_inconsistency, dedup=args.dedup

@@ -14,7 +14,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .tables import restore_text, safe_text
+#: a plain decimal number as text (``-0.43``, ``1e-3``): never guarded, read as a number
+NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -130,3 +132,29 @@ def read_csv_dicts(path: str | Path) -> list[dict[str, str]]:
             for cells in reader
             if cells  # csv.DictReader skips blank lines too
         ]
+
+
+def _formula_like(text: str) -> bool:
+    """Text a spreadsheet would run as a formula (after any leading apostrophes)."""
+    core = text.lstrip("'")
+    return core.startswith(_FORMULA_START) and not NUMBER.match(core)
+
+
+def safe_text(value):
+    """Guard a text cell of an output CSV against spreadsheet formula injection.
+
+    Text starting with ``= + - @``, a tab or a carriage return gets a leading apostrophe
+    unless it is a number (``-0.43``, ``+1e-3`` stay as they are); other values are
+    returned unchanged. Text that already starts with apostrophes before such a character
+    gets one more, so that ``restore_text`` gives back exactly the original text.
+    """
+    if isinstance(value, str) and _formula_like(value):
+        return "'" + value
+    return value
+
+
+def restore_text(value):
+    """The inverse of ``safe_text``: the original text of a guarded cell we wrote."""
+    if isinstance(value, str) and value.startswith("'") and _formula_like(value):
+        return value[1:]
+    return value

@@ -12,8 +12,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError, raise_collected
-from .io import write_json
+from metareview.errors import InputError, raise_collected
+from metareview.io import write_json
 
 
 def sha256(path: str | Path) -> str:

@@ -25,7 +25,7 @@ import yaml
 
 from metareview import cli, pipeline
 from metareview.errors import AnalysisError, InputError, InputErrors
-from metareview.protocol import load_config, load_protocol, outcome_settings
+from metareview.inputs.protocol import load_config, load_protocol, outcome_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = Path(__file__).resolve().parent / "bad_inputs"

@@ -4,7 +4,7 @@
 2. Baujat labels are unambiguous: no overlapping labels, no crossing leader lines, points
    whose markers overlap share one label;
 3. leave-one-out and cumulative plots have an axis title and "favours" labels, and print
-   p and tau² as the report's tables do (metareview.formatting);
+   p and tau² as the report's tables do (metareview.present.formats);
 4. a forest plot of an outcome without data is a short message, not empty axes;
 5. forest plots mark zero-cell corrections and studies excluded from the model;
 6. no prediction interval for k < 3.
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from metareview.formatting import pval
+from metareview.engine.pooling import Settings, pool, pool_subgroups
 from metareview.plots.common import save_figure
 from metareview.plots.forest import NO_DATA, draw_forest, draw_subgroup_forest
 from metareview.plots.sensitivity import (
@@ -33,7 +33,7 @@ from metareview.plots.sensitivity import (
     draw_cumulative,
     draw_leave_one_out,
 )
-from metareview.pooling import Settings, pool, pool_subgroups
+from metareview.present.formats import pval
 
 REPO = Path(__file__).resolve().parents[1]
 SVG_NS = "{http://www.w3.org/2000/svg}"
@@ -51,8 +51,8 @@ EVT_TEXTS = {
 def review_rows(review: str, outcome: str) -> tuple[list[dict], dict[str, str], dict]:
     """An outcome's rows of a bundled review, as the pipeline forms them, its labels and
     the protocol's settings for it."""
-    from metareview.pipeline import load_inputs, outcome_table
-    from metareview.protocol import outcome_settings
+    from metareview.inputs.protocol import outcome_settings
+    from metareview.stages.pool import load_inputs, outcome_table
 
     raw = REPO / "data" / "raw" / review
     protocol_path = REPO / "config" / "reviews" / f"{review}.yaml"
@@ -142,7 +142,7 @@ def label_boxes(fig):
 
 @pytest.mark.parametrize("outcome", ["mrs02", "death", "sich"])
 def test_baujat_labels_unambiguous(tmp_path, outcome):
-    from metareview import sensitivity as sens
+    from metareview.engine import sensitivity as sens
 
     rows, labels, s = evt(outcome)
     bj = sens.run_all(rows, s)["baujat"]
@@ -192,7 +192,7 @@ def test_baujat_labels_unambiguous(tmp_path, outcome):
 def test_baujat_overlapping_markers_share_a_label(tmp_path):
     """mRS 0-2: MR CLEAN, REVASCAT, RESILIENT and RESCUE-Japan LIMIT lie within a few
     pixels of one another: one label lists them, one name per line, with one leader."""
-    from metareview import sensitivity as sens
+    from metareview.engine import sensitivity as sens
 
     rows, labels, s = evt("mrs02")
     bj = sens.run_all(rows, s)["baujat"]
@@ -213,7 +213,7 @@ def test_baujat_overlapping_markers_share_a_label(tmp_path):
 
 
 def test_baujat_is_deterministic(tmp_path):
-    from metareview import sensitivity as sens
+    from metareview.engine import sensitivity as sens
 
     rows, labels, s = evt("sich")
     bj = sens.run_all(rows, s)["baujat"]
@@ -274,7 +274,7 @@ def test_baujat_numbered_fallback_structure(tmp_path):
 
 
 def _sens_figures(outcome="mrs02", **kw):
-    from metareview import sensitivity as sens
+    from metareview.engine import sensitivity as sens
 
     rows, labels, s = evt(outcome)
     fit = pool(rows, s).to_dict()
@@ -300,7 +300,7 @@ def test_loo_and_cumulative_axis_title_and_favours(tmp_path):
 
 
 def test_loo_favours_not_for_proportions(tmp_path):
-    from metareview import sensitivity as sens
+    from metareview.engine import sensitivity as sens
 
     rows = [  # SYNTHETIC single-arm counts
         {"study": "A", "xi": 12, "ni": 40},
@@ -320,8 +320,8 @@ def test_loo_favours_not_for_proportions(tmp_path):
 
 def test_loo_and_cumulative_numbers_as_the_tables(tmp_path):
     """p, I² and tau² in the figures are the texts of the report's tables
-    (metareview.report: formatting.pval, i2_text, tau2_text with 3 decimals)."""
-    from metareview.report import i2_text, tau2_text
+    (metareview.stages.report: formatting.pval, i2_text, tau2_text with 3 decimals)."""
+    from metareview.stages.report import i2_text, tau2_text
 
     out, fit, loo, cum = _sens_figures("sich")
     for fig, entries, name in (
@@ -348,7 +348,7 @@ def test_loo_and_cumulative_numbers_as_the_tables(tmp_path):
 
 
 def test_forest_without_data_is_a_message(tmp_path):
-    from metareview.pipeline import not_pooled
+    from metareview.stages.pool import not_pooled
 
     rows, _, s = review_rows("dmvo-mt-vs-bmm", "mrs02-m2")
     assert rows == []  # the bundled DMVO review has no M2 counts

@@ -546,7 +546,7 @@ def test_save_figure_creates_directories_and_needs_a_path(tmp_path):
 
 
 def test_helpers():
-    # p-values as the report's tables print them (metareview.formatting.pval)
+    # p-values as the report's tables print them (metareview.present.formats.pval)
     assert fmt_p(0.0004) == "p < 0.001"
     assert fmt_p(0.0049) == "p = 0.005"
     assert fmt_p(0.0496) == "p = 0.050"
@@ -605,9 +605,9 @@ EVT_PROTOCOL = REPO / "config" / "reviews" / "evt-vs-medical-rcts.yaml"
 
 def evt_subgroups(outcome="mrs02", column="category", **settings):
     """``pool_subgroups`` on the bundled EVT trials (data/raw), as the pipeline forms them."""
-    from metareview.pipeline import load_inputs, outcome_table
-    from metareview.pooling import Settings, pool_subgroups
-    from metareview.protocol import outcome_settings
+    from metareview.engine.pooling import Settings, pool_subgroups
+    from metareview.inputs.protocol import outcome_settings
+    from metareview.stages.pool import load_inputs, outcome_table
 
     protocol, studies, extraction = load_inputs(
         EVT_PROTOCOL, EVT / "studies.csv", EVT / "extraction.csv"
@@ -779,7 +779,7 @@ SYNTHETIC_ROB = {
 
 
 def synthetic_rob_table(data=SYNTHETIC_ROB):
-    from metareview.rob import read_assessments
+    from metareview.inputs.rob import read_assessments
 
     cols = ["rob_d1", "rob_d2", "rob_d3", "rob_d4", "rob_d5", "rob_overall"]
     rows = [{"study_id": sid, **dict(zip(cols, v, strict=True))} for sid, v in data.items()]
@@ -844,7 +844,7 @@ def test_forest_rob_mapping_form_and_missing_study(tmp_path):
 
 
 def test_forest_rob_many_studies_no_overlap():
-    from metareview.rob import read_assessments
+    from metareview.inputs.rob import read_assessments
 
     fit = k25_fit()
     judgements = ["low", "moderate", "serious", "critical", "no information", ""]

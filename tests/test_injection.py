@@ -25,8 +25,8 @@ from pathlib import Path
 import pytest
 
 from metareview.errors import InputError
+from metareview.inputs.protocol import load_protocol
 from metareview.io import read_csv_dicts, write_csv
-from metareview.protocol import load_protocol
 
 ROOT = Path(__file__).resolve().parents[1]
 REVIEW = "hostile"

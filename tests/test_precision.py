@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from metareview.pooling import Settings, pool
+from metareview.engine.pooling import Settings, pool
 
-SPECS = json.loads(
-    (Path(__file__).parent / "reference" / "fixtures_precision.json").read_text()
-)["specs"]
+SPECS = json.loads((Path(__file__).parent / "reference" / "fixtures_precision.json").read_text())[
+    "specs"
+]
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=[s["name"] for s in SPECS])

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from metareview.engine.pooling import Settings, pool
 from metareview.errors import AnalysisError
-from metareview.pooling import Settings, pool
 
 MEASURES = ("OR", "RR", "RD")
 METHODS = ("FE", "DL", "REML")
@@ -323,7 +323,7 @@ def test_input_row_order_does_not_change_the_table(data):
     import tempfile
     from pathlib import Path
 
-    from metareview.pipeline import load_inputs, outcome_table
+    from metareview.stages.pool import load_inputs, outcome_table
 
     rows = data.draw(tables(kmax=8))
     studies = [f"{r['study']},{r['study']} label,rct" for r in rows]

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from metareview.errors import InputError, InputErrors
-from metareview.protocol import (
+from metareview.inputs.protocol import (
     CONFIG_SCHEMA_PATH,
     SCHEMA_PATH,
     fill_defaults,
@@ -24,7 +24,7 @@ from metareview.protocol import (
     selected_outcomes,
     yaml_path,
 )
-from metareview.tables import load_extraction, load_studies
+from metareview.inputs.tables import load_extraction, load_studies
 
 ROOT = Path(__file__).resolve().parent.parent
 REVIEWS = sorted((ROOT / "config" / "reviews").glob("*.yaml"))

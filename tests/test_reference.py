@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from metareview.engine.pooling import Settings, pool, pool_mods, pool_subgroups
 from metareview.errors import AnalysisError
-from metareview.pooling import Settings, pool, pool_mods, pool_subgroups
 
 FIXTURES = json.loads((Path(__file__).parent / "reference" / "fixtures.json").read_text())
 REL, ABS = 1e-6, 1e-9

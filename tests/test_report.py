@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from metareview import report
-from metareview.presentation import (
+from metareview.present.tables import (
     DASH,
     FIT_COLUMNS,
     contour_caption,
@@ -20,7 +20,7 @@ from metareview.presentation import (
     influence_table,
     subgroup_tables,
 )
-from metareview.report import (
+from metareview.stages.report import (
     UNREGISTERED_TAG,
     main_table,
     methods_paragraph,

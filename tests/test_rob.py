@@ -17,9 +17,7 @@ from pathlib import Path
 import pytest
 
 from metareview.errors import InputError, InputErrors
-from metareview.plots import save_figure
-from metareview.plots.rob import draw_summary_bar, draw_traffic_light
-from metareview.rob import (
+from metareview.inputs.rob import (
     NOT_ASSESSED,
     RobTable,
     available_tools,
@@ -27,7 +25,9 @@ from metareview.rob import (
     read_assessments,
     summary,
 )
-from metareview.tables import STUDY_OPTIONAL, STUDY_REQUIRED, load_studies, read_csv_table
+from metareview.inputs.tables import STUDY_OPTIONAL, STUDY_REQUIRED, load_studies, read_csv_table
+from metareview.plots import save_figure
+from metareview.plots.rob import draw_summary_bar, draw_traffic_light
 
 REPO = Path(__file__).resolve().parents[1]
 SVG_NS = "{http://www.w3.org/2000/svg}"
@@ -231,7 +231,7 @@ def test_read_assessments_plain_rows():
 
 
 def test_bad_judgement_names_file_row_and_column(tmp_path):
-    # blank line 3 counts as a spreadsheet row, as metareview.tables counts
+    # blank line 3 counts as a spreadsheet row, as metareview.inputs.tables counts
     path = write_csv(
         tmp_path / "studies.csv",
         """

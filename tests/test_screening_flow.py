@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from metareview.errors import InputError, InputErrors
-from metareview.screening import (
+from metareview.inputs.screening import (
     count,
     cross_problems,
     deduplicate,
@@ -25,9 +25,9 @@ from metareview.screening import (
     resolve,
     summarise,
 )
-from metareview.screening.prisma import PRISMA_CSV_COLUMNS
-from metareview.screening.records import Record, ScreeningTable
-from metareview.tables import load_studies
+from metareview.inputs.screening.counts import PRISMA_CSV_COLUMNS
+from metareview.inputs.screening.records import Record, ScreeningTable
+from metareview.inputs.tables import load_studies
 
 DATA = Path(__file__).parent / "data" / "screening"
 GENERIC = ["record_id", "source", "title", "year", "doi", "duplicate_of", "title_abstract",

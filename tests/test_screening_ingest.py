@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from metareview.errors import InputError
+from metareview.inputs.protocol import load_protocol
+from metareview.inputs.screening import identities, ingest, screening_settings, summarise
 from metareview.plots.prisma import COLUMN_WIDTH, PAGE_WIDTH, draw_prisma
-from metareview.protocol import load_protocol
-from metareview.screening import identities, ingest, screening_settings, summarise
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data" / "screening"

@@ -16,8 +16,8 @@ import openpyxl
 import pytest
 
 from metareview.errors import InputError, InputErrors
-from metareview.screening import detect_format, read_screening, summarise
-from metareview.screening.readers import (
+from metareview.inputs.screening import detect_format, read_screening, summarise
+from metareview.inputs.screening.readers import (
     ASREVIEW_LABELS,
     COVIDENCE_COLUMNS,
     RAYYAN_COLUMNS,

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from metareview import sensitivity as sens
+from metareview.engine import sensitivity as sens
+from metareview.engine.pooling import Settings, effect_sizes, pool
 from metareview.errors import AnalysisError
-from metareview.pooling import Settings, effect_sizes, pool
 
 REF = Path(__file__).parent / "reference" / "fixtures_sensitivity.json"
 FIXTURES = json.loads(REF.read_text())
@@ -216,7 +216,7 @@ def test_order_keys_missing_last_and_numeric_text():
 
 
 def evt_outcome(outcome):
-    from metareview.pipeline import load_inputs, outcome_table
+    from metareview.stages.pool import load_inputs, outcome_table
 
     review = REPO / "data" / "raw" / "evt-vs-medical-rcts"
     protocol, studies, extraction = load_inputs(

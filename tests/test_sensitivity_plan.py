@@ -13,11 +13,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from metareview import sensitivity as sens
-from metareview.analyses import DEFAULT_MODEL_VARIANTS, model_variants, zero_cell_variants
+from metareview.engine import sensitivity as sens
+from metareview.engine.pooling import Settings, pool
 from metareview.errors import InputError
-from metareview.pooling import Settings, pool
-from metareview.protocol import check_against_studies
+from metareview.inputs.protocol import check_against_studies
+from metareview.stages.analyses import DEFAULT_MODEL_VARIANTS, model_variants, zero_cell_variants
 
 REPO = Path(__file__).resolve().parents[1]
 # Synthetic 2x2 tables (not trial data): one double-zero study, one single zero cell.
@@ -88,7 +88,7 @@ def test_zero_cell_row_without_correction_says_what_it_leaves_out():
 
 def test_cumulative_by_year_keeps_data_order_within_a_year():
     s = AS_WRITTEN.resolved()
-    from metareview.pooling import effect_sizes
+    from metareview.engine.pooling import effect_sizes
 
     es = effect_sizes(ROWS, s)
     ids = [r["study"] for r in ROWS]
@@ -118,7 +118,7 @@ def test_order_by_column_must_exist(tmp_path):
 def test_numeric_subgroup_codes_are_categories(method):
     """A subgroup column coded 1/2/3 is factor(g) (df = levels - 1), as metafor's
     rma(mods = ~ factor(g)); the same grouping coded a/b/c gives the same test."""
-    from metareview.pooling import pool_subgroups
+    from metareview.engine.pooling import pool_subgroups
 
     codes = {"A": "1", "B": "2", "C": "3", "D": "1", "E": "2", "F": "3"}
     rows = ROWS + [{"study": "F", "ai": 7, "n1i": 60, "ci": 3, "n2i": 58, "year": 2017}]
@@ -134,7 +134,7 @@ def test_numeric_subgroup_codes_are_categories(method):
 
 
 def _check_filter(tmp_path, text):
-    from metareview.tables import load_studies
+    from metareview.inputs.tables import load_studies
 
     path = tmp_path / "p.yaml"
     path.write_text(f"sensitivity:\n  - id: excl\n    kind: exclude\n    filter: {text}\n")
@@ -162,7 +162,7 @@ def test_filters_read_values_as_studies_csv_does(tmp_path, text):
 
 
 def test_filter_matching_folds_case_and_choice_spelling():
-    from metareview.protocol import parse_filter
+    from metareview.inputs.protocol import parse_filter
 
     assert parse_filter("design == RCT").matches({"design": "rct"})
     assert parse_filter("rob_overall == Some concerns").matches({"rob_overall": "some"})
@@ -182,9 +182,9 @@ def test_cumulative_says_which_studies_have_no_year(tmp_path):
     last and the analysis says so (it was put last silently)."""
     import json
 
-    from metareview.analyses import run_sensitivity
-    from metareview.pipeline import extract_outcome
-    from metareview.protocol import analysis_plan, load_protocol, outcome_settings
+    from metareview.inputs.protocol import analysis_plan, load_protocol, outcome_settings
+    from metareview.stages.analyses import run_sensitivity
+    from metareview.stages.pool import extract_outcome
 
     review = "evt-vs-medical-rcts"
     protocol_path = REPO / "config" / "reviews" / f"{review}.yaml"

@@ -16,11 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from metareview.effects import EffectSizes, escalc
-from metareview.errors import AnalysisError
-from metareview.plots.common import save_figure
-from metareview.plots.funnel import draw_funnel
-from metareview.smallstudy import (
+from metareview.engine.effects import EffectSizes, escalc
+from metareview.engine.smallstudy import (
     assess,
     egger,
     funnel_data,
@@ -30,6 +27,9 @@ from metareview.smallstudy import (
     regtest,
     trimfill,
 )
+from metareview.errors import AnalysisError
+from metareview.plots.common import save_figure
+from metareview.plots.funnel import draw_funnel
 
 HERE = Path(__file__).parent
 REPO = HERE.parent

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from metareview.pipeline import load_inputs, outcome_table
-from metareview.pooling import Settings, pool_subgroups
+from metareview.engine.pooling import Settings, pool_subgroups
+from metareview.stages.pool import load_inputs, outcome_table
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = json.loads((ROOT / "tests/reference/fixtures_subgroup_2x2.json").read_text())["specs"]

@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 
 from metareview.errors import InputError, InputErrors, InputWarning
-from metareview.tables import (
+from metareview.inputs.tables import (
     column_letter,
     load_extraction,
     load_studies,
     read_csv_table,
-    safe_text,
     single_arm_table,
     two_arm_table,
 )
+from metareview.io import safe_text
 
 ROOT = Path(__file__).resolve().parent.parent
 RAW = ROOT / "data" / "raw"
@@ -272,7 +272,7 @@ def test_studies_accepts_case_and_rob2_wording(tmp_path):
 def test_rob_overall_is_checked_by_the_protocols_tool(tmp_path):
     """studies.csv takes any judgement text; the risk-of-bias tool decides (RoB 2 has no
     'unclear', ROBINS-I has 'serious')."""
-    from metareview.rob import read_assessments
+    from metareview.inputs.rob import read_assessments
 
     rob2 = "study_id,design,rob_d1,rob_d2,rob_d3,rob_d4,rob_d5,rob_overall\n"
     path = write(tmp_path, "studies.csv", rob2 + "A,rct,low,low,,,,low\nB,rct,,,,,,unclear\n")
@@ -529,7 +529,7 @@ def test_bundled_dmvo_warns_about_discount():
 
 
 def test_check_count():
-    from metareview.tables import check_count
+    from metareview.inputs.tables import check_count
 
     assert check_count("t.csv", 3, "ai", " 7 ") == 7
     with pytest.raises(InputError) as info:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from metareview import tau2 as T
-from metareview.models import chi2_quantile, fit_iv_many, q_profile_ci
+from metareview.engine import tau2 as T
+from metareview.engine.models import chi2_quantile, fit_iv_many, q_profile_ci
 
 # --- (a) zeroin_many == zeroin ------------------------------------------------------------------
 # The test functions use only +, -, *, / and comparisons, which numpy rounds element by

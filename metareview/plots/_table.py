@@ -23,7 +23,7 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.patches import Polygon
 
-from metareview.formatting import num, pval
+from metareview.present.formats import num, pval
 
 # --------------------------------------------------------------------------- constants
 
@@ -112,7 +112,7 @@ def fmt_ci(lo: Any, hi: Any) -> str:
 
 def fmt_p(p: Any) -> str:
     """The p-value as "p = 0.012" or "p < 0.001": the report tables' rule
-    (:func:`metareview.formatting.pval`: 3 decimals, "<0.001" below 0.001)."""
+    (:func:`metareview.present.formats.pval`: 3 decimals, "<0.001" below 0.001)."""
     if not finite(p):
         return "p = NA"
     s = pval(float(p))
@@ -120,7 +120,7 @@ def fmt_p(p: Any) -> str:
 
 
 def fmt_tau2(t: Any) -> str:
-    """tau² with 3 decimals, as the report tables print it (:func:`metareview.formatting.num`)."""
+    """tau² with 3 decimals, as the report tables print it (``present.formats.num``)."""
     if not finite(t):
         return "NA"
     return num(float(t), 3)

@@ -30,6 +30,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+from metareview.engine import measures
 from metareview.plots._table import (
     FIG_WIDTH,
     GAP,
@@ -78,24 +79,6 @@ NO_DATA = "No study has data for this outcome (k = 0): there is nothing to plot.
 NOT_ESTIMABLE = "Not estimable"  # the estimate column of a study excluded from the model
 MIN_K_PI = 3  # fewest studies for which the prediction interval is drawn
 
-RATIO_MEASURES = frozenset({"OR", "RR", "PETO", "IRR", "HR", "ROM", "RR_MH", "OR_MH"})
-DIFFERENCE_MEASURES = frozenset({"RD", "MD", "SMD", "SMDH", "IRD"})
-PROPORTION_MEASURES = frozenset({"PR", "PRAW", "PLN", "PLO", "PAS", "PFT"})
-
-_MEASURE_LABELS = {
-    "OR": "Odds ratio",
-    "PETO": "Peto odds ratio",
-    "RR": "Risk ratio",
-    "IRR": "Rate ratio",
-    "HR": "Hazard ratio",
-    "ROM": "Ratio of means",
-    "RD": "Risk difference",
-    "IRD": "Rate difference",
-    "MD": "Mean difference",
-    "SMD": "Standardised mean difference",
-    "SMDH": "Standardised mean difference",
-}
-
 
 # --------------------------------------------------------------------------- helpers
 
@@ -106,13 +89,9 @@ def measure_kind(fit: Mapping[str, Any]) -> str:
     Unknown measures are classified from the studies: back-transformation ``exp`` means a
     ratio, the identity a difference, anything else a linear axis without a null line.
     """
-    measure = str(fit.get("measure") or "").upper()
-    if measure in RATIO_MEASURES:
-        return "ratio"
-    if measure in DIFFERENCE_MEASURES:
-        return "difference"
-    if measure in PROPORTION_MEASURES:
-        return "proportion"
+    known = measures.find(fit.get("measure"))
+    if known:
+        return known.axis
     pairs = []
     for s in fit.get("studies") or []:
         yi = s.get("yi")
@@ -129,11 +108,10 @@ def measure_kind(fit: Mapping[str, Any]) -> str:
 
 def default_measure_label(fit: Mapping[str, Any]) -> str:
     measure = str(fit.get("measure") or "").upper()
-    if measure in PROPORTION_MEASURES:
-        return "Proportion"
     if fit.get("model") == "PETO" and measure == "OR":
-        return "Peto odds ratio"
-    return _MEASURE_LABELS.get(measure, measure or "Estimate")
+        measure = "PETO"
+    known = measures.find(measure)
+    return known.label if known else (measure or "Estimate")
 
 
 def _fmt_count(n: Any) -> str:
@@ -237,7 +215,7 @@ def _study_rows(
 
 def _correction_of(study: Mapping[str, Any]) -> str | None:
     """The zero-cell correction a study's cells received (``correction`` of the fit's study
-    record, as ``metareview.effects`` labels it), None when none was applied."""
+    record, as ``metareview.engine.effects`` labels it), None when none was applied."""
     corr = clean(study.get("correction"))
     return None if corr.lower() in ("", "none") else corr
 
@@ -252,7 +230,7 @@ _ARM_RE = re.compile(r"^treatment-arm correction \(total ([0-9.eE+-]+), (\w+)\)$
 
 
 def _correction_note(corr: str, two_arm: bool, model: str) -> str:
-    """What a correction label (``metareview.effects``) added, as a footnote text."""
+    """What a correction label (``metareview.engine.effects``) added, as a footnote text."""
     cells = "each cell of the 2\u00d72 table" if two_arm else "the events and non-events"
     which = {
         "only0": "(zero cell)",
@@ -311,7 +289,8 @@ def _is_two_arm(fit: Mapping[str, Any]) -> bool:
         return True
     if any(("xi" in s or "ni" in s) for s in studies):
         return False
-    return str(fit.get("measure") or "").upper() not in PROPORTION_MEASURES
+    known = measures.find(fit.get("measure"))
+    return known.two_arm if known else True
 
 
 def _model_label(fit: Mapping[str, Any]) -> str:
@@ -956,7 +935,7 @@ def draw_forest(
 
     ``rob`` adds risk-of-bias columns at the right of each study row (one coloured circle
     with its symbol per domain, then the overall judgement) and their legend under the
-    figure, as Cochrane RevMan prints them. Give a ``metareview.rob.RobTable`` or a
+    figure, as Cochrane RevMan prints them. Give a ``metareview.inputs.rob.RobTable`` or a
     mapping study id -> list (one entry per column) of dicts with ``colour``, ``symbol``,
     ``label`` (the judgement's display label), ``domain`` (column header),
     ``domain_label`` (legend text) and optionally ``rank`` (legend order); None marks a

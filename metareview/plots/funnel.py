@@ -1,4 +1,4 @@
-"""Funnel plots (standard and contour-enhanced) from :func:`metareview.smallstudy.funnel_data`.
+"""Funnel plots (standard and contour-enhanced) from ``engine.smallstudy.funnel_data``.
 
 As metafor's ``funnel.rma``: x is the effect on the analysis scale (for ratio measures the
 log scale, with ticks labelled with the back-transformed ratios), y is the standard error
@@ -83,7 +83,7 @@ def draw_funnel(
     trimfill: Mapping[str, Any] | None = None,
     contours: bool = False,
 ) -> Figure:
-    """Draw a funnel plot of ``data`` (:func:`metareview.smallstudy.funnel_data`).
+    """Draw a funnel plot of ``data`` (:func:`metareview.engine.smallstudy.funnel_data`).
 
     ``measure_label`` names the x axis ("Odds ratio"; " (log scale)" is added for ratio
     measures). ``trimfill`` is a ``TrimFillResult.to_dict()``: its filled studies are drawn

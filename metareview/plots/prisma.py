@@ -1,4 +1,4 @@
-"""PRISMA 2020 flow diagram from the counts of ``metareview.screening.prisma.count``.
+"""PRISMA 2020 flow diagram from the counts of ``metareview.inputs.screening.counts.count``.
 
 The layout is the PRISMA 2020 template for new reviews (Page et al., BMJ 2021;372:n71):
 a header over the "databases and registers" column pair, side bands Identification /

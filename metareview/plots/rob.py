@@ -26,6 +26,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
+from metareview.inputs.rob import NOT_ASSESSED, RobTable, summary
 from metareview.plots._table import (
     FONT_SIZE,
     GAP,
@@ -40,7 +41,6 @@ from metareview.plots._table import (
     title_line,
 )
 from metareview.plots.common import journal_style, new_figure
-from metareview.rob import NOT_ASSESSED, RobTable, summary
 
 __all__ = ["draw_summary_bar", "draw_traffic_light"]
 
@@ -222,7 +222,7 @@ def draw_summary_bar(
     """Summary plot of ``rob_table``: per domain the share of studies with each judgement.
 
     ``weights`` (study id -> meta-analysis weight, or a ``Fit.to_dict()`` dictionary)
-    weights each study as robvis ``weighted = TRUE`` does (see ``metareview.rob.summary``).
+    weights each study as robvis ``weighted = TRUE`` does (see ``metareview.inputs.rob.summary``).
     """
     with journal_style():
         return _summary_bar(rob_table, clean(title), weights)

@@ -1,4 +1,4 @@
-"""Figures of the sensitivity analyses (``metareview.sensitivity`` dictionaries).
+"""Figures of the sensitivity analyses (``metareview.engine.sensitivity`` dictionaries).
 
 * :func:`draw_leave_one_out`: a forest-style table, one row per omitted study ("Omitting
   X") with the refitted estimate and CI on the reporting scale (log axis for ratios), the
@@ -13,7 +13,7 @@
 
 Under the axis of the leave-one-out and cumulative plots: the axis title (the measure)
 and, as in the forest plot, "Favours ..." either side of the null line. p, I² and tau²
-are printed as the report's tables print them (:mod:`metareview.formatting`).
+are printed as the report's tables print them (:mod:`metareview.present.formats`).
 
 Like the forest plot, the layout is computed in inches from measured text widths, rows
 have a fixed height, every text is printed literally (mathtext and LaTeX off), and the
@@ -37,7 +37,6 @@ from matplotlib import ticker
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from metareview.formatting import pct, pval
 from metareview.plots._table import (
     FIG_WIDTH,
     FONT_SIZE,
@@ -72,6 +71,7 @@ from metareview.plots._table import (
 )
 from metareview.plots.common import journal_style, new_figure
 from metareview.plots.forest import default_measure_label, measure_kind
+from metareview.present.formats import pct, pval
 
 __all__ = ["draw_baujat", "draw_cumulative", "draw_leave_one_out"]
 
@@ -120,9 +120,9 @@ class _Row:
 
 def _stat_columns(d: Mapping[str, Any], entries: Sequence[Mapping[str, Any]]):
     """Header and per-row texts of the columns right of the plot, as the report's tables
-    print them: p with :func:`metareview.formatting.pval`, I² with
-    :func:`~metareview.formatting.pct` and tau² with 3 decimals
-    (:func:`~metareview.formatting.num`), "\u2013" where they do not apply (I² without a
+    print them: p with :func:`metareview.present.formats.pval`, I² with
+    :func:`~metareview.present.formats.pct` and tau² with 3 decimals
+    (:func:`~metareview.present.formats.num`), "\u2013" where they do not apply (I² without a
     degree of freedom for Q, tau² of fewer than two studies)."""
     model = str(d.get("model") or "").upper()
     heads = ["p", "I\u00b2"]
@@ -360,7 +360,7 @@ def draw_cumulative(
     """Cumulative forest plot from ``Cumulative.to_dict()``: one row per step.
 
     Row labels are "+ <label> (<year>)"; the year comes from ``years`` (study id -> year)
-    or from the steps' ``year`` (as :func:`metareview.sensitivity.run_all` adds
+    or from the steps' ``year`` (as :func:`metareview.engine.sensitivity.run_all` adds
     them) and is left out when unknown. The dashed line marks the last step (all studies).
     Axis title and favours labels as :func:`draw_leave_one_out`.
     """

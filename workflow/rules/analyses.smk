@@ -7,26 +7,27 @@
 
 rule analyses:
     input:
-        table=f"{RESULTS}/{{review}}/extraction/by_outcome/{{outcome}}.csv",
-        fit=f"{RESULTS}/{{review}}/pooled/{{outcome}}.json",
+        table=L.outcome_table("{outcome}"),
+        fit=L.pooled("{outcome}"),
         protocol=ancient(f"{PROTOCOLS}/{{review}}.yaml"),
     output:
-        subgroup=directory(f"{RESULTS}/{{review}}/subgroup/{{outcome}}"),
-        sensitivity=directory(f"{RESULTS}/{{review}}/sensitivity/{{outcome}}"),
-        bias=f"{RESULTS}/{{review}}/bias/{{outcome}}.json",
+        subgroup=directory(L.subgroup_dir("{outcome}")),
+        sensitivity=directory(L.sensitivity_dir("{outcome}")),
+        bias=L.bias("{outcome}"),
         funnel=report(
-            f"{RESULTS}/{{review}}/funnel/{{outcome}}.svg",
+            L.funnel("{outcome}"),
             caption="../report/funnel.rst",
             category="Funnel plots",
             subcategory="{review}",
             labels={"review": "{review}", "outcome": "{outcome}"},
         ),
-        contour=f"{RESULTS}/{{review}}/funnel/{{outcome}}-contour.svg",
+        contour=L.contour_funnel("{outcome}"),
     log:
-        f"{RESULTS}/{{review}}/logs/analyses/{{outcome}}.log",
+        L.log("analyses", "{outcome}"),
     conda:
         "../envs/metareview.yaml"
     params:
+        review_dir=L.root,
         settings=settings_of,
         presentation=presentation_of,
         plan=plan_of,
@@ -41,21 +42,17 @@ rule studies:
         extraction=f"{RAW}/{{review}}/extraction.csv",
         rob_template=lambda wc: rob_template(wc.review),
         tables=lambda wc: expand(
-            f"{RESULTS}/{{review}}/extraction/by_outcome/{{outcome}}.csv",
-            review=wc.review,
-            outcome=outcomes(wc.review),
+            L.outcome_table("{outcome}"), review=wc.review, outcome=outcomes(wc.review)
         ),
         fits=lambda wc: expand(
-            f"{RESULTS}/{{review}}/pooled/{{outcome}}.json",
-            review=wc.review,
-            outcome=outcomes(wc.review),
+            L.pooled("{outcome}"), review=wc.review, outcome=outcomes(wc.review)
         ),
     output:
-        effects=f"{RESULTS}/{{review}}/extraction/effects.csv",
-        validation=f"{RESULTS}/{{review}}/extraction/validation.json",
-        rob=directory(f"{RESULTS}/{{review}}/rob"),
+        effects=L.effects,
+        validation=L.validation,
+        rob=directory(L.rob_dir),
     log:
-        f"{RESULTS}/{{review}}/logs/studies.log",
+        L.log("studies"),
     conda:
         "../envs/metareview.yaml"
     params:

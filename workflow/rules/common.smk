@@ -1,20 +1,24 @@
 # Shared helpers: the reviews, their protocols and outcomes, and per-outcome digests.
-import csv
+# Every results path comes from metareview.stages.layout (``L`` below: the layout of the
+# pattern ``results/{review}``).
 import hashlib
-import io
 import json
 import os
 
 from snakemake.exceptions import WorkflowError
 
 from metareview.errors import InputError
-from metareview.screening import screening_files
-from metareview.protocol import analysis_plan, load_protocol, outcome_settings
+from metareview.inputs.protocol import analysis_plan, load_protocol, outcome_settings
+from metareview.inputs.rob import tool_path
+from metareview.inputs.screening.summary import screening_files
+from metareview.inputs.tables import bytes_or_reason, outcome_rows_digest
+from metareview.stages.layout import Layout
 
 RESULTS = config.get("results_dir", "results")
 RAW = config.get("raw_dir", "data/raw")
 PROTOCOLS = config.get("reviews_dir", "config/reviews")
 REVIEWS = list(config["reviews"])
+L = Layout.of(RESULTS, "{review}")
 
 
 wildcard_constraints:
@@ -53,37 +57,13 @@ def settings_of(wildcards):
     return outcome_settings(protocol(wildcards.review), wildcards.outcome)
 
 
-def read_or_reason(path):
-    """A raw file's bytes for a digest. A missing file propagates (Snakemake reports the
-    missing input); a file that cannot be read (a directory, no permission) gives the
-    reason instead, and the job, whose reader names the file, reports it."""
-    try:
-        with open(path, "rb") as fh:
-            return fh.read()
-    except FileNotFoundError:
-        raise
-    except OSError as exc:
-        return f"unreadable: {exc.strerror}".encode()
-
-
 def outcome_digest(wildcards):
     """sha256 of what one outcome's extraction depends on: its rows of extraction.csv,
     studies.csv and its protocol entry. Editing another outcome's rows leaves it unchanged,
     so only the edited outcome's jobs rerun (the raw files are `ancient` inputs)."""
     h = hashlib.sha256()
-    path = raw(wildcards.review, "extraction")
-    data = read_or_reason(path)
-    try:
-        reader = csv.reader(io.StringIO(data.decode("utf-8-sig"), newline=""))
-        header = next(reader, [])
-        col = [c.strip() for c in header].index("outcome")
-        h.update(repr(header).encode())
-        for row in reader:
-            if len(row) > col and row[col].strip() == wildcards.outcome:
-                h.update(repr(row).encode())
-    except (UnicodeDecodeError, ValueError, csv.Error):
-        h.update(data)  # unreadable: let the extract job run and report the error
-    h.update(read_or_reason(raw(wildcards.review, "studies")))
+    outcome_rows_digest(raw(wildcards.review, "extraction"), wildcards.outcome, h)
+    h.update(bytes_or_reason(raw(wildcards.review, "studies")))
     entry = next(
         (
             o
@@ -145,8 +125,6 @@ def has_screening(review):
 def rob_template(review):
     """The risk-of-bias tool template the review uses (an input: editing it reruns; the
     manifest names a template shipped with the package `metareview:rob_tools/...`)."""
-    from metareview.rob import tool_path
-
     cfg = protocol(review).get("risk_of_bias")
     if not cfg:
         return []
@@ -161,37 +139,6 @@ def rob_template(review):
 
 def review_results(review):
     """Every result a review's report reads (files and per-outcome directories)."""
-    base = f"{RESULTS}/{review}"
-    out = [
-        f"{base}/extraction/effects.csv",
-        f"{base}/extraction/validation.json",
-    ]
-    if has_screening(review):
-        out += [
-            f"{base}/screening/{name}"
-            for name in (
-                "index.json",
-                "records.csv",
-                "prisma.json",
-                "prisma.csv",
-                "prisma.svg",
-                "prisma.png",
-            )
-        ]
-    for o in outcomes(review):
-        out += [
-            f"{base}/extraction/by_outcome/{o}.csv",
-            f"{base}/pooled/{o}.json",
-            f"{base}/forest/{o}.svg",
-            f"{base}/forest/{o}.png",
-        ]
-    for o in analysed(review):
-        out += [
-            f"{base}/subgroup/{o}",
-            f"{base}/sensitivity/{o}",
-            f"{base}/bias/{o}.json",
-            f"{base}/funnel/{o}.svg",
-            f"{base}/funnel/{o}-contour.svg",
-        ]
-    out.append(f"{base}/rob")
-    return out
+    return Layout.of(RESULTS, review).review_results(
+        outcomes(review), analysed(review), has_screening(review)
+    )

@@ -10,18 +10,18 @@ rule pool:
         studies=ancient(f"{RAW}/{{review}}/studies.csv"),
         extraction=ancient(f"{RAW}/{{review}}/extraction.csv"),
     output:
-        table=f"{RESULTS}/{{review}}/extraction/by_outcome/{{outcome}}.csv",
-        fit=f"{RESULTS}/{{review}}/pooled/{{outcome}}.json",
+        table=L.outcome_table("{outcome}"),
+        fit=L.pooled("{outcome}"),
         svg=report(
-            f"{RESULTS}/{{review}}/forest/{{outcome}}.svg",
+            L.forest("{outcome}"),
             caption="../report/forest.rst",
             category="Forest plots",
             subcategory="{review}",
             labels={"review": "{review}", "outcome": "{outcome}"},
         ),
-        png=f"{RESULTS}/{{review}}/forest/{{outcome}}.png",
+        png=L.forest("{outcome}", "png"),
     log:
-        f"{RESULTS}/{{review}}/logs/pool/{{outcome}}.log",
+        L.log("pool", "{outcome}"),
     conda:
         "../envs/metareview.yaml"
     params:

@@ -18,24 +18,24 @@ rule report:
         results=lambda wc: review_results(wc.review),
     output:
         html=report(
-            f"{RESULTS}/{{review}}/report.html",
+            L.report,
             caption="../report/review_report.rst",
             category="Reports",
             labels={"review": "{review}", "file": "report.html"},
         ),
         audit=report(
-            f"{RESULTS}/{{review}}/audit.json",
+            L.audit,
             caption="../report/audit.rst",
             category="Reports",
             labels={"review": "{review}", "file": "audit.json"},
         ),
-        manifest=f"{RESULTS}/{{review}}/manifest.json",
+        manifest=L.manifest,
     log:
-        f"{RESULTS}/{{review}}/logs/report.log",
+        L.log("report"),
     conda:
         "../envs/metareview.yaml"
     params:
-        review_dir=lambda wc: f"{RESULTS}/{wc.review}",
+        review_dir=L.root,
         protocol=lambda wc: protocol(wc.review),
         config=config,
     script:
@@ -44,11 +44,11 @@ rule report:
 
 rule audit_check:
     input:
-        audit=f"{RESULTS}/{{review}}/audit.json",
+        audit=L.audit,
     output:
-        f"{RESULTS}/{{review}}/audit.ok",
+        L.audit_ok,
     log:
-        f"{RESULTS}/{{review}}/logs/audit_check.log",
+        L.log("audit_check"),
     conda:
         "../envs/metareview.yaml"
     params:
@@ -59,5 +59,5 @@ rule audit_check:
 
 rule audit:
     input:
-        expand(f"{RESULTS}/{{review}}/audit.ok", review=REVIEWS),
+        expand(L.audit_ok, review=REVIEWS),
     localrule: True

@@ -9,14 +9,14 @@ rule ingest:
         studies=f"{RAW}/{{review}}/studies.csv",
         extraction=f"{RAW}/{{review}}/extraction.csv",
     output:
-        records=f"{RESULTS}/{{review}}/screening/records.csv",
-        json=f"{RESULTS}/{{review}}/screening/prisma.json",
-        csv=f"{RESULTS}/{{review}}/screening/prisma.csv",
-        svg=f"{RESULTS}/{{review}}/screening/prisma.svg",
-        png=f"{RESULTS}/{{review}}/screening/prisma.png",
-        index=f"{RESULTS}/{{review}}/screening/index.json",
+        records=L.screening("records.csv"),
+        json=L.screening("prisma.json"),
+        csv=L.screening("prisma.csv"),
+        svg=L.screening("prisma.svg"),
+        png=L.screening("prisma.png"),
+        index=L.screening("index.json"),
     log:
-        f"{RESULTS}/{{review}}/logs/ingest.log",
+        L.log("ingest"),
     conda:
         "../envs/metareview.yaml"
     script:

@@ -6,7 +6,7 @@ from pathlib import Path
 sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
 from _log import run  # noqa: E402
 
-from metareview.screening import ingest  # noqa: E402
+from metareview.stages.ingest import ingest  # noqa: E402
 
 sm = snakemake  # noqa: F821
 files = sm.input.screening

@@ -5,7 +5,7 @@ import sys
 sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
 from _log import run  # noqa: E402
 
-from metareview.pipeline import extract_and_pool  # noqa: E402
+from metareview.stages.pool import extract_and_pool  # noqa: E402
 
 sm = snakemake  # noqa: F821
 run(

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from metareview.engine import measures
+
 
 def pft(p, n):
     """Freeman-Tukey double arcsine of a proportion ``p`` with sample size ``n``."""
@@ -35,22 +37,21 @@ def harmonic_mean(values) -> float:
 
 
 def back_transform(measure: str, values, ni=None):
-    """Map ``values`` (scalar or array, NaN allowed) back to the reporting scale."""
+    """Map ``values`` (scalar or array, NaN allowed) back to the reporting scale of
+    ``measure`` (the registry's ``scale``; an unknown measure keeps its values)."""
     arr = np.asarray(values, dtype=float)
-    if measure in ("OR", "RR", "PLN"):
+    m = measures.find(measure)
+    scale = m.scale if m else "identity"
+    if scale == "log":
         out = np.exp(arr)
-    elif measure == "PLO":
+    elif scale == "logit":
         out = 1 / (1 + np.exp(-arr))
-    elif measure == "PAS":
+    elif scale == "arcsine":
         out = np.sin(np.clip(arr, 0, np.pi / 2)) ** 2
-    elif measure == "PFT":
+    elif scale == "freeman_tukey":
         if ni is None:
             raise ValueError("PFT back-transformation needs the sample sizes (harmonic mean)")
         out = ipft(arr, harmonic_mean(ni))
     else:  # RD, PR: identity
         out = arr
     return out if np.ndim(values) else float(out)
-
-
-def is_ratio(measure: str) -> bool:
-    return measure in ("OR", "RR")

@@ -25,23 +25,18 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from metareview.errors import AnalysisError, InputWarning
+from metareview.errors import AnalysisError
+from metareview.inputs.screening.checks import cross_problems, resolve
+from metareview.inputs.screening.counts import (
+    PRISMA_CSV_COLUMNS,
+    count,
+    identities,
+    prisma_csv_rows,
+)
+from metareview.inputs.screening.records import ScreeningTable
+from metareview.inputs.screening.summary import screening_settings, summarise
+from metareview.inputs.tables import load_studies, read_csv_table
 from metareview.io import write_csv, write_json
-from metareview.screening.checks import cross_problems, flow_problems, resolve
-from metareview.screening.dedup import deduplicate
-from metareview.screening.prisma import PRISMA_CSV_COLUMNS, count, identities, prisma_csv_rows
-from metareview.screening.readers import read_screening
-from metareview.screening.records import ScreeningTable
-from metareview.tables import load_studies, read_csv_table
-
-DEFAULTS: dict[str, Any] = {
-    "format": "auto",
-    "file": "screening.csv",
-    "on_inconsistency": "error",
-    "deduplicate": "auto",
-    "sources": {},
-    "search_results": None,
-}
 
 RECORD_COLUMNS = [
     "record_id",
@@ -71,42 +66,6 @@ OUTPUT_NAMES = (
     "prisma.png",
     "index.json",
 )
-
-
-def screening_settings(protocol: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The protocol's ``screening`` block with defaults for what it leaves out."""
-    block = dict((protocol or {}).get("screening") or {})
-    return {**DEFAULTS, **{k: v for k, v in block.items() if v is not None}}
-
-
-def screening_files(protocol: Mapping[str, Any] | None, raw_dir: str | Path) -> list[str]:
-    """The screening export file(s) of a review: ``screening.file`` under ``raw_dir``."""
-    files = screening_settings(protocol)["file"]
-    if isinstance(files, str):
-        files = [files]
-    return [str(Path(raw_dir) / f) for f in files]
-
-
-def summarise(
-    paths: str | Path | Sequence[str | Path],
-    format: str = "auto",
-    on_inconsistency: str = "error",
-    dedup: str = "auto",
-    sources: Mapping[str, str] | None = None,
-    search_results: Mapping[str, int] | None = None,
-    where: tuple[str | None, str] = (None, "screening.search_results"),
-) -> tuple[ScreeningTable, dict[str, Any], list[InputWarning]]:
-    """Read, deduplicate, check and count one screening export (no cross-table checks).
-
-    Returns the table, the counts and the warnings; raises ``InputError`` for malformed
-    input and for inconsistent records when ``on_inconsistency`` is ``error``.
-    """
-    table = read_screening(paths, format=format, sources=dict(sources or {}))
-    deduplicate(table, dedup)
-    warnings = list(table.warnings)
-    warnings += resolve(flow_problems(table), on_inconsistency)
-    counts = count(table, search_results, sources, where=where)
-    return table, counts, warnings
 
 
 def _record_row(rec) -> dict[str, Any]:
@@ -154,9 +113,9 @@ def ingest(
     ``protocol`` is the protocol file or the loaded protocol; its ``screening`` block
     gives format, on_inconsistency, deduplicate, sources and search_results.
     """
+    from metareview.inputs.protocol import load_protocol
     from metareview.plots.common import save_figure
     from metareview.plots.prisma import draw_prisma
-    from metareview.protocol import load_protocol
 
     protocol_file = None
     if not isinstance(protocol, Mapping):

@@ -10,7 +10,7 @@ A revised tool is a new template file, not new code.
 * :func:`read_assessments` reads the judgements of each study from the rows of
   ``studies.csv``: an empty cell means "not assessed"; an unknown judgement raises
   ``InputError`` naming the file, the row (as a spreadsheet user sees it, the header is
-  row 1, as ``metareview.tables`` counts) and the column.
+  row 1, as ``metareview.inputs.tables`` counts) and the column.
 * :func:`summary` gives, per domain, the proportion of studies with each judgement,
   optionally weighted by the studies' meta-analysis weights (as robvis ``rob_summary(...,
   weighted = TRUE)``).
@@ -45,7 +45,7 @@ __all__ = [
     "summary",
 ]
 
-TOOLS_DIR = Path(__file__).resolve().parent / "rob_tools"
+TOOLS_DIR = Path(__file__).resolve().parents[1] / "rob_tools"
 """Folder of the tool templates shipped with the package."""
 
 NOT_ASSESSED = "not_assessed"
@@ -239,15 +239,17 @@ def load_tool(name_or_path: str | Path | RobTool) -> RobTool:
     ``"ROBINS-I"``) or any template file by path. Errors name the file, line and key."""
     if isinstance(name_or_path, RobTool):
         return name_or_path
-    from metareview.protocol import _line, _read_yaml, yaml_path
+    from metareview.inputs.protocol import node_line, read_yaml_document, yaml_path
 
     path = _resolve(name_or_path)
     file = str(path)
-    data, root = _read_yaml(path, "risk-of-bias tool template")
+    data, root = read_yaml_document(path, "risk-of-bias tool template")
     errors: list[InputError] = []
 
     def err(where: list, message: str, key: bool = False) -> None:
-        errors.append(InputError(file, _line(root, where, key), yaml_path(where) or None, message))
+        errors.append(
+            InputError(file, node_line(root, where, key), yaml_path(where) or None, message)
+        )
 
     def text(value: Any, where: list, required: bool = True) -> str:
         if value is None and not required:
@@ -524,7 +526,7 @@ def _row_values(item: Any) -> tuple[dict[str, Any], int | None]:
     row = getattr(item, "row", None)
     if isinstance(item, Mapping):
         return dict(item), row
-    if hasattr(item, "study_id") and hasattr(item, "covariates"):  # metareview.tables.Study
+    if hasattr(item, "study_id") and hasattr(item, "covariates"):  # metareview.inputs.tables.Study
         values = dict(item.covariates)
         values.update(study_id=item.study_id, label=item.label)
         values["rob_overall"] = item.rob_overall or ""
@@ -546,7 +548,7 @@ def read_assessments(
 ) -> RobTable:
     """The judgements of each study of ``studies_rows`` under ``tool``.
 
-    ``studies_rows``: the rows of ``studies.csv`` as read by ``metareview.tables`` (a
+    ``studies_rows``: the rows of ``studies.csv`` as read by ``metareview.inputs.tables`` (a
     ``CsvTable``, its ``CsvRow`` dicts, the ``Study`` objects of a ``StudyTable``) or plain
     dicts with ``study_id`` (optional ``label``) and the tool's columns. The row number of
     errors is the row's ``row`` attribute (header = row 1); plain dicts count from row 2.

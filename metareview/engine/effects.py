@@ -28,22 +28,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-TWO_ARM = ("OR", "RR", "RD")
-PETO = "PETO"  # Peto's one-step log odds ratio per study (used by the Peto model)
-SINGLE_ARM = ("PR", "PLN", "PLO", "PAS", "PFT")
-MEASURES = TWO_ARM + SINGLE_ARM
+from metareview.engine import measures
+from metareview.engine.measures import default_add
+
 ZERO_RULES = ("only0", "all", "if0all", "none")
-RATIO_MEASURES = ("OR", "RR")
-
-
-def default_add(measure: str) -> float:
-    """metafor's default ``add``: 0 for the variance-stabilised PAS and PFT, else 1/2."""
-    return 0.0 if measure in ("PAS", "PFT") else 0.5
-
-
-def default_drop00(method: str) -> bool:
-    """metafor's default ``drop00``: TRUE for ``rma.mh`` and ``rma.peto``, else FALSE."""
-    return method in ("MH", "PETO")
 
 
 NOT_ESTIMABLE = "effect size not estimable (zero cell without correction)"
@@ -110,8 +98,9 @@ def escalc_two_arm(
     correction: str = "constant",
 ) -> EffectSizes:
     """Effect sizes of 2x2 tables (see module docstring)."""
-    if measure not in TWO_ARM + (PETO,):
-        raise ValueError(f"measure {measure!r} is not a two-arm measure ({', '.join(TWO_ARM)})")
+    if not measures.is_two_arm(measure):
+        known = ", ".join(measures.codes(measures.TWO_ARM_BINARY))
+        raise ValueError(f"measure {measure!r} is not a two-arm measure ({known})")
     add = default_add(measure) if add is None else float(add)
     ai, n1i, ci, n2i = (_as_float(x) for x in (ai, n1i, ci, n2i))
     bi, di = n1i - ai, n2i - ci
@@ -146,7 +135,7 @@ def escalc_two_arm(
         elif measure == "RR":
             yi = np.log(p1) - np.log(p2)
             vi = 1 / a - 1 / m1 + 1 / c - 1 / m2
-        elif measure == PETO:
+        elif measure == "PETO":
             n = m1 + m2
             xt, yt = a + c, b + d
             var = xt * yt * (m1 / n) * (m2 / n) / (n - 1)
@@ -175,10 +164,9 @@ def escalc_single_arm(
     to: str = "only0",
 ) -> EffectSizes:
     """Effect sizes of single proportions (see module docstring)."""
-    if measure not in SINGLE_ARM:
-        raise ValueError(
-            f"measure {measure!r} is not a single-arm measure ({', '.join(SINGLE_ARM)})"
-        )
+    if measures.get(measure).kind != measures.SINGLE_ARM_BINARY:
+        known = ", ".join(measures.codes(measures.SINGLE_ARM_BINARY))
+        raise ValueError(f"measure {measure!r} is not a single-arm measure ({known})")
     add = default_add(measure) if add is None else float(add)
     xi, ni = _as_float(xi), _as_float(ni)
     mi = ni - xi
@@ -215,7 +203,7 @@ def escalc_single_arm(
 
 def escalc(measure: str, data: dict, **options) -> EffectSizes:
     """Dispatch on the measure: ``data`` holds ``ai, n1i, ci, n2i`` or ``xi, ni``."""
-    if measure in TWO_ARM + (PETO,):
+    if measures.is_two_arm(measure):
         return escalc_two_arm(measure, data["ai"], data["n1i"], data["ci"], data["n2i"], **options)
     options.pop("drop00", None)
     options.pop("correction", None)

@@ -20,26 +20,14 @@ from typing import Any
 
 import yaml
 
+from metareview.engine import measures
 from metareview.errors import InputError, raise_collected
 
 # package data (workflow/schemas is a link to this folder, for Snakemake's conventions)
-SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "protocol.schema.yaml"
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "protocol.schema.yaml"
 CONFIG_SCHEMA_PATH = SCHEMA_PATH.with_name("config.schema.yaml")
 
-TWO_ARM_MEASURES = ("OR", "RR", "RD")
-SINGLE_ARM_MEASURES = ("PR", "PLN", "PLO", "PAS", "PFT")
 SETTINGS = ("measure", "method", "test", "level", "add", "to", "drop00", "correction")
-RATIO_MEASURES = ("OR", "RR")
-# possible published values (on the reported, back-transformed scale) of each measure:
-# (lowest, highest, how to say it); a ratio must be > 0
-REPORTED_RANGE = {
-    "OR": (0, None, "an odds ratio is greater than 0"),
-    "RR": (0, None, "a risk ratio is greater than 0"),
-    "RD": (-1, 1, "a risk difference lies between -1 and 1"),
-    **{m: (0, 1, "a proportion lies between 0 and 1") for m in SINGLE_ARM_MEASURES},
-}
-# measures each pooling method accepts (metafor: rma.mh and rma.peto)
-METHOD_MEASURES = {"MH": TWO_ARM_MEASURES, "PETO": ("OR",)}
 # used when a protocol dict did not come through load_protocol
 FALLBACK_SETTINGS = {
     "measure": "OR",
@@ -114,7 +102,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def _read_yaml(path: str | Path, what: str = "protocol") -> tuple[Any, yaml.Node | None]:
+def read_yaml_document(path: str | Path, what: str = "protocol") -> tuple[Any, yaml.Node | None]:
     """The data and the node tree of a YAML file (``what``: "protocol", "config", ... for
     messages); ``InputError`` at the line for unreadable, invalid or refused YAML."""
     file = str(path)
@@ -201,7 +189,7 @@ def _node_at(root: yaml.Node | None, path, key: bool = False) -> yaml.Node | Non
     return node
 
 
-def _line(root: yaml.Node | None, path, key: bool = False) -> int | None:
+def node_line(root: yaml.Node | None, path, key: bool = False) -> int | None:
     node = _node_at(root, path, key)
     return None if node is None else node.start_mark.line + 1
 
@@ -302,7 +290,7 @@ def _convert(err, file: str, root_node, data) -> list[InputError]:
 
     def make(p, message, key=False):
         message += _context(p, data)
-        return InputError(file, _line(root_node, p, key), yaml_path(p) or None, message)
+        return InputError(file, node_line(root_node, p, key), yaml_path(p) or None, message)
 
     if v == "additionalProperties":
         allowed = list(schema.get("properties", {}))
@@ -319,7 +307,7 @@ def _convert(err, file: str, root_node, data) -> list[InputError]:
         return [
             InputError(
                 file,
-                _line(root_node, path),
+                node_line(root_node, path),
                 yaml_path(path + [k]),
                 f"missing required key {k!r}" + _context(path + [k], data),
             )
@@ -334,7 +322,7 @@ def _convert(err, file: str, root_node, data) -> list[InputError]:
                     out.append(
                         InputError(
                             file,
-                            _line(root_node, path),
+                            node_line(root_node, path),
                             yaml_path(path + [n]),
                             f"{k!r} is given, so {n!r} is needed too",
                         )
@@ -416,7 +404,7 @@ def comparable(column: str, value: Any) -> str:
     """A ``studies.csv`` value as a filter compares it: surrounding space and case folded,
     and for the choice columns (``design``, ``rob_*``) spaces and dashes as ``_`` and
     'some concerns' as 'some', as ``tables.load_studies`` reads them ('RCT' is 'rct')."""
-    from .tables import norm_choice
+    from metareview.inputs.tables import norm_choice
 
     text = "" if value is None else str(value).strip()
     if column == "design" or column.startswith("rob_"):
@@ -485,7 +473,7 @@ def _load_protocol(path: str | Path) -> dict:
     ``outcome_settings``. Raises ``InputError`` naming the file, line and YAML path.
     """
     file = str(path)
-    data, root = _read_yaml(path)
+    data, root = read_yaml_document(path)
     if not isinstance(data, dict):
         got = "an empty file" if data is None else _type_name(data)
         raise InputError(file, None, None, f"a protocol is a YAML mapping (key: value), got {got}")
@@ -495,7 +483,7 @@ def _load_protocol(path: str | Path) -> dict:
     errors: list[InputError] = []
 
     def err(p, message, key=False):
-        errors.append(InputError(file, _line(root, p, key), yaml_path(p), message))
+        errors.append(InputError(file, node_line(root, p, key), yaml_path(p), message))
 
     # post_hoc: true implies not pre-specified (checked before defaults are filled)
     for i, out in enumerate(data["outcomes"]):
@@ -533,7 +521,7 @@ def _load_protocol(path: str | Path) -> dict:
                 err(
                     [section, i, "id"],
                     f"duplicate id {item['id']!r} (also {section}[{j}], line "
-                    f"{_line(root, [section, j, 'id'])})",
+                    f"{node_line(root, [section, j, 'id'])})",
                 )
             else:
                 first[item["id"]] = i
@@ -553,17 +541,18 @@ def _load_protocol(path: str | Path) -> dict:
         def where(key, i=i, out=out):
             return ["outcomes", i, key] if key in out else ["defaults", key]
 
-        allowed = METHOD_MEASURES.get(s["method"])
-        if allowed and s["measure"] not in allowed:
+        measure = measures.get(s["measure"])
+        allowed = measures.methods_accepting(s["method"])
+        if not measures.accepts(s["method"], s["measure"]):
             key = "method" if "method" in out or "measure" not in out else "measure"
             err(
                 where(key),
                 f"outcome {oid!r}: method {s['method']} works only with measure "
                 f"{', '.join(allowed)}, not {s['measure']}",
             )
-        if s["test"] == "knha" and s["method"] in ("MH", "PETO"):
+        if s["test"] == "knha" and s["method"] in measures.TABLE_METHODS:
             err(where("test"), f"outcome {oid!r}: test knha is not available with {s['method']}")
-        if s["measure"] in TWO_ARM_MEASURES:
+        if measure.two_arm:
             if "intervention" not in arms:
                 err(
                     ["arms", "intervention"],
@@ -574,7 +563,8 @@ def _load_protocol(path: str | Path) -> dict:
                 err(
                     ["outcomes", i, "arm"],
                     f"outcome {oid!r}: 'arm' is for single-arm measures "
-                    f"({', '.join(SINGLE_ARM_MEASURES)}), not {s['measure']}",
+                    f"({', '.join(measures.codes(measures.SINGLE_ARM_BINARY))}), not "
+                    f"{s['measure']}",
                 )
         else:
             if "arm" not in out and "single" not in arms:
@@ -590,12 +580,12 @@ def _load_protocol(path: str | Path) -> dict:
                 )
         rep = out.get("reported") or {}
         lb, ub, est = rep.get("ci_lb"), rep.get("ci_ub"), rep.get("estimate")
-        low, high, scale = REPORTED_RANGE[s["measure"]]
+        low, high, scale = measure.reported_range
         for key in ("estimate", "ci_lb", "ci_ub"):
             value = rep.get(key)
             if value is None:
                 continue
-            bad = value <= low if s["measure"] in RATIO_MEASURES else value < low
+            bad = low is not None and (value <= low if measure.ratio else value < low)
             if bad or (high is not None and value > high):
                 err(
                     ["outcomes", i, "reported", key],
@@ -634,7 +624,7 @@ def _load_protocol(path: str | Path) -> dict:
         if "methods" in item and item["kind"] != "methods":
             err(["sensitivity", i, "methods"], "'methods' is only used with kind: methods")
     if data.get("risk_of_bias"):
-        from metareview.rob import tool_path  # only the standard library at import
+        from metareview.inputs.rob import tool_path  # only the standard library at import
 
         try:
             tool_path(data["risk_of_bias"]["tool"])
@@ -657,7 +647,7 @@ def outcome_settings(protocol: dict, outcome_id: str, *, resolve: bool = True) -
     """Effective ``measure, method, test, level, add, to, drop00, correction`` of an outcome.
 
     The outcome's own keys override ``defaults``; with ``resolve``, ``add: null`` becomes
-    metafor's default (0 for PAS and PFT, else 0.5, as ``effects.default_add``) and
+    metafor's default (0 for PAS and PFT, else 0.5, as ``measures.default_add``) and
     ``drop00: null`` becomes true for MH and PETO, else false. Without, they stay None:
     what an analysis under another model (``pooling.Settings.resolved``) should start
     from. ``KeyError`` for an unknown outcome id.
@@ -676,14 +666,10 @@ def _settings(protocol: dict, out: dict, resolve: bool = True) -> dict:
     if not resolve:
         return s
     if s["add"] is None:
-        from .effects import default_add  # lazy: keeps numpy out of Snakefile parsing
-
-        s["add"] = default_add(s["measure"])
+        s["add"] = measures.default_add(s["measure"])
     s["add"] = float(s["add"])
     if s["drop00"] is None:
-        from .effects import default_drop00
-
-        s["drop00"] = default_drop00(s["method"])
+        s["drop00"] = measures.default_drop00(s["method"])
     return s
 
 
@@ -696,7 +682,7 @@ def outcome_arms(protocol: dict, outcome_id: str) -> tuple[str, ...]:
     """``(intervention, control)`` for a two-arm outcome, ``(arm,)`` for a single-arm one."""
     out = _outcome(protocol, outcome_id)
     arms = protocol.get("arms") or {}
-    if outcome_settings(protocol, outcome_id)["measure"] in TWO_ARM_MEASURES:
+    if measures.is_two_arm(outcome_settings(protocol, outcome_id)["measure"]):
         return (arms["intervention"], arms["control"])
     return (out.get("arm") or arms["single"],)
 
@@ -743,7 +729,7 @@ def _check_finite(data: Any, file: str, root: yaml.Node | None) -> None:
             errors.append(
                 InputError(
                     file,
-                    _line(root, path),
+                    node_line(root, path),
                     yaml_path(path) or None,
                     f"{value!r} is not allowed: give a finite number",
                 )
@@ -786,13 +772,13 @@ def check_against_studies(protocol: dict, protocol_path: str | Path, studies) ->
     if not missing and not unmatched:
         return
     try:
-        root = _read_yaml(protocol_path)[1]
+        root = read_yaml_document(protocol_path)[1]
     except InputError:
         root = None
     errors = [
         InputError(
             file,
-            _line(root, p),
+            node_line(root, p),
             yaml_path(p),
             f"{what} uses column {c!r}, which {studies_file} does not have"
             f"{_choice_hint(c, columns)} (its columns: {', '.join(columns)})",
@@ -800,7 +786,7 @@ def check_against_studies(protocol: dict, protocol_path: str | Path, studies) ->
         for p, what, c in missing
     ]
     errors += [
-        InputError(file, _line(root, p), yaml_path(p), f"{message} (in {studies_file})")
+        InputError(file, node_line(root, p), yaml_path(p), f"{message} (in {studies_file})")
         for p, message in unmatched
     ]
     raise_collected(errors)
@@ -812,7 +798,7 @@ def _unmatched_filter_values(flt: StudyFilter, studies, path: list, what: str) -
     some study has ('Eruope'). Other values no study has are allowed (a plan written
     before the data: the analysis then says no study matched); ``rob_*`` judgements are
     the risk-of-bias tool's to check."""
-    from .tables import DESIGNS
+    from metareview.inputs.tables import DESIGNS
 
     if flt.column.startswith("rob_"):
         return []
@@ -841,15 +827,21 @@ def _unmatched_filter_values(flt: StudyFilter, studies, path: list, what: str) -
 def read_yaml(path: str | Path, what: str = "config") -> Any:
     """The data of a YAML file read as protocols and configs are (no duplicate keys, no
     anchors or aliases); ``InputError`` naming the file and line otherwise."""
-    return _read_yaml(path, what)[0]
+    return read_yaml_document(path, what)[0]
 
 
 def load_config(path: str | Path) -> dict:
     """Read and validate the pipeline config (``config/config.yaml``), defaults filled in."""
     file = str(path)
-    data, root = _read_yaml(path, "config")
+    data, root = read_yaml_document(path, "config")
     if not isinstance(data, dict):
         got = "an empty file" if data is None else _type_name(data)
         raise InputError(file, None, None, f"the config is a YAML mapping, got {got}")
     validate_against_schema(data, CONFIG_SCHEMA_PATH, file, root)
     return fill_defaults(_load_schema(CONFIG_SCHEMA_PATH), data)
+
+
+def is_registered(protocol: dict) -> bool:
+    """Whether the protocol records a registration (``registration.id``): only then can
+    pre-specification, and deviations from it, be checked against a registered record."""
+    return bool((protocol.get("registration") or {}).get("id"))

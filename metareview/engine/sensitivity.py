@@ -12,7 +12,7 @@ knha) and, where metafor has them, for Mantel-Haenszel (``rma.mh``) and Peto
   of each refit, as ``rma.mh(..., subset = -i)`` does.
 * The k refits of a leave-one-out (or the k steps of a cumulative meta-analysis) are k
   meta-analyses: inverse-variance refits are pooled at once by
-  :func:`metareview.models.fit_iv_many` with a ``(k, k)`` mask; MH and Peto refits are
+  :func:`metareview.engine.models.fit_iv_many` with a ``(k, k)`` mask; MH and Peto refits are
   masked sums.
 * A refit with one study follows ``rma.uni`` with k = 1: tau^2 = 0, z test, Q = 0
   (p = 1), I^2 = 0, H^2 = 1. A refit that fails in metafor (tau^2 estimator not
@@ -21,7 +21,7 @@ knha) and, where metafor has them, for Mantel-Haenszel (``rma.mh``) and Peto
 * Rows are the studies in the full model (metafor's default ``na.action = "na.omit"``):
   the studies with an estimable ``yi`` for inverse-variance models; every 2x2 table
   (double-zero tables included) for MH and Peto models.
-* Back-transformed estimates and CIs use :func:`metareview.transforms.back_transform`;
+* Back-transformed estimates and CIs use :func:`metareview.engine.transforms.back_transform`;
   for PFT the harmonic mean of the ``ni`` of the studies in each refit.
 
 Influence diagnostics (Viechtbauer & Cheung 2010, Res Synth Methods 1:112) are those of
@@ -42,20 +42,21 @@ from typing import Any
 import numpy as np
 from scipy import special
 
-from . import tau2 as tau2mod
-from .effects import EffectSizes, default_add, default_drop00, escalc
-from .errors import AnalysisError
-from .models import (
+from metareview.engine import tau2 as tau2mod
+from metareview.engine.effects import EffectSizes, escalc
+from metareview.engine.measures import default_add, default_drop00
+from metareview.engine.models import (
     ALL_METHODS,
     IV_METHODS,
     TESTS,
-    _clean,
     chi2_sf,
+    clean,
     fit_iv_many,
     norm_crit,
     norm_sf2,
 )
-from .transforms import back_transform
+from metareview.engine.transforms import back_transform
+from metareview.errors import AnalysisError
 
 __all__ = [
     "Baujat",
@@ -150,7 +151,7 @@ class LeaveOneOut(_Header):
             {"study": sid, **_row(self.columns, self.back, i)} for i, sid in enumerate(self.studies)
         ]
         out["warnings"] = list(self.warnings)
-        return _clean(out)
+        return clean(out)
 
 
 @dataclass
@@ -170,7 +171,7 @@ class Cumulative(_Header):
             for i, sid in enumerate(self.order)
         ]
         out["warnings"] = list(self.warnings)
-        return _clean(out)
+        return clean(out)
 
 
 INFLUENCE_FIELDS = (
@@ -207,7 +208,7 @@ class Influence(_Header):
             rows.append(row)
         out["studies"] = rows
         out["warnings"] = list(self.warnings)
-        return _clean(out)
+        return clean(out)
 
 
 @dataclass
@@ -230,7 +231,7 @@ class Baujat(_Header):
             for i, sid in enumerate(self.studies)
         ]
         out["warnings"] = list(self.warnings)
-        return _clean(out)
+        return clean(out)
 
 
 # --------------------------------------------------------------------------- inputs
@@ -514,7 +515,9 @@ def _fits(m: _Model, mask: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
-def _back(m: _Model, cols: Mapping[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray]:
+def _refit_back(
+    m: _Model, cols: Mapping[str, np.ndarray], mask: np.ndarray
+) -> dict[str, np.ndarray]:
     """Back-transformed estimate and CI per refit (PFT: harmonic mean of the refit's ni)."""
     keys = ("estimate", "ci_lb", "ci_ub")
     if m.measure == "PFT":
@@ -570,7 +573,7 @@ def leave_one_out(
     """Refit the model k times, each time without one study (metafor ``leave1out``).
 
     ``es``/``study_ids``/``method``/``test``/``level`` are those of
-    :func:`metareview.models.rma`; for ``method="MH"`` or ``"PETO"`` the refits start from
+    :func:`metareview.engine.models.rma`; for ``method="MH"`` or ``"PETO"`` the refits start from
     ``es.counts`` with the zero-cell rule ``add``/``to``/``drop00`` (defaults metafor's:
     1/2, ``only0``, TRUE).
     """
@@ -581,7 +584,7 @@ def leave_one_out(
         m,
         studies=list(m.ids),
         columns=_columns(cols),
-        back=_back(m, cols, mask),
+        back=_refit_back(m, cols, mask),
         warnings=_failures(cols, m.ids, "omitting"),
     )
 
@@ -636,7 +639,7 @@ def cumulative(
         m,
         order=list(m.ids),
         columns=_columns(cols),
-        back=_back(m, cols, mask),
+        back=_refit_back(m, cols, mask),
         warnings=_failures(cols, m.ids, "adding"),
     )
 
@@ -788,7 +791,7 @@ def order_keys(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> lis
 def case_arguments(rows: list[dict], settings):
     """What the case-deletion and cumulative functions take for one outcome's table rows
     and ``pooling.Settings``: ``(es, study_ids, model_args, zero_cell_args)``."""
-    from .pooling import effect_sizes
+    from metareview.engine.pooling import effect_sizes
 
     s = settings.resolved()
     s.check()

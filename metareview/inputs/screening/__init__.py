@@ -1,5 +1,6 @@
 """Screening tables: readers for screening exports, deduplication, PRISMA 2020 counts,
-consistency checks and the pipeline's ``ingest`` stage.
+consistency checks (the pipeline's ``ingest`` stage is
+:mod:`metareview.stages.ingest`).
 
 * ``read_screening(paths, format="auto", sources=None)`` -> ``ScreeningTable`` (generic,
   Covidence, Rayyan, ASReview; format detected from the header);
@@ -10,22 +11,24 @@ consistency checks and the pipeline's ``ingest`` stage.
   ``identities(counts)``, ``prisma_csv_rows(counts)``;
 * ``summarise(paths, ...)``: read + deduplicate + check + count (the ``metareview prisma``
   command);
-* ``ingest(screening_path, protocol, studies_path, extraction_path, out_dir)``: the
-  pipeline stage writing ``records.csv``, ``prisma.json``, ``prisma.csv``, ``prisma.svg``,
-  ``prisma.png`` (and the report's ``index.json``).
 """
 
-from metareview.screening.checks import cross_problems, flow_problems, included_studies, resolve
-from metareview.screening.dedup import deduplicate, find_duplicate_groups
-from metareview.screening.ingest import ingest, screening_files, screening_settings, summarise
-from metareview.screening.prisma import count, identities, prisma_csv_rows
-from metareview.screening.readers import FORMATS, detect_format, read_screening
-from metareview.screening.records import (
+from metareview.inputs.screening.checks import (
+    cross_problems,
+    flow_problems,
+    included_studies,
+    resolve,
+)
+from metareview.inputs.screening.counts import count, identities, prisma_csv_rows
+from metareview.inputs.screening.dedup import deduplicate, find_duplicate_groups
+from metareview.inputs.screening.readers import FORMATS, detect_format, read_screening
+from metareview.inputs.screening.records import (
     Record,
     ScreeningTable,
     normalise_doi,
     normalise_title,
 )
+from metareview.inputs.screening.summary import screening_files, screening_settings, summarise
 
 __all__ = [
     "FORMATS",
@@ -39,7 +42,6 @@ __all__ = [
     "flow_problems",
     "identities",
     "included_studies",
-    "ingest",
     "normalise_doi",
     "normalise_title",
     "prisma_csv_rows",

@@ -13,8 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from metareview.errors import InputError, InputWarning, raise_collected
-from metareview.screening.records import ScreeningTable
-from metareview.tables import MAX_ERRORS, StudyTable, read_csv_table
+from metareview.inputs.screening.records import ScreeningTable
+from metareview.inputs.tables import MAX_ERRORS, StudyTable, read_csv_table
 
 POLICIES = ("error", "warn")
 

@@ -34,7 +34,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from metareview.errors import InputError
-from metareview.screening.records import (
+from metareview.inputs.screening.records import (
     OTHER_METHODS,
     UNSPECIFIED_SOURCE,
     ScreeningTable,

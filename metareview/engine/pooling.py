@@ -13,11 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from .effects import SINGLE_ARM, TWO_ARM, default_add, default_drop00, escalc
-from .errors import AnalysisError
-from .models import Fit, _clean, fit_iv_many, pad_groups, rma, rma_mh, rma_peto
-from .subgroups import metareg, subgroup_analysis
-from .transforms import back_transform
+from metareview.engine import measures
+from metareview.engine.effects import escalc
+from metareview.engine.measures import default_add, default_drop00
+from metareview.engine.models import Fit, clean, fit_iv_many, pad_groups, rma, rma_mh, rma_peto
+from metareview.engine.subgroups import metareg, subgroup_analysis
+from metareview.engine.transforms import back_transform
+from metareview.errors import AnalysisError
 
 
 @dataclass(frozen=True)
@@ -37,18 +39,19 @@ class Settings:
         return replace(self, add=add, drop00=drop00)
 
     def check(self) -> None:
-        if self.measure not in TWO_ARM + SINGLE_ARM:
+        if self.measure not in measures.PUBLIC:
             raise AnalysisError(f"unknown measure {self.measure!r}")
-        if self.method in ("MH", "PETO") and self.measure not in TWO_ARM:
-            raise AnalysisError(f"method {self.method} needs a two-arm measure (OR, RR, RD)")
-        if self.method == "PETO" and self.measure != "OR":
-            raise AnalysisError("the Peto method pools odds ratios only (measure OR)")
-        if self.method in ("MH", "PETO") and self.test != "z":
+        if not measures.accepts(self.method, self.measure):
+            if self.method == "PETO":
+                raise AnalysisError("the Peto method pools odds ratios only (measure OR)")
+            accepted = ", ".join(measures.methods_accepting(self.method))
+            raise AnalysisError(f"method {self.method} needs a two-arm measure ({accepted})")
+        if self.method in measures.TABLE_METHODS and self.test != "z":
             raise AnalysisError(f"method {self.method} supports test z only")
 
 
 def is_two_arm(measure: str) -> bool:
-    return measure in TWO_ARM
+    return measures.is_two_arm(measure)
 
 
 def _columns(rows, names):
@@ -56,8 +59,7 @@ def _columns(rows, names):
 
 
 def effect_sizes(rows: list[dict], s: Settings):
-    names = ("ai", "n1i", "ci", "n2i") if is_two_arm(s.measure) else ("xi", "ni")
-    data = _columns(rows, names)
+    data = _columns(rows, measures.get(s.measure).columns)
     return escalc(s.measure, data, add=s.add, to=s.to, drop00=s.drop00, correction=s.correction)
 
 
@@ -125,7 +127,7 @@ def _subgroups_2x2(rows: list[dict], s: Settings, column: str):
     """Mantel-Haenszel or Peto fit per level; the test for subgroup differences is
     Cochran's Q over the level estimates with inverse-variance weights, as RevMan
     computes it (Cochrane Handbook 10.11.3.1); no random-effects version."""
-    from .subgroups import SubgroupResult, _q_between, _single_study_fit
+    from metareview.engine.subgroups import SubgroupResult, q_between, single_study_fit
 
     levels = sorted({str(r[column]) for r in rows})
     fits, skipped, warnings = [], {}, []
@@ -136,7 +138,7 @@ def _subgroups_2x2(rows: list[dict], s: Settings, column: str):
         except AnalysisError as exc:
             es = effect_sizes(sub, s)
             if int(es.usable.sum()) == 1:
-                fits.append(_single_study_fit(es, [r["study"] for r in sub], s.level, s.measure))
+                fits.append(single_study_fit(es, [r["study"] for r in sub], s.level, s.measure))
                 warnings.append(f"subgroup '{lev}' has one study; its estimate is that study's")
             else:
                 fits.append(None)
@@ -144,7 +146,7 @@ def _subgroups_2x2(rows: list[dict], s: Settings, column: str):
     pooled = [f for f in fits if f is not None]
     if len(pooled) < 2:
         raise AnalysisError(f"subgroup '{column}': fewer than two subgroups could be pooled")
-    test = _q_between([f.estimate for f in pooled], [f.se for f in pooled])
+    test = q_between([f.estimate for f in pooled], [f.se for f in pooled])
     return SubgroupResult(column, levels, fits, skipped, test, None, pool(rows, s), warnings)
 
 
@@ -267,5 +269,5 @@ def many_fits(rows, s: Settings, groups) -> list[dict[str, Any]]:
             key: back_transform(s.measure, d[key], ni=ni)
             for key in ("estimate", "ci_lb", "ci_ub", "pi_lb", "pi_ub")
         }
-        out.append(_clean(d))
+        out.append(clean(d))
     return out

@@ -17,7 +17,7 @@ registers take part: PRISMA 2020 has no duplicate box for other methods.
 from __future__ import annotations
 
 from metareview.errors import InputWarning
-from metareview.screening.records import STATUS_WORDS, Record, ScreeningTable
+from metareview.inputs.screening.records import STATUS_WORDS, Record, ScreeningTable
 
 MODES = ("auto", "always", "never")
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from metareview.errors import InputError, InputWarning, raise_collected
+from metareview.io import NUMBER
 
 MAX_ERRORS = 50
 """At most this many errors are collected from one file before reporting."""
@@ -39,8 +40,6 @@ would also overflow the floating point of the effect sizes."""
 # ASCII digits only: Python's \d (and int()) also accept full-width '１０' and
 # Arabic-Indic '٢٠١٥', which a spreadsheet does not read as numbers
 _UINT = re.compile(r"[0-9]+\Z")
-_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 # --------------------------------------------------------------------------- generic CSV
@@ -219,7 +218,7 @@ def _misplaced_header(file, records, start, required, names, expected) -> None:
                 f"row{'s' if index - start > 1 else ''} above it (the first non-empty row "
                 f"must name the columns: {expected})",
             )
-    if any(_NUMBER.match(n) for n in names):
+    if any(NUMBER.match(n) for n in names):
         raise InputError(
             file,
             header_row,
@@ -436,7 +435,7 @@ def load_studies(path: str | Path) -> StudyTable:
     ``design`` must be rct, observational or single_arm (matched ignoring case), ``year``
     empty or a whole number 1900-2100; an empty ``label`` defaults to the ``study_id``.
     ``rob_overall`` is lower-cased ('some concerns' reads as 'some'); it and the other
-    risk-of-bias columns are checked against the protocol's tool by ``metareview.rob``.
+    risk-of-bias columns are checked against the protocol's tool by ``metareview.inputs.rob``.
     """
     table = read_csv_table(path, STUDY_REQUIRED, STUDY_OPTIONAL)
     file = table.file
@@ -467,7 +466,7 @@ def load_studies(path: str | Path) -> StudyTable:
             errors.append(
                 InputError(file, r.row, "design", f"design {what}; use one of {', '.join(DESIGNS)}")
             )
-        # judgements are checked against the protocol's risk-of-bias tool (metareview.rob)
+        # judgements are checked against the protocol's risk-of-bias tool (metareview.inputs.rob)
         rob = norm_choice(r["rob_overall"]) or None
         year: int | None = None
         if r["year"]:
@@ -565,19 +564,19 @@ def _count(file: str, row: int, column: str, text: str) -> tuple[int | None, Inp
         why = "is empty; enter a whole number (leave the row out if the count is not reported)"
     elif _non_ascii_digits(text):
         why = f"{_NON_ASCII_DIGITS} (got {text!r})"
-    elif text.startswith("-") and _NUMBER.match(text):
+    elif text.startswith("-") and NUMBER.match(text):
         why = f"must not be negative (got {text!r})"
     elif re.fullmatch(r"[0-9]{1,3}(?:[,.' ][0-9]{3})+", text):
         digits = re.sub(r"[^0-9]", "", text)
         why = f"must be a whole number (got {text!r}: a thousands separator? write {digits})"
-    elif "," in text and _NUMBER.match(text.replace(",", ".")):
+    elif "," in text and NUMBER.match(text.replace(",", ".")):
         why = f"must be a whole number (got {text!r}: a decimal comma?)"
     elif text.startswith(("=", "@")):
         why = (
             f"must be a whole number (got the formula {text!r}; export the values, "
             "not the formulas)"
         )
-    elif _NUMBER.match(text):
+    elif NUMBER.match(text):
         why = f"must be a whole number (got {text!r})"
     else:
         why = f"must be a whole number of patients (got {text!r})"
@@ -815,27 +814,34 @@ def single_arm_table(
 # --------------------------------------------------------------------------- CSV output
 
 
-def _formula_like(text: str) -> bool:
-    """Text a spreadsheet would run as a formula (after any leading apostrophes)."""
-    core = text.lstrip("'")
-    return core.startswith(_FORMULA_START) and not _NUMBER.match(core)
+# --------------------------------------------------------------------------- rerun triggers
 
 
-def safe_text(value):
-    """Guard a text cell of an output CSV against spreadsheet formula injection.
+def bytes_or_reason(path: str | Path) -> bytes:
+    """A raw file's bytes for a digest. A missing file propagates (Snakemake reports the
+    missing input); a file that cannot be read (a directory, no permission) gives the
+    reason instead, and the job, whose reader names the file, reports it."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        return f"unreadable: {exc.strerror}".encode()
 
-    Text starting with ``= + - @``, a tab or a carriage return gets a leading apostrophe
-    unless it is a number (``-0.43``, ``+1e-3`` stay as they are); other values are
-    returned unchanged. Text that already starts with apostrophes before such a character
-    gets one more, so that ``restore_text`` gives back exactly the original text.
-    """
-    if isinstance(value, str) and _formula_like(value):
-        return "'" + value
-    return value
 
-
-def restore_text(value):
-    """The inverse of ``safe_text``: the original text of a guarded cell we wrote."""
-    if isinstance(value, str) and value.startswith("'") and _formula_like(value):
-        return value[1:]
-    return value
+def outcome_rows_digest(path: str | Path, outcome: str, hasher) -> None:
+    """Feed ``hasher`` what one outcome's extraction depends on in ``extraction.csv``: the
+    header and that outcome's rows (editing another outcome's rows leaves it unchanged). A
+    file this cannot split feeds its whole content; the job's own reader reports it."""
+    data = bytes_or_reason(path)
+    try:
+        reader = csv.reader(io.StringIO(data.decode("utf-8-sig"), newline=""))
+        header = next(reader, [])
+        col = [c.strip() for c in header].index("outcome")
+        hasher.update(repr(header).encode())
+        for row in reader:
+            if len(row) > col and row[col].strip() == outcome:
+                hasher.update(repr(row).encode())
+    except (UnicodeDecodeError, ValueError, csv.Error):
+        hasher.update(data)

@@ -8,15 +8,32 @@ to the review folder) and whether it was pre-specified. The report reads only th
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .errors import AnalysisError, InputError
-from .formatting import est_ci, num, pval
-from .io import write_json
-from .pipeline import forest_labels, typed_rows
-from .pooling import Settings
-from .presentation import (
+from metareview.engine.pooling import Settings, effect_sizes, is_two_arm, pool, pool_subgroups
+from metareview.engine.sensitivity import (
+    baujat,
+    case_arguments,
+    cumulative,
+    influence,
+    leave_one_out,
+    order_keys,
+)
+from metareview.engine.smallstudy import assess
+from metareview.errors import AnalysisError, InputError
+from metareview.inputs.protocol import outcome_settings, parse_filter
+from metareview.io import write_json
+from metareview.plots._table import message_figure
+from metareview.plots.common import save_figure
+from metareview.plots.forest import default_measure_label, draw_subgroup_forest
+from metareview.plots.funnel import draw_funnel
+from metareview.plots.sensitivity import draw_baujat, draw_cumulative, draw_leave_one_out
+from metareview.present.formats import est_ci, num, pval
+from metareview.present.labels import favours, forest_labels
+from metareview.present.tables import (
     SUBGROUP_TEST_NAMES,
     contour_caption,
     family,
@@ -26,52 +43,22 @@ from .presentation import (
     subgroup_tables,
     write_table_csv,
 )
-from .protocol import load_protocol, outcome_settings
+from metareview.stages.common import OutcomeContext, Output
 
 
 def _meta(item: dict) -> dict[str, Any]:
     return {"post_hoc": bool(item.get("post_hoc")), "rationale": item.get("rationale", "")}
 
 
-class _Output:
-    """Collects one stage's files under its output folder, relative to the review folder."""
-
-    def __init__(self, out_dir: Path, review_dir: Path):
-        self.dir = Path(out_dir)
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.review_dir = Path(review_dir)
-
-    def rel(self, name: str) -> str:
-        return (self.dir / name).relative_to(self.review_dir).as_posix()
-
-    def figure(self, fig, name: str, caption: str) -> dict[str, str]:
-        from .plots.common import save_figure
-
-        save_figure(fig, self.dir / name)
-        return {"path": self.rel(name), "caption": caption}
-
-
-def _context(table_csv, protocol_path, outcome, settings_dict):
-    protocol = load_protocol(protocol_path)
-    entry = next(o for o in protocol["outcomes"] if o["id"] == outcome)
-    rows = typed_rows(table_csv)
-    labels = {r["study"]: r.get("label") or r["study"] for r in rows}
-    return protocol, entry, Settings(**settings_dict), rows, labels
-
-
 # --------------------------------------------------------------------------- subgroups
 
 
-def run_subgroups(table_csv, protocol_path, outcome, settings_dict, plan, out_dir) -> list[str]:
+def run_subgroups(ctx: OutcomeContext, plan, out_dir, review_dir) -> list[str]:
     """Every subgroup analysis the protocol plans for ``outcome``: per-level fits, the test
     for subgroup differences and a subgroup forest plot each."""
-    from .plots.forest import draw_subgroup_forest
-    from .pooling import pool_subgroups
-
-    protocol, entry, settings, rows, labels = _context(
-        table_csv, protocol_path, outcome, settings_dict
-    )
-    out = _Output(out_dir, Path(out_dir).parent.parent)
+    protocol, entry, settings, rows = ctx.protocol, ctx.entry, ctx.settings, ctx.rows
+    outcome, labels = ctx.outcome, ctx.labels
+    out = Output(out_dir, review_dir)
     analyses, warnings = [], []
     for item in plan["subgroups"]:
         column = item["column"]
@@ -159,8 +146,6 @@ DEFAULT_MODEL_VARIANTS = ["FE", "MH", "PETO", "DL", "REML", "REML+knha"]
 
 
 def _try_pool(rows, settings: Settings, what: str):
-    from .pooling import pool
-
     try:
         return pool(rows, settings, what=what).to_dict(), ""
     except AnalysisError as exc:
@@ -175,10 +160,6 @@ def model_variants(settings: Settings, methods: list[str]) -> list[tuple[str, Se
     ``settings`` as the protocol gives them (``add``/``drop00`` None unless set), so each
     model gets metafor's defaults for it (``Settings.resolved``); MH and Peto always get
     theirs (``drop00`` TRUE), so their rows agree with the zero-cell table's."""
-    from dataclasses import replace
-
-    from .pooling import is_two_arm
-
     out = []
     for entry in methods:
         m, _, test = entry.partition("+")
@@ -202,10 +183,6 @@ def zero_cell_variants(settings: Settings) -> list[tuple[str, Settings]]:
     Mantel-Haenszel and Peto pool the 2x2 tables without a correction, so for an outcome
     pooled with them the corrections are shown under the inverse-variance fixed-effect
     model (said in the row label)."""
-    from dataclasses import replace
-
-    from .pooling import is_two_arm
-
     base = replace(settings, correction="constant")
     suffix = ""
     if settings.method in ("MH", "PETO"):
@@ -264,8 +241,6 @@ def _variant_analysis(item, title, description, rows, variants, measure, out, na
 def _exclusion_analysis(item, rows, labels, settings, main, out):
     """Re-pooling without the studies ``item['filter']`` matches; ``main`` is the primary
     analysis as ``(fit, error)``."""
-    from .protocol import parse_filter
-
     main_fit, main_err = main
     flt = parse_filter(item["filter"])
     if rows and flt.column not in rows[0]:
@@ -321,22 +296,14 @@ SMALL_STUDY_TESTS = {
 
 
 def run_small_study(
-    table_csv, protocol_path, outcome, settings_dict, plan, out_json, funnel_svg, contour_svg
+    ctx: OutcomeContext, plan, out_json, funnel_svg, contour_svg, review_dir
 ) -> list[str]:
     """Funnel plots, the small-study tests the protocol asks for, and trim-and-fill."""
-    from .plots._table import message_figure
-    from .plots.common import save_figure
-    from .plots.forest import default_measure_label
-    from .plots.funnel import draw_funnel
-    from .pooling import effect_sizes
-    from .smallstudy import assess
-
-    protocol, entry, settings, rows, labels = _context(
-        table_csv, protocol_path, outcome, settings_dict
-    )
+    entry, settings, rows, labels = ctx.entry, ctx.settings, ctx.rows, ctx.labels
+    outcome = ctx.outcome
     s = settings.resolved()
     method = "FE" if s.method in ("MH", "PETO") else s.method
-    review_dir = Path(out_json).parent.parent
+    review_dir = Path(review_dir)
     if not plan["small_study"]:
         # the outputs are fixed per outcome; say that nothing was planned
         note = "No small-study analysis is planned for this outcome in the protocol."
@@ -498,8 +465,6 @@ class _Case:
     """What the leave-one-out, influence and cumulative analyses of one outcome share."""
 
     def __init__(self, rows, labels, settings: Settings, main_fit, out, favours=None):
-        from .sensitivity import case_arguments
-
         self.rows, self.labels, self.main_fit, self.out = rows, labels, main_fit, out
         self.measure = settings.measure
         self.favours = favours or {}  # favours_left / favours_right of the outcome's forest
@@ -517,9 +482,6 @@ class _Case:
 
 
 def _leave_one_out(case: _Case, item: dict) -> dict[str, Any]:
-    from .plots.sensitivity import draw_leave_one_out
-    from .sensitivity import leave_one_out
-
     res = leave_one_out(case.es, case.ids, **case.common, **case.zero).to_dict()
     name = item["id"]
     write_json(case.out.dir / f"{name}.json", res)
@@ -542,9 +504,6 @@ def _leave_one_out(case: _Case, item: dict) -> dict[str, Any]:
 
 
 def _influence(case: _Case, item: dict) -> dict[str, Any]:
-    from .plots.sensitivity import draw_baujat
-    from .sensitivity import baujat, influence
-
     inf = influence(case.es, case.ids, **case.common).to_dict()
     bj = baujat(case.es, case.ids, **case.common, **case.zero).to_dict()
     name = item["id"]
@@ -568,9 +527,6 @@ def _influence(case: _Case, item: dict) -> dict[str, Any]:
 
 
 def _cumulative(case: _Case, item: dict) -> dict[str, Any]:
-    from .plots.sensitivity import draw_cumulative
-    from .sensitivity import cumulative, order_keys
-
     order_by = item.get("order_by") or list(CUMULATIVE_ORDER)
     order = order_keys(case.rows, order_by)
     res = cumulative(case.es, case.ids, order=order, **case.common, **case.zero).to_dict()
@@ -625,19 +581,24 @@ CASE_ANALYSES = {
 }
 
 
-def run_sensitivity(table_csv, protocol_path, outcome, settings_dict, plan, out_dir) -> list[str]:
-    """Every sensitivity analysis the protocol plans for ``outcome``, in protocol order."""
-    protocol, entry, settings, rows, labels = _context(
-        table_csv, protocol_path, outcome, settings_dict
-    )
-    out = _Output(out_dir, Path(out_dir).parent.parent)
-    main_fit, main_err = _try_pool(rows, settings, f"outcome '{outcome}'")
-    if not rows:
-        main_err = f"outcome '{outcome}': no study has data for this outcome"
+def main_analysis(fit: dict) -> tuple[dict | None, str]:
+    """The outcome's pooled fit as the pool stage wrote it, as ``(fit, error)``: the fit
+    when pooled, else None and why not."""
+    if fit.get("pooled"):
+        return fit, ""
+    return None, (fit.get("warnings") or ["not pooled"])[0]
+
+
+def run_sensitivity(ctx: OutcomeContext, plan, out_dir, review_dir, main_fit: dict) -> list[str]:
+    """Every sensitivity analysis the protocol plans for ``outcome``, in protocol order;
+    ``main_fit`` is the pooled fit (``pooled/<outcome>.json``), not refitted here."""
+    protocol, entry, settings, rows = ctx.protocol, ctx.entry, ctx.settings, ctx.rows
+    outcome, labels = ctx.outcome, ctx.labels
+    out = Output(out_dir, review_dir)
+    main_fit, main_err = main_analysis(main_fit)
     # the protocol's settings before metafor's per-model defaults (for other models)
     as_written = Settings(**outcome_settings(protocol, outcome, resolve=False))
-    texts = forest_labels(protocol, entry, settings.measure)
-    favours = {k: texts[k] for k in ("favours_left", "favours_right")}
+    favours_texts = favours(protocol, entry, settings.measure)
     analyses, warnings = [], []
     case = None
     for item in plan["sensitivity"]:
@@ -658,7 +619,7 @@ def run_sensitivity(table_csv, protocol_path, outcome, settings_dict, plan, out_
             continue
         if kind in CASE_ANALYSES:
             base = {"id": item["id"], "kind": kind, **_meta(item), "notes": [], "figures": []}
-            case = case or _Case(rows, labels, settings, main_fit, out, favours)
+            case = case or _Case(rows, labels, settings, main_fit, out, favours_texts)
             try:
                 analyses.append({**base, **CASE_ANALYSES[kind](case, item)})
             except AnalysisError as exc:
@@ -710,123 +671,28 @@ def run_sensitivity(table_csv, protocol_path, outcome, settings_dict, plan, out_
     return warnings
 
 
-# --------------------------------------------------------------------------- risk of bias
-
-
-def run_rob(studies_csv, protocol_path, fit_paths, rob_cfg, out_dir) -> list[str]:
-    """The review's risk-of-bias table, traffic-light plot and summary plots (unweighted and
-    weighted by the first primary outcome's meta-analysis weights)."""
-    import json
-
-    from .plots.rob import draw_summary_bar, draw_traffic_light
-    from .rob import load_tool, read_assessments, summary
-    from .tables import load_studies
-
-    protocol = load_protocol(protocol_path)
-    out = _Output(out_dir, Path(out_dir).parent)
-    if not rob_cfg:
-        write_json(
-            out.dir / "index.json",
-            {
-                "id": "risk-of-bias",
-                "kind": "risk_of_bias",
-                "title": "Risk of bias",
-                "post_hoc": False,
-                "tables": [],
-                "figures": [],
-                "notes": ["The protocol names no risk-of-bias tool (risk_of_bias.tool)."],
-            },
-        )
-        return []
-    tool = load_tool(rob_cfg.get("tool", "rob2"))
-    studies = load_studies(studies_csv)
-    table = read_assessments(list(studies), tool, path=studies_csv)
-    write_json(out.dir / "assessments.json", table.to_dict())
-    section = {
-        "id": "risk-of-bias",
-        "kind": "risk_of_bias",
-        "title": f"Risk of bias ({tool.name})",
-        "post_hoc": False,
-        "notes": [],
-        "tables": [],
-        "figures": [],
-    }
-    assessed = [s for s in table if s.assessed]
-    if not assessed:
-        section["notes"].append(
-            f"No risk-of-bias judgements are recorded in {Path(studies_csv).name} for this "
-            "review; none has been taken from a source yet, so none is shown."
-        )
-    else:
-        cols = table.columns
-        section["tables"].append(
-            {
-                "caption": "Judgements per study",
-                "columns": ["Study", *[c.label for c in cols]],
-                "rows": [
-                    [s.label]
-                    + [
-                        tool.judgement(s.judgements[c.id]).label
-                        if s.judgements.get(c.id)
-                        else "not assessed"
-                        for c in cols
-                    ]
-                    for s in table
-                ],
-            }
-        )
-        section["figures"].append(
-            out.figure(
-                draw_traffic_light(table, title=f"Risk of bias ({tool.name})"),
-                "traffic_light.svg",
-                "Traffic-light plot: judgement per study and domain.",
-            )
-        )
-        section["figures"].append(
-            out.figure(
-                draw_summary_bar(table, title="Risk of bias across studies"),
-                "summary.svg",
-                "Share of studies with each judgement, per domain.",
-            )
-        )
-        primary = next((o["id"] for o in protocol["outcomes"] if o.get("role") == "primary"), None)
-        fits = {Path(p).stem: p for p in fit_paths}
-        if primary in fits:
-            fit = json.loads(Path(fits[primary]).read_text(encoding="utf-8"))
-            if fit.get("pooled"):
-                write_json(out.dir / f"summary_weighted_{primary}.json", summary(table, fit))
-                section["figures"].append(
-                    out.figure(
-                        draw_summary_bar(
-                            table, title=f"Weighted by {primary} weights", weights=fit
-                        ),
-                        f"summary_weighted_{primary}.svg",
-                        f"Share of the meta-analysis weight of outcome {primary} per judgement.",
-                    )
-                )
-        write_json(out.dir / "summary.json", summary(table))
-    write_json(out.dir / "index.json", section)
-    return [n for n in section["notes"]]
-
-
 def run_outcome_analyses(
     table_csv,
+    fit_json,
     protocol_path,
     outcome,
     settings_dict,
     plan,
     *,
+    review_dir,
     subgroup_dir,
     sensitivity_dir,
     bias_json,
     funnel_svg,
     contour_svg,
 ) -> list[str]:
-    """All of an outcome's stage-4 analyses (one pipeline job); an empty plan section
-    gives an index with no analyses (the funnel plot is drawn whenever k >= 3)."""
-    common = (table_csv, protocol_path, outcome, settings_dict, plan)
+    """All of an outcome's stage-4 analyses (one pipeline job), from the outcome's table and
+    pooled fit as stages 2-3 wrote them; an empty plan section gives an index with no
+    analyses (the funnel plot is drawn whenever k >= 3)."""
+    ctx = OutcomeContext.load(protocol_path, outcome, settings_dict, table_csv)
+    main_fit = json.loads(Path(fit_json).read_text(encoding="utf-8"))
     return (
-        run_subgroups(*common, subgroup_dir)
-        + run_sensitivity(*common, sensitivity_dir)
-        + run_small_study(*common, bias_json, funnel_svg, contour_svg)
+        run_subgroups(ctx, plan, subgroup_dir, review_dir)
+        + run_sensitivity(ctx, plan, sensitivity_dir, review_dir, main_fit)
+        + run_small_study(ctx, plan, bias_json, funnel_svg, contour_svg, review_dir)
     )

@@ -17,19 +17,19 @@ from typing import Any
 
 import numpy as np
 
-from . import tau2 as tau2mod
-from .effects import EffectSizes
-from .errors import AnalysisError
-from .models import (
+from metareview.engine import tau2 as tau2mod
+from metareview.engine.effects import EffectSizes
+from metareview.engine.models import (
     Fit,
-    _clean,
     chi2_sf,
+    clean,
     norm_crit,
     norm_sf2,
     rma,
     t_crit,
     t_sf2,
 )
+from metareview.errors import AnalysisError
 
 
 @dataclass
@@ -52,7 +52,7 @@ class SubgroupResult:
                 d = fit.to_dict()
                 d["level"] = level
                 subgroups.append(d)
-        return _clean(
+        return clean(
             {
                 "subgroup": self.column,
                 "subgroups": subgroups,
@@ -65,7 +65,7 @@ class SubgroupResult:
         )
 
 
-def _q_between(est, se) -> dict[str, float]:
+def q_between(est, se) -> dict[str, float]:
     est, se = np.asarray(est, float), np.asarray(se, float)
     w = 1 / se**2
     mu = (w * est).sum() / w.sum()
@@ -114,7 +114,7 @@ def subgroup_analysis(
             only = EffectSizes(
                 sub.measure, sub.yi, sub.vi, sub.correction, sub.excluded, sub.counts
             )
-            fits.append(_single_study_fit(only, ids, level, es.measure))
+            fits.append(single_study_fit(only, ids, level, es.measure))
             warnings.append(f"subgroup '{lev}' has one study; its estimate is that study's")
             continue
         try:
@@ -140,12 +140,12 @@ def subgroup_analysis(
     test_fe = {"q": fe_fit["qm"], "df": fe_fit["qm_df"], "pval": fe_fit["qm_pval"]}
     test_re = None
     if method != "FE":
-        test_re = _q_between([f.estimate for f in pooled], [f.se for f in pooled])
+        test_re = q_between([f.estimate for f in pooled], [f.se for f in pooled])
     return SubgroupResult(column, levels, fits, skipped, test_fe, test_re, None, warnings)
 
 
-def _single_study_fit(es: EffectSizes, ids, level, measure) -> Fit:
-    from .models import _back, _study_records
+def single_study_fit(es: EffectSizes, ids, level, measure) -> Fit:
+    from metareview.engine.models import back_values, study_records
 
     i = int(np.flatnonzero(es.usable)[0])
     y, se = float(es.yi[i]), float(np.sqrt(es.vi[i]))
@@ -184,8 +184,8 @@ def _single_study_fit(es: EffectSizes, ids, level, measure) -> Fit:
         q=0.0,
         q_df=0,
         q_pval=1.0,
-        back=_back(measure, vals, ni),
-        studies=_study_records(es, ids, weights, crit),
+        back=back_values(measure, vals, ni),
+        studies=study_records(es, ids, weights, crit),
     )
 
 
@@ -369,7 +369,7 @@ def metareg(
         }
         for n, b, s, z, pv in zip(names, beta, se, stat, pval, strict=True)
     ]
-    return _clean(
+    return clean(
         {
             "k": k,
             "method": method,

@@ -37,12 +37,12 @@ from typing import Any
 import numpy as np
 from scipy import special
 
-from .effects import EffectSizes
-from .errors import AnalysisError
-from .models import (
+from metareview.engine import measures
+from metareview.engine.effects import EffectSizes
+from metareview.engine.models import (
     IV_METHODS,
     Fit,
-    _clean,
+    clean,
     fit_iv_many,
     norm_crit,
     norm_sf2,
@@ -50,7 +50,8 @@ from .models import (
     t_crit,
     t_sf2,
 )
-from .subgroups import metareg
+from metareview.engine.subgroups import metareg
+from metareview.errors import AnalysisError
 
 __all__ = [
     "MIN_STUDIES",
@@ -108,7 +109,7 @@ class _Result:
             out["name"] = name
         out["underpowered"] = self.underpowered
         out.update(more)
-        return _clean(out)
+        return clean(out)
 
 
 @dataclass
@@ -793,8 +794,6 @@ def trimfill(
 
 # --------------------------------------------------------------------------- funnel data
 
-TWO_ARM_MEASURES = ("OR", "RR", "RD", "PETO")
-
 
 def _points_from_fit(fit: Mapping[str, Any]) -> list[dict[str, Any]]:
     points = []
@@ -891,7 +890,8 @@ def funnel_data(
     half = crit * np.sqrt(s**2 + tau2_add)
     measure = str(fit.get("measure") or "")
     if null == "auto":
-        null = 0.0 if measure.upper() in TWO_ARM_MEASURES else None
+        m = measures.find(measure)
+        null = m.null if m and m.two_arm else None
     contours = []
     contour_xlim = None
     if null is not None:
@@ -907,7 +907,7 @@ def funnel_data(
     xlim = _xlim(refline, maxsei, yi, crit)
     if tau2_add:
         xlim = _xlim(refline, float(np.sqrt(maxsei**2 + tau2_add)), yi, crit)
-    return _clean(
+    return clean(
         {
             "measure": measure,
             "model": fit.get("model"),
@@ -991,4 +991,4 @@ def assess(
         out["funnel"] = funnel_data(es, study_ids=study_ids, method=method, level=level)
     except AnalysisError as exc:
         out["funnel"] = {"error": str(exc)}
-    return _clean(out)
+    return clean(out)

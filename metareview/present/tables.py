@@ -1,6 +1,6 @@
 """Report-ready tables and captions, built once from the analyses' results.
 
-The analysis stage (:mod:`metareview.analyses`) writes each analysis' result JSON, its
+The analysis stage (:mod:`metareview.stages.analyses`) writes each analysis' result JSON, its
 figures, and an index whose tables come from here; the same tables are written as CSV
 beside the JSON, and the HTML report renders the index as it is. One rule for what a cell
 shows where a statistic does not apply ("–"): tau² only for random-effects fits of two or
@@ -12,13 +12,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .formatting import est_ci, num, pct, pval
-from .io import write_csv
+from metareview.engine import measures
+from metareview.io import write_csv
+from metareview.present.formats import est_ci, num, pct, pval
 
 DASH = "–"
 FIXED_METHODS = ("FE", "MH", "PETO")
-#: the study-level effect a fit's Q and I² are computed from
-EFFECT_NAMES = {"OR": "log odds ratio", "RR": "log risk ratio", "RD": "risk difference"}
+#: fewest studies for which a prediction interval is shown (tau² from 2 studies is too
+#: unstable for one; the JSON results keep it)
+MIN_K_PI = 3
 FIT_COLUMNS = ["Analysis", "k", "Estimate [95% CI]", "p", "tau²", "I²"]
 NA_NOTE = (
     "–: not applicable (tau² only for random-effects models of two or more studies; I² "
@@ -44,6 +46,12 @@ SUBGROUP_TEST_NAMES = {
     "MH": "Q over the Mantel-Haenszel subgroup estimates",
     "PETO": "Q over the Peto subgroup estimates",
 }
+
+
+def effect_name(measure: str | None) -> str:
+    """The study-level effect a fit's Q and I² are computed from ("log odds ratio")."""
+    known = measures.find(measure)
+    return known.effect if known else "effect size"
 
 
 def family(method: str) -> str:
@@ -78,7 +86,7 @@ def i2_text(fit: dict, digits: int = 0) -> str:
 
 
 def _q_note(measure: str, fixed_methods: bool) -> str:
-    effect = EFFECT_NAMES.get(measure, "effect size")
+    effect = effect_name(measure)
     return (
         "Q, I² on: the studies that enter Cochran's Q and I², those with an estimable "
         f"study-level {effect} under the row's zero-cell rule"
@@ -291,3 +299,57 @@ def write_table_csv(path: str | Path, table: dict[str, Any]) -> None:
     """A table as CSV: its columns and rows (notes are in the result JSON and the report)."""
     columns = table["columns"]
     write_csv(path, columns, [dict(zip(columns, r, strict=True)) for r in table["rows"]])
+
+
+def main_table(fit: dict) -> dict[str, Any]:
+    """The per-outcome table of a pooled fit: columns, one row, notes."""
+    measure, model, k = fit.get("measure"), fit.get("model"), int(fit.get("k") or 0)
+    back = fit.get("back") or {}
+    notes = []
+    if model == "RE" and k >= MIN_K_PI and back.get("pi_lb") is not None:
+        pi = f"{num(back['pi_lb'])} to {num(back['pi_ub'])}"
+    elif model == "RE":
+        pi = DASH
+        notes.append(f"Prediction interval: not shown for fewer than {MIN_K_PI} studies (k = {k}).")
+    else:
+        pi = DASH
+        notes.append("Prediction interval: none for a fixed-effect model.")
+    tau2 = tau2_text(fit, 4)
+    if tau2 != DASH and fit.get("tau2_ci_lb") is not None:
+        tau2 += f" [{num(fit['tau2_ci_lb'], 4)}, {num(fit['tau2_ci_ub'], 4)}]"
+    i2 = i2_text(fit, 1)
+    if i2 != DASH and fit.get("i2_ci_lb") is not None:
+        i2 += f" [{num(fit['i2_ci_lb'], 1)}, {num(fit['i2_ci_ub'], 1)}]"
+    n_q = q_studies(fit)
+    has_q = fit.get("q") is not None and (fit.get("q_df") or 0) >= 1
+    q = f"{num(fit['q'])} ({fit['q_df']}), {pval(fit.get('q_pval'))}" if has_q else DASH
+    if n_q is not None and n_q != k:
+        notes.append(
+            f"Q, I² and H² on {n_q} of {k} studies (those with an estimable study-level "
+            f"{effect_name(measure)}); the pooled estimate uses all {k}."
+        )
+    return {
+        "columns": [
+            "k",
+            f"Pooled {measure} [95% CI]",
+            "Prediction interval",
+            "t" if fit.get("test") == "knha" else "z",
+            "p",
+            "tau² [95% CI]",
+            "I² [95% CI]",
+            "H²",
+            "Q (df), p",
+        ],
+        "row": [
+            str(k),
+            est_ci(back),
+            pi,
+            num(fit.get("stat")),
+            pval(fit.get("pval")),
+            tau2,
+            i2,
+            num(fit.get("h2")) if has_q else DASH,
+            q,
+        ],
+        "notes": notes,
+    }

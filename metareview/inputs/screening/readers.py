@@ -39,7 +39,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from metareview.errors import InputError, InputWarning, raise_collected
-from metareview.screening.records import (
+from metareview.inputs.screening.records import (
     ALLOWED,
     EXTRA_COLUMNS,
     GENERIC_COLUMNS,
@@ -51,7 +51,7 @@ from metareview.screening.records import (
     norm_token,
     parse_year,
 )
-from metareview.tables import MAX_ERRORS, CsvRow, CsvTable, read_csv_table
+from metareview.inputs.tables import MAX_ERRORS, CsvRow, CsvTable, read_csv_table
 
 FORMATS = ("generic", "covidence", "rayyan", "asreview")
 

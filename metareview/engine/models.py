@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from . import tau2 as tau2mod
-from .effects import EffectSizes, escalc
-from .errors import AnalysisError
-from .transforms import back_transform
+from metareview.engine import tau2 as tau2mod
+from metareview.engine.effects import EffectSizes, escalc
+from metareview.engine.transforms import back_transform
+from metareview.errors import AnalysisError
 
 IV_METHODS = ("FE", "DL", "REML", "ML", "PM", "EB", "SJ", "HE", "HS")
 ALL_METHODS = IV_METHODS + ("MH", "PETO")
@@ -72,12 +72,12 @@ def chi2_quantile(p, df):
 # --- result object ---------------------------------------------------------------------
 
 
-def _clean(value: Any) -> Any:
+def clean(value: Any) -> Any:
     """numpy scalars to Python, NaN/inf to None (JSON has no NaN)."""
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
+        return {k: clean(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
+        return [clean(v) for v in value]
     if isinstance(value, (np.integer,)):
         return int(value)
     if isinstance(value, (float, np.floating)):
@@ -128,7 +128,7 @@ class Fit:
     def to_dict(self) -> dict[str, Any]:
         out = {name: getattr(self, name) for name in self.__dataclass_fields__ if name != "extra"}
         out.update(self.extra)
-        return _clean(out)
+        return clean(out)
 
 
 # fields of a fit that hold statistics (None when a fit could not be made)
@@ -344,7 +344,7 @@ def q_profile_ci(y, v, mask, t2, level=95.0):
 # --- single fits ----------------------------------------------------------------------------
 
 
-def _study_records(es: EffectSizes, study_ids, weights, crit) -> list[dict[str, Any]]:
+def study_records(es: EffectSizes, study_ids, weights, crit) -> list[dict[str, Any]]:
     records = []
     ni_all = es.counts.get("ni")
     for i, sid in enumerate(study_ids):
@@ -369,7 +369,7 @@ def _study_records(es: EffectSizes, study_ids, weights, crit) -> list[dict[str, 
     return records
 
 
-def _back(measure, values: dict, ni):
+def back_values(measure, values: dict, ni):
     return {
         key: back_transform(measure, values[key], ni=ni)
         for key in ("estimate", "ci_lb", "ci_ub", "pi_lb", "pi_ub")
@@ -455,8 +455,8 @@ def rma(
         q=scalar["q"],
         q_df=k - 1,
         q_pval=scalar["q_pval"],
-        back=_back(es.measure, scalar, ni),
-        studies=_study_records(es, study_ids, weights, crit),
+        back=back_values(es.measure, scalar, ni),
+        studies=study_records(es, study_ids, weights, crit),
         warnings=list(r["notes"][0]),
     )
     return fit
@@ -626,6 +626,6 @@ def _fixed_fit(
         q=q,
         q_df=k_yi - 1,
         q_pval=q_pval,
-        back=_back(measure, vals, None),
-        studies=_study_records(es, study_ids, weights, norm_crit(level)),
+        back=back_values(measure, vals, None),
+        studies=study_records(es, study_ids, weights, norm_crit(level)),
     )

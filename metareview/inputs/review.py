@@ -1,0 +1,59 @@
+"""A review's inputs read together: the protocol, ``studies.csv`` and ``extraction.csv``,
+validated against each other (the one reader of ``extraction.csv`` that jobs use), and
+one outcome's per-study table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from metareview.inputs.protocol import (
+    check_against_studies,
+    load_protocol,
+    outcome_arms,
+    protocol_arms,
+)
+from metareview.inputs.rob import read_assessments
+from metareview.inputs.tables import (
+    ArmTable,
+    Extraction,
+    StudyTable,
+    load_extraction,
+    load_studies,
+    single_arm_table,
+    two_arm_table,
+)
+
+
+@dataclass
+class ReviewInputs:
+    protocol: dict
+    studies: StudyTable
+    extraction: Extraction
+
+    @classmethod
+    def load(cls, protocol_path: str | Path, studies_path, extraction_path) -> ReviewInputs:
+        """Protocol, studies and extraction, validated against each other."""
+        protocol = load_protocol(protocol_path)
+        studies = load_studies(studies_path)
+        check_against_studies(protocol, protocol_path, studies)
+        if protocol.get("risk_of_bias"):
+            # unknown judgements are errors naming file, row and column
+            read_assessments(list(studies), protocol["risk_of_bias"]["tool"], path=studies_path)
+        extraction = load_extraction(
+            extraction_path,
+            studies,
+            {o["id"] for o in protocol["outcomes"]},
+            protocol_arms(protocol),
+        )
+        return cls(protocol, studies, extraction)
+
+    def outcome_table(self, outcome: str) -> ArmTable:
+        """Per-study counts of one outcome plus every study covariate."""
+        arms = outcome_arms(self.protocol, outcome)
+        covariates = [c for c in self.studies.columns if c not in ("study_id",)]
+        if len(arms) == 2:
+            return two_arm_table(
+                self.extraction, self.studies, outcome, arms[0], arms[1], covariates
+            )
+        return single_arm_table(self.extraction, self.studies, outcome, arms[0], covariates)

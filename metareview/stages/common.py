@@ -1,0 +1,68 @@
+"""What the stages share: the per-outcome table as the extraction stage wrote it, one
+outcome's context (protocol read once per job), and a folder of a stage's outputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from metareview.engine import measures
+from metareview.engine.pooling import Settings
+from metareview.inputs.protocol import load_protocol
+from metareview.io import read_csv_dicts
+from metareview.plots.common import save_figure
+
+
+def read_outcome_table(path: str | Path) -> list[dict[str, Any]]:
+    """The rows of ``extraction/by_outcome/<outcome>.csv``, with the measure's count
+    columns as integers (every other column as written)."""
+    rows = read_csv_dicts(path)
+    for r in rows:
+        m = measures.find(r.get("measure"))
+        for key in m.columns if m else ():
+            if key in r and r[key] != "":
+                r[key] = int(r[key])
+    return rows
+
+
+@dataclass
+class OutcomeContext:
+    """One outcome of one review, as a job sees it."""
+
+    protocol: dict
+    entry: dict
+    settings: Settings
+    rows: list[dict[str, Any]]
+
+    @classmethod
+    def load(cls, protocol: dict | str | Path, outcome: str, settings: dict, table_csv):
+        if not isinstance(protocol, dict):
+            protocol = load_protocol(protocol)
+        entry = next(o for o in protocol["outcomes"] if o["id"] == outcome)
+        return cls(protocol, entry, Settings(**settings), read_outcome_table(table_csv))
+
+    @property
+    def outcome(self) -> str:
+        return self.entry["id"]
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """Study id -> the label figures and tables show."""
+        return {r["study"]: r.get("label") or r["study"] for r in self.rows}
+
+
+class Output:
+    """Collects one stage's files under its output folder, relative to the review folder."""
+
+    def __init__(self, out_dir: str | Path, review_dir: str | Path):
+        self.dir = Path(out_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.review_dir = Path(review_dir)
+
+    def rel(self, name: str) -> str:
+        return (self.dir / name).relative_to(self.review_dir).as_posix()
+
+    def figure(self, fig, name: str, caption: str) -> dict[str, str]:
+        save_figure(fig, self.dir / name)
+        return {"path": self.rel(name), "caption": caption}

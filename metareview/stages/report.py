@@ -1,0 +1,184 @@
+"""The review's HTML report (one self-contained page) and the audit of published values.
+
+The audit rule is in :mod:`metareview.audit`. The stages write each analysis with a
+report-ready table in an index (``subgroup/<outcome>/index.json``, ...); the report reads
+the analysis' own result file (``result`` in the index) for what a table must say about
+applicability: heterogeneity statistics of single studies, the studies that enter Q,
+warnings of the small-study tests, the influence criteria, which figures were drawn.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from markupsafe import Markup
+
+from metareview.audit import audit_outcome, audit_summary, deviations, published_decimals
+from metareview.inputs.protocol import is_registered, load_protocol, outcome_settings
+from metareview.io import atomic_write_text, write_json
+from metareview.present.formats import num, pval
+from metareview.present.methods import methods_paragraph, prespecified_tag
+from metareview.present.tables import i2_text, main_table, pooled, tau2_text
+from metareview.stages.layout import Layout
+
+# --------------------------------------------------------------------------- analyses
+
+
+_NUMERIC = re.compile(r"^(?:[−\-<>]?\d|–$)")
+
+
+def is_numeric_cell(value: Any) -> bool:
+    """A table cell to right-align: a number, an estimate with its CI, a p-value or '–'."""
+    return isinstance(value, int | float) or bool(_NUMERIC.match(str(value)))
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _analysis_sections(layout: Layout, outcome: str) -> list[dict[str, Any]]:
+    """The outcome's subgroup, sensitivity and small-study analyses, as the stages wrote
+    them: each index lists analyses with their tables (:mod:`metareview.present.tables`)
+    and the paths of the figures drawn (relative to the review folder)."""
+    review_dir = Path(layout.root)
+    sections = []
+    for path in map(Path, layout.analysis_indexes(outcome)):
+        if not path.is_file():
+            continue
+        for analysis in _read_json(path).get("analyses", []):
+            svgs = [
+                {
+                    "svg": _inline_svg((review_dir / f["path"]).read_text("utf-8")),
+                    "caption": f.get("caption", ""),
+                }
+                for f in analysis.get("figures") or []
+            ]
+            sections.append({**analysis, "svgs": svgs})
+    return sections
+
+
+def _review_section(layout: Layout, name: str) -> dict[str, Any] | None:
+    """A per-review stage's index (risk of bias, screening), figures inlined."""
+    review_dir = Path(layout.root)
+    path = Path(layout.review_index(name))
+    if not path.is_file():
+        return None
+    index = _read_json(path)
+    index["svgs"] = [
+        {
+            "svg": _inline_svg((review_dir / f["path"]).read_text("utf-8")),
+            "caption": f.get("caption", ""),
+        }
+        for f in index.get("figures", [])
+    ]
+    return index
+
+
+def rob_recorded(review_dir: str | Path) -> bool | None:
+    """Whether ``rob/assessments.json`` holds any judgement (None: no such file)."""
+    path = Path(Layout(Path(review_dir).as_posix()).rob_dir) / "assessments.json"
+    if not path.is_file():
+        return None
+    studies = _read_json(path).get("studies") or []
+    return any(v for s in studies for v in (s.get("judgements") or {}).values())
+
+
+def _published_text(reported: dict) -> str:
+    """'1.33 [0.90, 1.98] (k = 3)' at the publication's decimals ('' when nothing was)."""
+    if reported.get("estimate") is None:
+        return ""
+    places = published_decimals(reported, "estimate")
+    text = " ".join(
+        [f"{reported['estimate']:.{places}f}"]
+        + (
+            [f"[{reported['ci_lb']:.{places}f}, {reported['ci_ub']:.{places}f}]"]
+            if reported.get("ci_lb") is not None and reported.get("ci_ub") is not None
+            else []
+        )
+    )
+    return text + (f" (k = {reported['k']})" if reported.get("k") else "")
+
+
+def _forest_absent(fit: dict) -> str:
+    """Why an outcome has no forest plot ('' when it has one: any study to show)."""
+    if fit.get("studies"):
+        return ""
+    return "No forest plot: no study has data for this outcome (k = 0)."
+
+
+def build_report(protocol, template_path, review_dir, out_html, out_audit) -> list[str]:
+    """Render ``report.html`` from the results in ``review_dir`` and write ``audit.json``;
+    ``protocol`` is the loaded protocol (or its path)."""
+    import jinja2  # only this job renders HTML
+
+    if not isinstance(protocol, dict):
+        protocol = load_protocol(protocol)
+    layout = Layout(Path(review_dir).as_posix())
+    validation = _read_json(Path(layout.validation))
+    outcomes, audit_rows = [], []
+    for entry in protocol["outcomes"]:
+        oid = entry["id"]
+        fit = _read_json(Path(layout.pooled(oid)))
+        settings = outcome_settings(protocol, oid)
+        rows = audit_outcome(entry, fit)
+        audit_rows += rows
+        no_forest = _forest_absent(fit)
+        outcomes.append(
+            {
+                "entry": entry,
+                "fit": fit,
+                "main": main_table(fit) if pooled(fit) else None,
+                "summary": {"tau2": tau2_text(fit), "i2": i2_text(fit)},
+                "svg": None
+                if no_forest
+                else _inline_svg(Path(layout.forest(oid)).read_text("utf-8")),
+                "no_forest": no_forest,
+                "audit": rows,
+                "settings": settings,
+                "analyses": _analysis_sections(layout, oid),
+                "published": _published_text(entry.get("reported") or {}),
+            }
+        )
+    audit = audit_summary(protocol["review_id"], audit_rows)
+    write_json(out_audit, audit)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(Path(template_path).parent)),
+        autoescape=True,
+        undefined=jinja2.ChainableUndefined,
+        keep_trailing_newline=True,
+    )
+    env.filters["num"] = num
+    env.filters["p"] = pval
+    env.tests["numeric"] = is_numeric_cell
+    html = env.get_template(Path(template_path).name).render(
+        protocol=protocol,
+        registered=is_registered(protocol),
+        prespecified=prespecified_tag(protocol),
+        methods=methods_paragraph(protocol, rob_recorded=rob_recorded(layout.root)),
+        outcomes=outcomes,
+        validation=validation,
+        audit=audit,
+        deviations=deviations(protocol),
+        rob=_review_section(layout, "rob"),
+        screening=_review_section(layout, "screening"),
+    )
+    atomic_write_text(out_html, html)
+    return []
+
+
+def _inline_svg(text: str):
+    """Our own matplotlib SVG, stripped of the XML prologue, for inline embedding.
+
+    Figures are drawn at print size (7 pt text); on screen they are scaled up to 1.4x
+    their natural width, within the page column.
+    """
+    start = text.find("<svg")
+    svg = text[start:]
+    m = re.search(r'width="([0-9.]+)pt"', svg[:500])
+    if m:
+        px = float(m.group(1)) * 4 / 3 * 1.4
+        svg = svg.replace("<svg ", f'<svg style="width:100%;max-width:{px:.0f}px" ', 1)
+    return Markup(svg)
