@@ -23,9 +23,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from metareview import cli, pipeline
+from metareview import cli
 from metareview.errors import AnalysisError, InputError, InputErrors
 from metareview.inputs.protocol import load_config, load_protocol, outcome_settings
+from metareview.stages import pool as pipeline
+from metareview.stages.studies import run_studies
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = Path(__file__).resolve().parent / "bad_inputs"
@@ -112,13 +114,16 @@ def run_pipeline(work: Path) -> tuple[Exception | None, Path]:
                 res / "forest" / f"{outcome}.svg",
                 res / "forest" / f"{outcome}.png",
             )
-        pipeline.gather_effects(  # rule studies
+        run_studies(  # rule studies
             protocol_path,
             studies,
             extraction,
             tables,
-            res / "extraction" / "effects.csv",
-            res / "extraction" / "validation.json",
+            [res / "pooled" / f"{o}.json" for o in outcomes],
+            protocol.get("risk_of_bias"),
+            effects=res / "extraction" / "effects.csv",
+            validation=res / "extraction" / "validation.json",
+            rob=res / "rob",
         )
     except (InputError, AnalysisError) as exc:
         return exc, res

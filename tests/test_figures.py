@@ -52,14 +52,13 @@ def review_rows(review: str, outcome: str) -> tuple[list[dict], dict[str, str], 
     """An outcome's rows of a bundled review, as the pipeline forms them, its labels and
     the protocol's settings for it."""
     from metareview.inputs.protocol import outcome_settings
-    from metareview.stages.pool import load_inputs, outcome_table
+    from metareview.inputs.review import ReviewInputs
 
     raw = REPO / "data" / "raw" / review
     protocol_path = REPO / "config" / "reviews" / f"{review}.yaml"
-    protocol, studies, extraction = load_inputs(
-        protocol_path, raw / "studies.csv", raw / "extraction.csv"
-    )
-    rows = [dict(r) for r in outcome_table(protocol, studies, extraction, outcome).rows]
+    inputs = ReviewInputs.load(protocol_path, raw / "studies.csv", raw / "extraction.csv")
+    rows = [dict(r) for r in inputs.outcome_table(outcome).rows]
+    protocol = inputs.protocol
     labels = {r["study"]: str(r.get("label") or r["study"]) for r in rows}
     return rows, labels, outcome_settings(protocol, outcome)
 
@@ -320,8 +319,8 @@ def test_loo_favours_not_for_proportions(tmp_path):
 
 def test_loo_and_cumulative_numbers_as_the_tables(tmp_path):
     """p, I² and tau² in the figures are the texts of the report's tables
-    (metareview.stages.report: formatting.pval, i2_text, tau2_text with 3 decimals)."""
-    from metareview.stages.report import i2_text, tau2_text
+    (metareview.present.tables: formats.pval, i2_text, tau2_text with 3 decimals)."""
+    from metareview.present.tables import i2_text, tau2_text
 
     out, fit, loo, cum = _sens_figures("sich")
     for fig, entries, name in (

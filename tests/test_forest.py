@@ -607,12 +607,11 @@ def evt_subgroups(outcome="mrs02", column="category", **settings):
     """``pool_subgroups`` on the bundled EVT trials (data/raw), as the pipeline forms them."""
     from metareview.engine.pooling import Settings, pool_subgroups
     from metareview.inputs.protocol import outcome_settings
-    from metareview.stages.pool import load_inputs, outcome_table
+    from metareview.inputs.review import ReviewInputs
 
-    protocol, studies, extraction = load_inputs(
-        EVT_PROTOCOL, EVT / "studies.csv", EVT / "extraction.csv"
-    )
-    rows = [dict(r) for r in outcome_table(protocol, studies, extraction, outcome).rows]
+    inputs = ReviewInputs.load(EVT_PROTOCOL, EVT / "studies.csv", EVT / "extraction.csv")
+    rows = [dict(r) for r in inputs.outcome_table(outcome).rows]
+    protocol = inputs.protocol
     labels = {r["study"]: r["label"] for r in rows}
     s = {**outcome_settings(protocol, outcome), **settings}
     return pool_subgroups(rows, Settings(**s), column), labels

@@ -323,7 +323,7 @@ def test_input_row_order_does_not_change_the_table(data):
     import tempfile
     from pathlib import Path
 
-    from metareview.stages.pool import load_inputs, outcome_table
+    from metareview.inputs.review import ReviewInputs
 
     rows = data.draw(tables(kmax=8))
     studies = [f"{r['study']},{r['study']} label,rct" for r in rows]
@@ -339,8 +339,8 @@ def test_input_row_order_does_not_change_the_table(data):
             (d / "studies.csv").write_text("study_id,label,design\n" + "\n".join(study_lines))
             header = "study_id,outcome,arm,events,total,source\n"
             (d / "extraction.csv").write_text(header + "\n".join(extraction_lines) + "\n")
-            inputs = load_inputs(d / "props.yaml", d / "studies.csv", d / "extraction.csv")
-            return outcome_table(*inputs, "o").rows
+            inputs = ReviewInputs.load(d / "props.yaml", d / "studies.csv", d / "extraction.csv")
+            return inputs.outcome_table("o").rows
 
     original = table(studies, lines)
     assert table(studies, shuffled_lines) == original  # studies.csv order is kept

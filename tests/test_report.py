@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from metareview import report
+from metareview.present.methods import UNREGISTERED_TAG, methods_paragraph, prespecified_tag
 from metareview.present.tables import (
     DASH,
     FIT_COLUMNS,
@@ -18,14 +18,10 @@ from metareview.present.tables import (
     fit_table,
     funnel_caption,
     influence_table,
+    main_table,
     subgroup_tables,
 )
-from metareview.stages.report import (
-    UNREGISTERED_TAG,
-    main_table,
-    methods_paragraph,
-    prespecified_tag,
-)
+from metareview.stages import report
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "workflow" / "templates" / "report.html.j2"

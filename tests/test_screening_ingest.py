@@ -16,8 +16,9 @@ import pytest
 
 from metareview.errors import InputError
 from metareview.inputs.protocol import load_protocol
-from metareview.inputs.screening import identities, ingest, screening_settings, summarise
+from metareview.inputs.screening import identities, screening_settings, summarise
 from metareview.plots.prisma import COLUMN_WIDTH, PAGE_WIDTH, draw_prisma
+from metareview.stages.ingest import ingest
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data" / "screening"

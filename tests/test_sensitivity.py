@@ -216,15 +216,15 @@ def test_order_keys_missing_last_and_numeric_text():
 
 
 def evt_outcome(outcome):
-    from metareview.stages.pool import load_inputs, outcome_table
+    from metareview.inputs.review import ReviewInputs
 
     review = REPO / "data" / "raw" / "evt-vs-medical-rcts"
-    protocol, studies, extraction = load_inputs(
+    inputs = ReviewInputs.load(
         REPO / "config" / "reviews" / "evt-vs-medical-rcts.yaml",
         review / "studies.csv",
         review / "extraction.csv",
     )
-    table = outcome_table(protocol, studies, extraction, outcome)
+    table = inputs.outcome_table(outcome)
     rows = [dict(r) for r in table.rows]
     labels = {r["study"]: str(r.get("label") or r["study"]) for r in rows}
     return rows, labels

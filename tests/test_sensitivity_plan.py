@@ -183,7 +183,9 @@ def test_cumulative_says_which_studies_have_no_year(tmp_path):
     import json
 
     from metareview.inputs.protocol import analysis_plan, load_protocol, outcome_settings
+    from metareview.inputs.review import ReviewInputs
     from metareview.stages.analyses import run_sensitivity
+    from metareview.stages.common import OutcomeContext
     from metareview.stages.pool import extract_outcome
 
     review = "evt-vs-medical-rcts"
@@ -197,13 +199,16 @@ def test_cumulative_says_which_studies_have_no_year(tmp_path):
     cells[header.index("year")] = ""
     studies.write_text("".join([lines[0], ",".join(cells) + "\n", *lines[2:]]), encoding="utf-8")
     table = tmp_path / "mrs02.csv"
-    extract_outcome(protocol_path, studies, raw / "extraction.csv", "mrs02", table)
+    inputs = ReviewInputs.load(protocol_path, studies, raw / "extraction.csv")
+    extract_outcome(inputs, "mrs02", table)
     protocol = load_protocol(protocol_path)
     plan = analysis_plan(protocol, "mrs02")
     plan = {**plan, "sensitivity": [s for s in plan["sensitivity"] if s["kind"] == "cumulative"]}
     out = tmp_path / "results" / review / "sensitivity" / "mrs02"
     settings = dict(outcome_settings(protocol, "mrs02"))
-    run_sensitivity(table, protocol_path, "mrs02", settings, plan, out)
+    ctx = OutcomeContext.load(protocol, "mrs02", settings, table)
+    main = {"pooled": True, "estimate": 0.0}  # cumulative refits; the main fit is not read
+    run_sensitivity(ctx, plan, out, tmp_path / "results" / review, main)
     (analysis,) = json.loads((out / "index.json").read_text())["analyses"]
     assert analysis["notes"] == [
         "Added last, in the order of studies.csv (no value in year): MR CLEAN."

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from metareview.engine.pooling import Settings, pool_subgroups
-from metareview.stages.pool import load_inputs, outcome_table
+from metareview.inputs.review import ReviewInputs
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = json.loads((ROOT / "tests/reference/fixtures_subgroup_2x2.json").read_text())["specs"]
@@ -18,12 +18,12 @@ REVIEW = "evt-vs-medical-rcts"
 
 
 def rows_of(outcome: str, column: str) -> list[dict]:
-    protocol, studies, extraction = load_inputs(
+    inputs = ReviewInputs.load(
         ROOT / f"config/reviews/{REVIEW}.yaml",
         ROOT / f"data/raw/{REVIEW}/studies.csv",
         ROOT / f"data/raw/{REVIEW}/extraction.csv",
     )
-    table = outcome_table(protocol, studies, extraction, outcome)
+    table = inputs.outcome_table(outcome)
     return [dict(r) for r in table.rows if str(r.get(column, "")).strip()]
 
 

@@ -27,7 +27,7 @@ rule analyses:
     conda:
         "../envs/metareview.yaml"
     params:
-        review_dir=L.root,
+        review_dir=lambda wc: Layout.of(RESULTS, wc.review).root,
         settings=settings_of,
         presentation=presentation_of,
         plan=plan_of,

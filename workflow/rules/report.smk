@@ -35,7 +35,7 @@ rule report:
     conda:
         "../envs/metareview.yaml"
     params:
-        review_dir=L.root,
+        review_dir=lambda wc: Layout.of(RESULTS, wc.review).root,
         protocol=lambda wc: protocol(wc.review),
         config=config,
     script:
