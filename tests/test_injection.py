@@ -28,6 +28,8 @@ from metareview.errors import InputError
 from metareview.inputs.protocol import load_protocol
 from metareview.io import read_csv_dicts, write_csv
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 REVIEW = "hostile"
 

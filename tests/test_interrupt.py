@@ -40,6 +40,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 BASE = Path(__file__).resolve().parent / "bad_inputs" / "_base"
 REVIEW = "demo"

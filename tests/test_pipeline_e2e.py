@@ -9,7 +9,6 @@ before and after tampering, the `audit` target and Snakemake's own report.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -17,37 +16,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import ENV, SNAKEMAKE, fresh_copy, run_pipeline
 
-ROOT = Path(__file__).resolve().parents[1]
-SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-
-
-def fresh_copy(work: Path) -> Path:
-    """The pipeline's files (no results) in ``work``."""
-    for name in ("Snakefile", "config", "workflow", "data"):
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, work / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, work / name)
-    return work
-
-
-# the package under test is this repository's, whatever else is installed
-ENV = {
-    **os.environ,
-    "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-}
-
-
-def run_pipeline(work: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        SNAKEMAKE + ["--cores", "2", *args, "--quiet"],
-        cwd=work,
-        capture_output=True,
-        text=True,
-        env=ENV,
-    )
+pytestmark = pytest.mark.slow
 
 
 def all_files(folder: Path) -> dict[str, bytes]:
@@ -59,10 +30,10 @@ def all_files(folder: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-    work = fresh_copy(tmp_path_factory.mktemp("pipeline"))
-    run = run_pipeline(work)
-    assert run.returncode == 0, run.stderr[-4000:]
+def workdir(pipeline_workdir, tmp_path_factory):
+    """The session's shared run, copied once for this module's tests that rerun jobs."""
+    work = tmp_path_factory.mktemp("e2e") / "work"
+    shutil.copytree(pipeline_workdir, work, symlinks=True)
     return work
 
 

@@ -22,7 +22,7 @@ RE_METHODS = ("DL", "REML")
 REL = 1e-9
 
 # AnalysisError messages the engine documents for data that cannot be pooled
-DOCUMENTED = ("not estimable", "did not converge")
+DOCUMENTED = ("not estimable", "did not converge", "found no root")
 
 PROFILE = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import shutil
 import subprocess
 import sys
 from itertools import combinations
@@ -328,33 +326,10 @@ def test_cli_prisma_inconsistent_input(tmp_path):
 # --------------------------------------------------------------------------- Snakemake rule
 
 
-def test_snakemake_rule_ingest(tmp_path):
-    for name in ("config", "workflow", "data"):
-        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
-    (tmp_path / "Snakefile").write_text(
-        'configfile: "config/config.yaml"\n\n\n'
-        'include: "workflow/rules/common.smk"\n'
-        'include: "workflow/rules/screening.smk"\n\n\n'
-        "rule all:\n"
-        "    input:\n"
-        '        expand(f"{RESULTS}/{{review}}/screening/prisma.json", review=REVIEWS),\n',
-        encoding="utf-8",
-    )
-    snakemake = [sys.executable, "-m", "snakemake"]
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    lint = subprocess.run(
-        snakemake + ["--lint"], cwd=tmp_path, capture_output=True, text=True, env=env
-    )
-    assert lint.returncode == 0, lint.stdout[-2000:] + lint.stderr[-2000:]
-    run = subprocess.run(
-        snakemake + ["--cores", "2", "--quiet"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
+@pytest.mark.slow
+def test_snakemake_rule_ingest(pipeline_workdir):
+    """Rule ingest in the session's shared pipeline run writes every screening output."""
+    tmp_path = pipeline_workdir
     for review in REVIEWS:
         for name in OUTPUTS:
             assert (tmp_path / "results" / review / "screening" / name).is_file()
