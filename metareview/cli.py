@@ -261,7 +261,9 @@ def _check_levels(path: str, rows: list[dict], columns: list[str], by_level: boo
 def add_verify_parser(sub) -> None:
     p = sub.add_parser(
         "verify",
-        help="re-hash a review's inputs and outputs against its manifest.json (exit 1 on mismatch)",
+        help="re-hash a review's inputs and outputs against its manifest.json (exit 1 on a "
+        "mismatch, a missing file or a refused path: absolute, '..', outside the review, "
+        "a symbolic link, not a regular file)",
     )
     p.add_argument(
         "review_dir", help="results/<review>, the folder holding manifest.json (or the file)"
@@ -286,6 +288,8 @@ def run_verify(args) -> int:
         print(f"MISMATCH {rel}: sha256 differs from the manifest", file=sys.stderr)
     for rel in result.missing:
         print(f"MISSING  {rel}: listed in the manifest, not on disk", file=sys.stderr)
+    for item in result.refused:
+        print(f"REFUSED  {item['path']}: {item['reason']}", file=sys.stderr)
     for rel in result.untracked:
         print(f"note: {rel} is not in the manifest", file=sys.stderr)
     sys.stdout.write(json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n")
