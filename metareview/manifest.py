@@ -294,8 +294,9 @@ def verify(review_dir: str | Path, root: str | Path = ".") -> Verification:
     A listed path that is absolute, climbs with ``..``, lies outside its folder (an input
     outside ``root``, an output outside ``review_dir``), is or passes through a symbolic
     link, or is not a regular file is refused (named with the reason; the verification
-    is then not ok), whatever its digest. Files under ``review_dir`` that the manifest does not list are reported
-    as untracked (not an error: logs, or files of another pipeline version).
+    is then not ok), whatever its digest. Files under ``review_dir`` that the manifest
+    does not list are reported as untracked (not an error: logs, or files of another
+    pipeline version).
     """
     review_dir, root = Path(os.path.abspath(review_dir)), Path(root).resolve()
     if review_dir.is_file():  # the manifest itself was named

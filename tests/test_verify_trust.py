@@ -103,9 +103,7 @@ def test_a_folder_reached_through_a_symlink_is_refused(repo, tmp_path, capsys):
 def test_a_directory_or_fifo_is_not_a_regular_file(repo, capsys):
     (repo / "results" / "demo" / "sub").mkdir()
     os.mkfifo(repo / "results" / "demo" / "pipe")  # hashing it would block forever
-    write_manifest(
-        repo, outputs={"results/demo/sub": "0" * 64, "results/demo/pipe": "0" * 64}
-    )
+    write_manifest(repo, outputs={"results/demo/sub": "0" * 64, "results/demo/pipe": "0" * 64})
     code, report, err = run(repo, capsys)
     assert code == 1
     assert [r["reason"] for r in report["refused"]] == ["not a regular file"] * 2
