@@ -18,6 +18,7 @@ from .protocol import (
     outcome_arms,
     outcome_settings,
     protocol_arms,
+    protocol_warnings,
 )
 from .tables import load_extraction, load_studies, single_arm_table, two_arm_table
 
@@ -87,7 +88,8 @@ def gather_effects(protocol_path, studies_path, extraction_path, tables, out_csv
     protocol, studies, extraction = load_inputs(protocol_path, studies_path, extraction_path)
     rows: list[dict[str, str]] = []
     fields: list[str] = []
-    warnings = [_warning_dict(w) for w in studies.warnings + extraction.warnings]
+    warnings = [_warning_dict(w) for w in protocol_warnings(protocol_path)]
+    warnings += [_warning_dict(w) for w in studies.warnings + extraction.warnings]
     per_outcome = {}
     for path in tables:
         part = read_csv_dicts(path)

@@ -30,6 +30,7 @@ from .presentation import (
     tau2_text,
 )
 from .protocol import analysis_plan, load_protocol, outcome_settings
+from .text import printable
 
 MEASURE_NAMES = {  # plural, as the methods paragraph uses them
     "OR": "odds ratios",
@@ -546,7 +547,7 @@ def build_report(protocol_path, template_path, review_dir, out_html, out_audit) 
         rob=_review_section(review_dir, "rob"),
         screening=_review_section(review_dir, "screening"),
     )
-    atomic_write_text(out_html, html)
+    atomic_write_text(out_html, printable(html))  # no control character in the page
     return []
 
 

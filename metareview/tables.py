@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from metareview.errors import InputError, InputWarning, raise_collected
+from metareview.text import BIDI, CONTROL, bidi_message, control_character
 
 MAX_ERRORS = 50
 """At most this many errors are collected from one file before reporting."""
@@ -70,6 +71,7 @@ class CsvTable:
     columns: list[str]
     rows: list[CsvRow]
     header_row: int = 1
+    warnings: list[InputWarning] = field(default_factory=list)
 
     def __iter__(self) -> Iterator[CsvRow]:
         return iter(self.rows)
@@ -363,7 +365,45 @@ def read_csv_table(
             break
     raise_collected(errors[:MAX_ERRORS])
     columns = [n for n in names if n] + [n for n in optional if n not in seen]
-    return CsvTable(file=file, columns=columns, rows=rows, header_row=header_row)
+    table = CsvTable(file=file, columns=columns, rows=rows, header_row=header_row)
+    if CONTROL.search(text) or BIDI.search(text):
+        table.warnings = check_characters(table)
+    return table
+
+
+def check_characters(table: CsvTable) -> list[InputWarning]:
+    """Control characters in the header or a cell are errors; bidirectional controls
+    are warnings (``metareview.text``); both at their row and column. Returns the
+    warnings."""
+    errors: list[InputError] = []
+    warnings: list[InputWarning] = []
+
+    def check(row, column, text, what):
+        found = control_character(text)
+        if found is not None:
+            errors.append(
+                InputError(
+                    table.file,
+                    row,
+                    column,
+                    f"{what} holds the control character {found}, invisible and not allowed "
+                    "in a report: delete it",
+                )
+            )
+        message = bidi_message(text)
+        if message is not None:
+            warnings.append(InputWarning(table.file, row, column, f"{what} {message}"))
+
+    for name in table.columns:
+        check(table.header_row, None, name, f"column name {name!r}")
+    for r in table.rows:
+        for column, text in r.items():
+            if CONTROL.search(text) or BIDI.search(text):
+                check(r.row, column, text, "the cell")
+        if len(errors) >= MAX_ERRORS:
+            break
+    raise_collected(errors[:MAX_ERRORS])
+    return warnings
 
 
 # --------------------------------------------------------------------------- studies.csv
@@ -499,7 +539,9 @@ def load_studies(path: str | Path) -> StudyTable:
     if not errors and not studies:
         raise InputError(file, None, None, "no studies: the file has a header row but no data")
     raise_collected(errors)
-    return StudyTable(file=file, studies=studies, columns=table.columns)
+    return StudyTable(
+        file=file, studies=studies, columns=table.columns, warnings=list(table.warnings)
+    )
 
 
 # --------------------------------------------------------------------------- extraction.csv
@@ -674,7 +716,7 @@ def load_extraction(
             "study x outcome x arm is expected)",
         )
 
-    warnings: list[InputWarning] = []
+    warnings: list[InputWarning] = list(table.warnings)
     by_arm: dict[tuple[str, str], list[ExtractionRecord]] = {}
     for rec in records:
         by_arm.setdefault((rec.study_id, rec.arm), []).append(rec)

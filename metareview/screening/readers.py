@@ -51,7 +51,7 @@ from metareview.screening.records import (
     norm_token,
     parse_year,
 )
-from metareview.tables import MAX_ERRORS, CsvRow, CsvTable, read_csv_table
+from metareview.tables import MAX_ERRORS, CsvRow, CsvTable, check_characters, read_csv_table
 
 FORMATS = ("generic", "covidence", "rayyan", "asreview")
 
@@ -203,7 +203,9 @@ def _xlsx_table(path: Path) -> CsvTable:
         if not any(cells):
             continue
         rows.append(CsvRow({n: cells[i] for i, n in enumerate(names) if n}, index + 1))
-    return CsvTable(file=file, columns=[n for n in names if n], rows=rows, header_row=start + 1)
+    table = CsvTable(file=file, columns=[n for n in names if n], rows=rows, header_row=start + 1)
+    table.warnings = check_characters(table)
+    return table
 
 
 def _xlsx_cell(value) -> str:
@@ -670,6 +672,7 @@ def read_screening(
         if fmt is None:
             raise _unknown_format(table)
         parts.append(_READERS[fmt](table))
+        parts[-1].warnings[:0] = table.warnings  # bidirectional controls in its cells
     formats = {p.format for p in parts}
     if len(formats) > 1:
         raise InputError(
