@@ -14,6 +14,7 @@ import math
 import sys
 
 from .errors import AnalysisError, InputError
+from .text import describe_character
 
 MEASURES = ("OR", "RR", "RD", "PR", "PLN", "PLO", "PAS", "PFT")
 METHODS = ("FE", "MH", "PETO", "DL", "REML", "ML", "PM", "EB", "SJ", "HE", "HS")
@@ -95,6 +96,12 @@ MAX_MODERATOR = 1e12
 beyond it the weighted least squares of the meta-regression lose all precision."""
 
 
+_MINUS_CHARS = "\u2212\u2010\u2011\u2012\u2013\u2014\ufe63\uff0d"
+_MINUS_SIGNS = str.maketrans(dict.fromkeys(_MINUS_CHARS, "-"))
+"""Dashes a word processor or a copied PDF puts where '-' was meant (minus sign, hyphen,
+figure/en/em dash, small and full-width hyphen-minus)."""
+
+
 def _moderator(path: str, row: int, column: str, text: str) -> None:
     """A moderator cell is a finite number written plainly (``12``, ``-0.5``, ``1e3``) or
     a category label; ``InputError`` for an empty cell and for text that Python would
@@ -116,6 +123,17 @@ def _moderator(path: str, row: int, column: str, text: str) -> None:
                 f"±{MAX_MODERATOR:.0e} (rescale the column, e.g. to thousands)",
             )
         return
+    plain = text.translate(_MINUS_SIGNS)
+    if plain != text and _NUMBER.match(plain):
+        sign = next(c for c in text if c in _MINUS_CHARS)
+        raise InputError(
+            path,
+            row,
+            column,
+            f"moderator value {text!r} has the sign {describe_character(sign)}, not the "
+            f"ASCII '-': it would read as a category label and make {column!r} categorical; "
+            f"type {plain!r}",
+        )
     try:
         float(text)
     except ValueError:
@@ -149,7 +167,15 @@ def read_rows(
         row = dict(r)
         if not row["study"]:
             raise InputError(path, r.row, "study", "study is empty")
-        key = (row.get(by), row["study"]) if by else row["study"]
+        if by and not row[by]:
+            raise InputError(
+                path,
+                r.row,
+                by,
+                f"the --by column {by!r} is empty: every study needs the group it is pooled in",
+            )
+        # study names compared ignoring case ('Smith 2020' and 'smith 2020' are one study)
+        key = (row.get(by), row["study"].casefold()) if by else row["study"].casefold()
         if key in seen:
             within = f" in {by} {row.get(by)!r}" if by else ""
             raise InputError(

@@ -585,20 +585,26 @@ def _load_protocol(path: str | Path) -> dict:
             "(config/reviews/<review_id>.yaml)",
         )
     for section in ("outcomes", "subgroups", "sensitivity"):
+        # ids name files and folders: compared ignoring case, as a case-insensitive file
+        # system (macOS, Windows) compares the file names they become
         first: dict[str, int] = {}
         for i, item in enumerate(data.get(section, [])):
-            if section != "outcomes" and item["id"] == "index":
+            key = item["id"].casefold()
+            if section != "outcomes" and key == "index":
                 # results/<review>/<section>/<outcome>/index.json lists the analyses
                 err([section, i, "id"], "the id 'index' is reserved; choose another")
-            if item["id"] in first:
-                j = first[item["id"]]
+            if key in first:
+                j = first[key]
+                other = data[section][j]["id"]
+                same = "" if other == item["id"] else f" (the same as {other!r} but for case)"
                 err(
                     [section, i, "id"],
-                    f"duplicate id {item['id']!r} (also {section}[{j}], line "
-                    f"{_line(root, [section, j, 'id'])})",
+                    f"duplicate id {item['id']!r}{same} (also {section}[{j}], line "
+                    f"{_line(root, [section, j, 'id'])}); ids are compared ignoring case: "
+                    "they name files",
                 )
             else:
-                first[item["id"]] = i
+                first[key] = i
 
     ids = [o["id"] for o in data["outcomes"]]
     arms = data["arms"]
@@ -942,4 +948,19 @@ def load_config(path: str | Path) -> dict:
         got = "an empty file" if data is None else _type_name(data)
         raise InputError(file, None, None, f"the config is a YAML mapping, got {got}")
     validate_against_schema(data, CONFIG_SCHEMA_PATH, file, root)
+    errors, first = [], {}
+    for i, review in enumerate(data["reviews"]):
+        if review.casefold() in first:
+            j = first[review.casefold()]
+            errors.append(
+                InputError(
+                    file,
+                    _line(root, ["reviews", i]),
+                    f"reviews[{i}]",
+                    f"review {review!r} and reviews[{j}] {data['reviews'][j]!r} differ only "
+                    "by case: they would share one folder on a case-insensitive file system",
+                )
+            )
+        first.setdefault(review.casefold(), i)
+    raise_collected(errors)
     return fill_defaults(_load_schema(CONFIG_SCHEMA_PATH), data)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -368,7 +369,30 @@ def read_csv_table(
     table = CsvTable(file=file, columns=columns, rows=rows, header_row=header_row)
     if CONTROL.search(text) or BIDI.search(text):
         table.warnings = check_characters(table)
+    linked = outside_repository(path)
+    if linked is not None:
+        table.warnings.insert(0, linked)
     return table
+
+
+def outside_repository(path: str | Path) -> InputWarning | None:
+    """A warning when ``path`` reaches, through a symbolic link, a file outside the
+    repository (the working directory the pipeline runs in): the review then reads a
+    file that is not kept with it, and ``metareview verify`` refuses the link. (A warning
+    rather than a refusal: a link to a shared data drive is a legitimate way to work,
+    and the warning names the real file.)"""
+    absolute = Path(os.path.abspath(path))
+    real = Path(os.path.realpath(path))
+    if real == absolute or real.is_relative_to(Path.cwd().resolve()):
+        return None
+    return InputWarning(
+        str(path),
+        None,
+        None,
+        f"is a symbolic link to {real}, outside the repository: the review reads a file "
+        "that is not kept with it, and `metareview verify` will refuse it; copy the file "
+        "into the repository",
+    )
 
 
 def check_characters(table: CsvTable) -> list[InputWarning]:
@@ -482,24 +506,27 @@ def load_studies(path: str | Path) -> StudyTable:
     file = table.file
     errors: list[InputError] = []
     studies: list[Study] = []
-    first_row: dict[str, int] = {}
+    first_row: dict[str, tuple[str, int]] = {}
     fixed = set(STUDY_REQUIRED) | set(STUDY_OPTIONAL)
     for r in table:
         sid = r["study_id"]
         if not sid:
             errors.append(InputError(file, r.row, "study_id", "study_id is empty"))
             continue
-        if sid in first_row:
+        key = sid.casefold()  # ids name files (leave-one-out...): compared ignoring case
+        if key in first_row:
+            other, row = first_row[key]
+            same = "" if other == sid else f" (the same as {other!r} but for case)"
             errors.append(
                 InputError(
                     file,
                     r.row,
                     "study_id",
-                    f"duplicate study_id {sid!r}: rows {first_row[sid]} and {r.row}",
+                    f"duplicate study_id {sid!r}{same}: rows {row} and {r.row}",
                 )
             )
             continue
-        first_row[sid] = r.row
+        first_row[key] = (sid, r.row)
 
         design = norm_choice(r["design"])
         if design not in DESIGNS:
