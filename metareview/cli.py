@@ -15,6 +15,7 @@ import sys
 
 from metareview.engine import measures
 from metareview.errors import AnalysisError, InputError
+from metareview.text import describe_character
 
 METHODS = ("FE", "MH", "PETO", "DL", "REML", "ML", "PM", "EB", "SJ", "HE", "HS")
 CSV_FIELDS = (
@@ -95,6 +96,12 @@ MAX_MODERATOR = 1e12
 beyond it the weighted least squares of the meta-regression lose all precision."""
 
 
+_MINUS_CHARS = "\u2212\u2010\u2011\u2012\u2013\u2014\ufe63\uff0d"
+_MINUS_SIGNS = str.maketrans(dict.fromkeys(_MINUS_CHARS, "-"))
+"""Dashes a word processor or a copied PDF puts where '-' was meant (minus sign, hyphen,
+figure/en/em dash, small and full-width hyphen-minus)."""
+
+
 def _moderator(path: str, row: int, column: str, text: str) -> None:
     """A moderator cell is a finite number written plainly (``12``, ``-0.5``, ``1e3``) or
     a category label; ``InputError`` for an empty cell and for text that Python would
@@ -116,6 +123,17 @@ def _moderator(path: str, row: int, column: str, text: str) -> None:
                 f"±{MAX_MODERATOR:.0e} (rescale the column, e.g. to thousands)",
             )
         return
+    plain = text.translate(_MINUS_SIGNS)
+    if plain != text and NUMBER.match(plain):
+        sign = next(c for c in text if c in _MINUS_CHARS)
+        raise InputError(
+            path,
+            row,
+            column,
+            f"moderator value {text!r} has the sign {describe_character(sign)}, not the "
+            f"ASCII '-': it would read as a category label and make {column!r} categorical; "
+            f"type {plain!r}",
+        )
     try:
         float(text)
     except ValueError:
@@ -148,7 +166,15 @@ def read_rows(
         row = dict(r)
         if not row["study"]:
             raise InputError(path, r.row, "study", "study is empty")
-        key = (row.get(by), row["study"]) if by else row["study"]
+        if by and not row[by]:
+            raise InputError(
+                path,
+                r.row,
+                by,
+                f"the --by column {by!r} is empty: every study needs the group it is pooled in",
+            )
+        # study names compared ignoring case ('Smith 2020' and 'smith 2020' are one study)
+        key = (row.get(by), row["study"].casefold()) if by else row["study"].casefold()
         if key in seen:
             within = f" in {by} {row.get(by)!r}" if by else ""
             raise InputError(
@@ -259,7 +285,9 @@ def _check_levels(path: str, rows: list[dict], columns: list[str], by_level: boo
 def add_verify_parser(sub) -> None:
     p = sub.add_parser(
         "verify",
-        help="re-hash a review's inputs and outputs against its manifest.json (exit 1 on mismatch)",
+        help="re-hash a review's inputs and outputs against its manifest.json (exit 1 on a "
+        "mismatch, a missing file or a refused path: absolute, '..', outside the review, "
+        "a symbolic link, not a regular file)",
     )
     p.add_argument(
         "review_dir", help="results/<review>, the folder holding manifest.json (or the file)"
@@ -284,6 +312,8 @@ def run_verify(args) -> int:
         print(f"MISMATCH {rel}: sha256 differs from the manifest", file=sys.stderr)
     for rel in result.missing:
         print(f"MISSING  {rel}: listed in the manifest, not on disk", file=sys.stderr)
+    for item in result.refused:
+        print(f"REFUSED  {item['path']}: {item['reason']}", file=sys.stderr)
     for rel in result.untracked:
         print(f"note: {rel} is not in the manifest", file=sys.stderr)
     sys.stdout.write(json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n")

@@ -14,6 +14,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from metareview.text import printable
+
 #: a plain decimal number as text (``-0.43``, ``1e-3``): never guarded, read as a number
 NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -102,10 +104,11 @@ def write_json(path: str | Path, obj: Any) -> None:
 def write_csv(path: str | Path, fieldnames: list[str], rows: list[dict[str, Any]]) -> None:
     """CSV with a fixed column order, '\\n' line ends and text cells guarded against formula
     injection (numbers are written as numbers). The header is guarded like the cells: the
-    column names come from the user's tables (a studies.csv covariate named ``=cmd()``)."""
+    column names come from the user's tables (a studies.csv covariate named ``=cmd()``).
+    Control characters (``metareview.text``) are written as U+FFFD."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=fieldnames, lineterminator="\n", extrasaction="ignore")
-    writer.writerow({k: safe_text(k) for k in fieldnames})
+    writer.writerow({k: safe_text(printable(k)) for k in fieldnames})
     for row in rows:
         writer.writerow({k: _cell(row.get(k)) for k in fieldnames})
     atomic_write_text(path, buf.getvalue())
@@ -117,7 +120,7 @@ def _cell(value: Any) -> Any:
     if isinstance(value, float):
         return repr(value) if value == value else ""
     if isinstance(value, str):
-        return safe_text(value)
+        return safe_text(printable(value))
     return value
 
 

@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import platform
 import re
+import stat
 import subprocess
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -31,15 +33,21 @@ PACKAGE_PREFIX = "metareview:"  # files shipped with the package (e.g. risk-of-b
 def manifest_key(path: str | Path) -> str:
     """How a file is named in the manifest: relative to the working directory (the
     repository), or ``metareview:<path>`` for a file of the installed package, so that
-    manifests from two machines compare with ``diff``."""
+    manifests from two machines compare with ``diff``. A path through a symbolic link is
+    named by its real file; one that leads outside the repository keeps its own name
+    (and ``verify`` refuses it)."""
     p = Path(path)
-    if not p.is_absolute():
-        return p.as_posix()
     resolved = p.resolve()
+    if not p.is_absolute() and Path(os.path.abspath(p)) == resolved:
+        return p.as_posix()
+    # absolute, or reached through a symbolic link (workflow/schemas links to the
+    # package's schemas): the real file, which is what `verify` will accept
     if resolved.is_relative_to(PACKAGE_DIR):
         return PACKAGE_PREFIX + resolved.relative_to(PACKAGE_DIR).as_posix()
     cwd = Path.cwd().resolve()
-    return resolved.relative_to(cwd).as_posix() if resolved.is_relative_to(cwd) else p.as_posix()
+    if resolved.is_relative_to(cwd):
+        return resolved.relative_to(cwd).as_posix()
+    return p.as_posix()
 
 
 def locate(key: str, root: Path) -> Path:
@@ -147,10 +155,11 @@ class Verification:
     mismatched: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     untracked: list[str] = field(default_factory=list)
+    refused: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not (self.mismatched or self.missing)
+        return not (self.mismatched or self.missing or self.refused)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -159,6 +168,7 @@ class Verification:
             "checked": self.checked,
             "mismatched": self.mismatched,
             "missing": self.missing,
+            "refused": self.refused,
             "untracked": self.untracked,
         }
 
@@ -232,32 +242,86 @@ def read_manifest(path: str | Path, shown: str | None = None) -> dict[str, Any]:
     return manifest
 
 
+def refusal(key: str, root: Path, allowed: Path) -> tuple[str | None, Path | None]:
+    """Why ``verify`` will not hash the file a manifest key names (None if it will), and
+    the file. ``verify`` is a trust boundary (an auditor checks a folder somebody sent),
+    so a key must be a relative POSIX path without ``.``/``..``/hidden parts or
+    backslashes, under the ``allowed`` folder (or a ``metareview:`` file of the installed
+    package), reached without any symbolic link, and a regular file: a listed path that
+    reaches elsewhere would let a manifest vouch for files that are not the review's."""
+    package = key.startswith(PACKAGE_PREFIX)
+    rel = key[len(PACKAGE_PREFIX) :] if package else key
+    base = PACKAGE_DIR if package else root
+    if not rel or any(ord(c) < 0x20 or ord(c) == 0x7F for c in rel):
+        return "not a file name (empty, or control characters)", None
+    if rel.startswith("/") or re.match(r"[A-Za-z]:", rel) or "\\" in rel:
+        return "an absolute path: the manifest must list paths relative to the root", None
+    parts = rel.split("/")
+    if ".." in parts:
+        return "climbs out with '..': the manifest must list paths inside the review", None
+    if "." in parts or "" in parts:
+        return "not a plain relative path ('.' or an empty part)", None
+    if any(part.startswith(".") for part in parts):
+        return "a hidden file or folder (a name starting with '.')", None
+    path = base.joinpath(*parts)
+    if not package and not path.is_relative_to(allowed):
+        shown = allowed.relative_to(root).as_posix() if allowed.is_relative_to(root) else allowed
+        shown = "the root" if allowed == root else shown
+        return f"outside {shown}/ (the folder this kind of file must be in)", None
+    current = base
+    for part in parts:
+        current = current / part
+        try:
+            st = current.lstat()
+        except FileNotFoundError:
+            return None, path  # missing: reported as such
+        except OSError as exc:
+            return f"cannot be read: {exc.strerror}", None
+        if stat.S_ISLNK(st.st_mode):
+            target = os.path.realpath(current)
+            which = "is" if current == path else f"passes through {current.relative_to(base)},"
+            return f"{which} a symbolic link (to {target}); only regular files are checked", None
+    if not stat.S_ISREG(st.st_mode):
+        return "not a regular file", None
+    return None, path
+
+
 def verify(review_dir: str | Path, root: str | Path = ".") -> Verification:
     """Re-hash every input and output a review's manifest lists (``review_dir`` is
     ``results/<review>`` or its ``manifest.json``).
 
     Paths in the manifest are relative to ``root`` (the repository the pipeline ran in).
-    Files under ``review_dir`` that the manifest does not list are reported as untracked
-    (not an error: logs, or files of another pipeline version).
+    A listed path that is absolute, climbs with ``..``, lies outside its folder (an input
+    outside ``root``, an output outside ``review_dir``), is or passes through a symbolic
+    link, or is not a regular file is refused (named with the reason; the verification
+    is then not ok), whatever its digest. Files under ``review_dir`` that the manifest
+    does not list are reported as untracked (not an error: logs, or files of another
+    pipeline version).
     """
-    review_dir, root = Path(review_dir).resolve(), Path(root).resolve()
+    review_dir, root = Path(os.path.abspath(review_dir)), Path(root).resolve()
     if review_dir.is_file():  # the manifest itself was named
         review_dir, manifest_path = review_dir.parent, review_dir
     else:
         manifest_path = review_dir / "manifest.json"
+    if review_dir.resolve().is_relative_to(root):
+        review_dir = review_dir.resolve()
+        manifest_path = review_dir / manifest_path.name
     shown = manifest_path.relative_to(root) if manifest_path.is_relative_to(root) else manifest_path
     manifest = read_manifest(manifest_path, shown.as_posix())
     result = Verification(manifest=shown.as_posix())
     listed = {**manifest["inputs"], **manifest["outputs"]}
+    folder = {k: root for k in manifest["inputs"]} | {k: review_dir for k in manifest["outputs"]}
     for rel, digest in sorted(listed.items()):
-        p = locate(rel, root)
-        if not p.is_file():
+        reason, p = refusal(rel, root, folder[rel])
+        if reason is not None:
+            result.refused.append({"path": rel, "reason": reason})
+        elif p is None or not p.is_file():
             result.missing.append(rel)
         elif sha256(p) != digest:
             result.mismatched.append(rel)
         result.checked += 1
     for f in sorted(review_dir.rglob("*")):
-        if f.is_file() and f != manifest_path and not f.name.startswith("."):
+        if (f.is_file() or f.is_symlink()) and f != manifest_path and not f.name.startswith("."):
             rel = f.relative_to(root).as_posix() if f.is_relative_to(root) else f.as_posix()
             if rel not in listed and "/logs/" not in f"/{rel}":
                 result.untracked.append(rel)

@@ -15,15 +15,18 @@ PACKAGE = Path(__file__).resolve().parents[1] / "metareview"
 #: what each layer may import from the package (besides itself)
 ALLOWED = {
     "engine": {"errors"},
-    "inputs": {"errors", "io", "engine.measures"},
-    "present": {"errors", "io", "engine.measures", "inputs"},
-    "plots": {"errors", "engine.measures", "present", "inputs.rob"},
-    "stages": {"errors", "io", "engine", "inputs", "present", "plots", "audit", "manifest"},
-    "io": {"errors"},
+    "inputs": {"errors", "io", "text", "engine.measures"},
+    "present": {"errors", "io", "text", "engine.measures", "inputs"},
+    "plots": {"errors", "text", "engine.measures", "present", "inputs.rob"},
+    "stages": {
+        *("errors", "io", "text", "engine", "inputs", "present", "plots", "audit", "manifest"),
+    },
+    "io": {"errors", "text"},
+    "text": set(),
     "errors": set(),
     "audit": {"errors", "io", "inputs.protocol"},
-    "manifest": {"errors", "io"},
-    "cli": {"errors", "io", "engine", "inputs", "manifest"},
+    "manifest": {"errors", "io", "text"},
+    "cli": {"errors", "io", "text", "engine", "inputs", "manifest"},
     "metareview": set(),  # the package's __init__
 }
 

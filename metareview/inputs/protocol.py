@@ -21,7 +21,8 @@ from typing import Any
 import yaml
 
 from metareview.engine import measures
-from metareview.errors import InputError, raise_collected
+from metareview.errors import InputError, InputWarning, raise_collected
+from metareview.text import BIDI, bidi_message, control_character, describe_character
 
 # package data (workflow/schemas is a link to this folder, for Snakemake's conventions)
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "protocol.schema.yaml"
@@ -42,6 +43,9 @@ FALLBACK_SETTINGS = {
 
 # libyaml's C loader is the same safe loader, only faster; pure Python when absent.
 _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+MAX_YAML_DEPTH = 40
+"""Deepest nesting of lists and mappings read from a protocol or config (a protocol uses
+four levels); deeper YAML would exhaust Python's recursion limit while being read."""
 _schema_cache: dict[Path, dict] = {}
 
 
@@ -59,6 +63,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     neither. ``what`` names the kind of file in the message."""
 
     what = "protocol"
+    depth = 0
 
     def compose_node(self, parent, index):
         if self.check_event(yaml.AliasEvent):
@@ -67,7 +72,56 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         event = self.peek_event()
         if getattr(event, "anchor", None) is not None:
             self._refuse(f"anchor &{event.anchor}", event.start_mark)
-        return super().compose_node(parent, index)
+        if self.depth >= MAX_YAML_DEPTH:  # before Python's recursion limit is reached
+            raise _RefusedYAML(
+                None,
+                None,
+                f"nested more than {MAX_YAML_DEPTH} levels deep (lists or mappings inside "
+                f"each other); a {self.what} needs a few levels",
+                event.start_mark,
+            )
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def construct_object(self, node, deep=False):
+        """Values PyYAML reads but cannot build (a date 2025-13-45, an integer of more
+        digits than Python converts) as errors at their line."""
+        try:
+            value = super().construct_object(node, deep=deep)
+            reason = None
+            if isinstance(value, int) and value.bit_length() > 63:  # 0x... has no limit
+                reason = "more than 64 bits: no protocol or config value is this large"
+        except (ValueError, OverflowError) as exc:
+            reason = str(exc).split(";")[0]
+        if reason is None:
+            return value
+        shown = node.value if isinstance(node, yaml.ScalarNode) else node.tag
+        if isinstance(shown, str) and len(shown) > 40:
+            shown = f"{shown[:20]}... ({len(shown)} characters)"
+        kind = node.tag.rsplit(":", 1)[-1]
+        kind = {"int": "whole number", "float": "number", "timestamp": "date"}.get(kind, kind)
+        raise yaml.constructor.ConstructorError(
+            None,
+            None,
+            f"cannot read {shown!r} as a {kind} ({reason}); put it in quotes if it is text",
+            node.start_mark,
+        )
+
+    def construct_scalar(self, node):
+        value = super().construct_scalar(node)
+        if isinstance(value, str):
+            found = control_character(value)
+            if found is not None:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"the text holds the control character {found}: delete it",
+                    node.start_mark,
+                )
+        return value
 
     def _refuse(self, found: str, mark) -> None:
         raise _RefusedYAML(
@@ -123,9 +177,9 @@ def read_yaml_document(path: str | Path, what: str = "protocol") -> tuple[Any, y
             f"not valid UTF-8: byte 0x{data[exc.start]:02x} at byte offset {exc.start}; "
             "save the file as UTF-8",
         ) from None
-    loader = _UniqueKeyLoader(text)
-    loader.what = what
     try:
+        loader = _UniqueKeyLoader(text)  # checks the characters first
+        loader.what = what
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
     except _RefusedYAML as exc:
@@ -138,10 +192,18 @@ def read_yaml_document(path: str | Path, what: str = "protocol") -> tuple[Any, y
         raise InputError(
             file, mark.line + 1 if mark else None, None, f"invalid YAML: {what}"
         ) from None
+    except yaml.reader.ReaderError as exc:  # a raw control character in the text
+        line = text.count("\n", 0, exc.position) + 1
+        raise InputError(
+            file,
+            line,
+            None,
+            f"invalid YAML: the control character {describe_character(chr(exc.character))} "
+            "is not allowed in a YAML file: delete it",
+        ) from None
     except yaml.YAMLError as exc:
         raise InputError(file, None, None, f"invalid YAML: {exc}") from None
-    finally:
-        loader.dispose()
+    loader.dispose()
     return _dates_to_text(data), node
 
 
@@ -511,20 +573,26 @@ def _load_protocol(path: str | Path) -> dict:
             "(config/reviews/<review_id>.yaml)",
         )
     for section in ("outcomes", "subgroups", "sensitivity"):
+        # ids name files and folders: compared ignoring case, as a case-insensitive file
+        # system (macOS, Windows) compares the file names they become
         first: dict[str, int] = {}
         for i, item in enumerate(data.get(section, [])):
-            if section != "outcomes" and item["id"] == "index":
+            key = item["id"].casefold()
+            if section != "outcomes" and key == "index":
                 # results/<review>/<section>/<outcome>/index.json lists the analyses
                 err([section, i, "id"], "the id 'index' is reserved; choose another")
-            if item["id"] in first:
-                j = first[item["id"]]
+            if key in first:
+                j = first[key]
+                other = data[section][j]["id"]
+                same = "" if other == item["id"] else f" (the same as {other!r} but for case)"
                 err(
                     [section, i, "id"],
-                    f"duplicate id {item['id']!r} (also {section}[{j}], line "
-                    f"{node_line(root, [section, j, 'id'])})",
+                    f"duplicate id {item['id']!r}{same} (also {section}[{j}], line "
+                    f"{node_line(root, [section, j, 'id'])}); ids are compared ignoring case: "
+                    "they name files",
                 )
             else:
-                first[item["id"]] = i
+                first[key] = i
 
     ids = [o["id"] for o in data["outcomes"]]
     arms = data["arms"]
@@ -824,6 +892,34 @@ def _unmatched_filter_values(flt: StudyFilter, studies, path: list, what: str) -
     return out
 
 
+def protocol_warnings(path: str | Path) -> list[InputWarning]:
+    """Warnings about a (valid) protocol's text: every string holding bidirectional
+    control characters (``metareview.text``), at its line and key."""
+    file = str(path)
+    text = Path(path).read_text(encoding="utf-8")
+    if not BIDI.search(text):
+        return []
+    root = read_yaml_document(path)[1]
+    out: list[InputWarning] = []
+
+    def walk(node, where):
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                walk(key_node, where)
+                walk(value_node, [*where, key_node.value])
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                walk(item, [*where, i])
+        elif isinstance(node, yaml.ScalarNode):
+            message = bidi_message(node.value)
+            if message is not None:
+                line, key = node.start_mark.line + 1, yaml_path(where) or None
+                out.append(InputWarning(file, line, key, f"the text {message}"))
+
+    walk(root, [])
+    return out
+
+
 def read_yaml(path: str | Path, what: str = "config") -> Any:
     """The data of a YAML file read as protocols and configs are (no duplicate keys, no
     anchors or aliases); ``InputError`` naming the file and line otherwise."""
@@ -838,6 +934,21 @@ def load_config(path: str | Path) -> dict:
         got = "an empty file" if data is None else _type_name(data)
         raise InputError(file, None, None, f"the config is a YAML mapping, got {got}")
     validate_against_schema(data, CONFIG_SCHEMA_PATH, file, root)
+    errors, first = [], {}
+    for i, review in enumerate(data["reviews"]):
+        if review.casefold() in first:
+            j = first[review.casefold()]
+            errors.append(
+                InputError(
+                    file,
+                    node_line(root, ["reviews", i]),
+                    f"reviews[{i}]",
+                    f"review {review!r} and reviews[{j}] {data['reviews'][j]!r} differ only "
+                    "by case: they would share one folder on a case-insensitive file system",
+                )
+            )
+        first.setdefault(review.casefold(), i)
+    raise_collected(errors)
     return fill_defaults(_load_schema(CONFIG_SCHEMA_PATH), data)
 
 

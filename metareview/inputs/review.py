@@ -30,6 +30,7 @@ class ReviewInputs:
     protocol: dict
     studies: StudyTable
     extraction: Extraction
+    protocol_path: str | Path
 
     @classmethod
     def load(cls, protocol_path: str | Path, studies_path, extraction_path) -> ReviewInputs:
@@ -46,7 +47,7 @@ class ReviewInputs:
             {o["id"] for o in protocol["outcomes"]},
             protocol_arms(protocol),
         )
-        return cls(protocol, studies, extraction)
+        return cls(protocol, studies, extraction, protocol_path)
 
     def outcome_table(self, outcome: str) -> ArmTable:
         """Per-study counts of one outcome plus every study covariate."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from metareview.errors import InputError, InputWarning, raise_collected
 from metareview.io import NUMBER
+from metareview.text import BIDI, CONTROL, bidi_message, control_character
 
 MAX_ERRORS = 50
 """At most this many errors are collected from one file before reporting."""
@@ -69,6 +71,7 @@ class CsvTable:
     columns: list[str]
     rows: list[CsvRow]
     header_row: int = 1
+    warnings: list[InputWarning] = field(default_factory=list)
 
     def __iter__(self) -> Iterator[CsvRow]:
         return iter(self.rows)
@@ -362,7 +365,68 @@ def read_csv_table(
             break
     raise_collected(errors[:MAX_ERRORS])
     columns = [n for n in names if n] + [n for n in optional if n not in seen]
-    return CsvTable(file=file, columns=columns, rows=rows, header_row=header_row)
+    table = CsvTable(file=file, columns=columns, rows=rows, header_row=header_row)
+    if CONTROL.search(text) or BIDI.search(text):
+        table.warnings = check_characters(table)
+    linked = outside_repository(path)
+    if linked is not None:
+        table.warnings.insert(0, linked)
+    return table
+
+
+def outside_repository(path: str | Path) -> InputWarning | None:
+    """A warning when ``path`` reaches, through a symbolic link, a file outside the
+    repository (the working directory the pipeline runs in): the review then reads a
+    file that is not kept with it, and ``metareview verify`` refuses the link. (A warning
+    rather than a refusal: a link to a shared data drive is a legitimate way to work,
+    and the warning names the real file.)"""
+    absolute = Path(os.path.abspath(path))
+    real = Path(os.path.realpath(path))
+    if real == absolute or real.is_relative_to(Path.cwd().resolve()):
+        return None
+    return InputWarning(
+        str(path),
+        None,
+        None,
+        f"is a symbolic link to {real}, outside the repository: the review reads a file "
+        "that is not kept with it, and `metareview verify` will refuse it; copy the file "
+        "into the repository",
+    )
+
+
+def check_characters(table: CsvTable) -> list[InputWarning]:
+    """Control characters in the header or a cell are errors; bidirectional controls
+    are warnings (``metareview.text``); both at their row and column. Returns the
+    warnings."""
+    errors: list[InputError] = []
+    warnings: list[InputWarning] = []
+
+    def check(row, column, text, what):
+        found = control_character(text)
+        if found is not None:
+            errors.append(
+                InputError(
+                    table.file,
+                    row,
+                    column,
+                    f"{what} holds the control character {found}, invisible and not allowed "
+                    "in a report: delete it",
+                )
+            )
+        message = bidi_message(text)
+        if message is not None:
+            warnings.append(InputWarning(table.file, row, column, f"{what} {message}"))
+
+    for name in table.columns:
+        check(table.header_row, None, name, f"column name {name!r}")
+    for r in table.rows:
+        for column, text in r.items():
+            if CONTROL.search(text) or BIDI.search(text):
+                check(r.row, column, text, "the cell")
+        if len(errors) >= MAX_ERRORS:
+            break
+    raise_collected(errors[:MAX_ERRORS])
+    return warnings
 
 
 # --------------------------------------------------------------------------- studies.csv
@@ -441,24 +505,27 @@ def load_studies(path: str | Path) -> StudyTable:
     file = table.file
     errors: list[InputError] = []
     studies: list[Study] = []
-    first_row: dict[str, int] = {}
+    first_row: dict[str, tuple[str, int]] = {}
     fixed = set(STUDY_REQUIRED) | set(STUDY_OPTIONAL)
     for r in table:
         sid = r["study_id"]
         if not sid:
             errors.append(InputError(file, r.row, "study_id", "study_id is empty"))
             continue
-        if sid in first_row:
+        key = sid.casefold()  # ids name files (leave-one-out...): compared ignoring case
+        if key in first_row:
+            other, row = first_row[key]
+            same = "" if other == sid else f" (the same as {other!r} but for case)"
             errors.append(
                 InputError(
                     file,
                     r.row,
                     "study_id",
-                    f"duplicate study_id {sid!r}: rows {first_row[sid]} and {r.row}",
+                    f"duplicate study_id {sid!r}{same}: rows {row} and {r.row}",
                 )
             )
             continue
-        first_row[sid] = r.row
+        first_row[key] = (sid, r.row)
 
         design = norm_choice(r["design"])
         if design not in DESIGNS:
@@ -498,7 +565,9 @@ def load_studies(path: str | Path) -> StudyTable:
     if not errors and not studies:
         raise InputError(file, None, None, "no studies: the file has a header row but no data")
     raise_collected(errors)
-    return StudyTable(file=file, studies=studies, columns=table.columns)
+    return StudyTable(
+        file=file, studies=studies, columns=table.columns, warnings=list(table.warnings)
+    )
 
 
 # --------------------------------------------------------------------------- extraction.csv
@@ -673,7 +742,7 @@ def load_extraction(
             "study x outcome x arm is expected)",
         )
 
-    warnings: list[InputWarning] = []
+    warnings: list[InputWarning] = list(table.warnings)
     by_arm: dict[tuple[str, str], list[ExtractionRecord]] = {}
     for rec in records:
         by_arm.setdefault((rec.study_id, rec.arm), []).append(rec)

@@ -9,6 +9,7 @@ leaves a half-written file behind.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import secrets
 from collections.abc import Iterator
@@ -20,6 +21,8 @@ matplotlib.use("Agg")
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+
+from metareview.text import xml_safe  # noqa: E402
 
 __all__ = [
     "FONT_FAMILY",
@@ -113,7 +116,12 @@ def _atomic_save(fig: Figure, path: Path, fmt: str, **kwargs: object) -> None:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as handle:
-            fig.savefig(handle, format=fmt, **kwargs)
+            if fmt == "svg":  # text from the data stays text: no character XML forbids
+                buffer = io.BytesIO()
+                fig.savefig(buffer, format=fmt, **kwargs)
+                handle.write(xml_safe(buffer.getvalue().decode("utf-8")).encode("utf-8"))
+            else:
+                fig.savefig(handle, format=fmt, **kwargs)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -132,7 +140,8 @@ def save_figure(
     """Write ``fig`` deterministically as SVG and/or PNG.
 
     * SVG: text kept as text (``svg.fonttype = "none"``), fixed ``svg.hashsalt``, no
-      date or creator metadata.
+      date or creator metadata; a character XML forbids (a control character that reached
+      a label) is written as U+FFFD, so the file is always well-formed.
     * PNG: ``dpi`` pixels per inch, no ``Software`` text chunk and no time chunk.
     * Each file is written to a temporary file in the target directory and moved into
       place with :func:`os.replace`, so readers never see a partial file.

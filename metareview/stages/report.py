@@ -23,6 +23,7 @@ from metareview.present.formats import num, pval
 from metareview.present.methods import methods_paragraph, prespecified_tag
 from metareview.present.tables import i2_text, main_table, pooled, tau2_text
 from metareview.stages.layout import Layout
+from metareview.text import printable
 
 # --------------------------------------------------------------------------- analyses
 
@@ -165,7 +166,7 @@ def build_report(protocol, template_path, review_dir, out_html, out_audit) -> li
         rob=_review_section(layout, "rob"),
         screening=_review_section(layout, "screening"),
     )
-    atomic_write_text(out_html, html)
+    atomic_write_text(out_html, printable(html))  # no control character in the page
     return []
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from metareview.errors import InputWarning
+from metareview.inputs.protocol import protocol_warnings
 from metareview.inputs.review import ReviewInputs
 from metareview.inputs.rob import load_tool, read_assessments, summary
 from metareview.io import read_csv_dicts, write_csv, write_json
@@ -24,7 +25,8 @@ def gather_effects(inputs: ReviewInputs, tables, out_csv, out_json) -> list[str]
     protocol, studies, extraction = inputs.protocol, inputs.studies, inputs.extraction
     rows: list[dict[str, str]] = []
     fields: list[str] = []
-    warnings = [_warning_dict(w) for w in studies.warnings + extraction.warnings]
+    warnings = [_warning_dict(w) for w in protocol_warnings(inputs.protocol_path)]
+    warnings += [_warning_dict(w) for w in studies.warnings + extraction.warnings]
     per_outcome = {}
     for path in tables:
         part = read_csv_dicts(path)

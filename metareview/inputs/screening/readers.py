@@ -51,7 +51,14 @@ from metareview.inputs.screening.records import (
     norm_token,
     parse_year,
 )
-from metareview.inputs.tables import MAX_ERRORS, CsvRow, CsvTable, read_csv_table
+from metareview.inputs.tables import (
+    MAX_ERRORS,
+    CsvRow,
+    CsvTable,
+    check_characters,
+    outside_repository,
+    read_csv_table,
+)
 
 FORMATS = ("generic", "covidence", "rayyan", "asreview")
 
@@ -184,6 +191,8 @@ def _xlsx_table(path: Path) -> CsvTable:
         raw = [[_xlsx_cell(v) for v in row] for row in sheet.iter_rows(values_only=True)]
     finally:
         book.close()
+    if any(not c for r in raw for c in r):
+        _formulas_without_values(path, raw)
     start = 0
     while start < len(raw) and not any(raw[start]):
         start += 1
@@ -203,7 +212,49 @@ def _xlsx_table(path: Path) -> CsvTable:
         if not any(cells):
             continue
         rows.append(CsvRow({n: cells[i] for i, n in enumerate(names) if n}, index + 1))
-    return CsvTable(file=file, columns=[n for n in names if n], rows=rows, header_row=start + 1)
+    table = CsvTable(file=file, columns=[n for n in names if n], rows=rows, header_row=start + 1)
+    table.warnings = check_characters(table)
+    linked = outside_repository(path)
+    if linked is not None:
+        table.warnings.insert(0, linked)
+    return table
+
+
+def _formulas_without_values(path: Path, raw: list[list[str]]) -> None:
+    """``InputError`` when empty cells of the first sheet are formulas: a workbook written
+    by a program other than Excel (a script, some exports) stores formulas without their
+    values, which read as empty cells."""
+    import openpyxl
+
+    file = str(path)
+    book = openpyxl.load_workbook(path, read_only=True, data_only=False)
+    try:
+        found = [
+            (i, j, value)
+            for i, row in enumerate(book.worksheets[0].iter_rows(values_only=True))
+            for j, value in enumerate(row)
+            if isinstance(value, str)
+            and value.startswith("=")
+            and i < len(raw)
+            and j < len(raw[i])
+            and not raw[i][j]
+        ]
+    finally:
+        book.close()
+    if not found:
+        return
+    header = next((r for r in raw if any(r)), [])
+    i, j, formula = found[0]
+    column = header[j] if j < len(header) and header[j] else None
+    shown = formula if len(formula) <= 40 else formula[:37] + "..."
+    raise InputError(
+        file,
+        i + 1,
+        column,
+        f"formulas without values: {len(found)} cell{'s' if len(found) > 1 else ''} of the "
+        f"first sheet hold a formula but no stored value (this one: {shown!r}), so they "
+        "would read as empty; open and save the file in Excel (or export it as CSV)",
+    )
 
 
 def _xlsx_cell(value) -> str:
@@ -670,6 +721,7 @@ def read_screening(
         if fmt is None:
             raise _unknown_format(table)
         parts.append(_READERS[fmt](table))
+        parts[-1].warnings[:0] = table.warnings  # bidirectional controls in its cells
     formats = {p.format for p in parts}
     if len(formats) > 1:
         raise InputError(
