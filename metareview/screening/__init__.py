@@ -17,7 +17,13 @@ consistency checks and the pipeline's ``ingest`` stage.
 
 from metareview.screening.checks import cross_problems, flow_problems, included_studies, resolve
 from metareview.screening.dedup import deduplicate, find_duplicate_groups
-from metareview.screening.ingest import ingest, screening_files, screening_settings, summarise
+from metareview.screening.ingest import (
+    ingest,
+    screening_files,
+    screening_settings,
+    search_settings,
+    summarise,
+)
 from metareview.screening.prisma import count, identities, prisma_csv_rows
 from metareview.screening.readers import FORMATS, detect_format, read_screening
 from metareview.screening.records import (
@@ -47,5 +53,6 @@ __all__ = [
     "resolve",
     "screening_files",
     "screening_settings",
+    "search_settings",
     "summarise",
 ]
