@@ -266,8 +266,7 @@ def _apply_search(
                 )
             elif n > stated[key]:
                 errors.append(
-                    f"{n} records of the export come from {name!r} but {block} gives "
-                    f"{stated[key]}"
+                    f"{n} records of the export come from {name!r} but {block} gives {stated[key]}"
                 )
     identified = sum(stated.values())
     in_export = sum(per_source.values())
