@@ -328,8 +328,18 @@ def add_prisma_parser(sub) -> None:
     p.add_argument(
         "files",
         nargs="+",
-        metavar="SCREENING.csv",
-        help="the screening table (or Covidence's per-list exports)",
+        metavar="FILE",
+        help="the screening export(s) of one review: a generic screening.csv, Covidence's "
+        "per-list exports, Rayyan's title/abstract and full-text exports, an ASReview "
+        "export (CSV or XLSX), plus optionally a full-text overlay file (record_id, "
+        "full_text, exclusion_reason, study_id)",
+    )
+    p.add_argument(
+        "--protocol",
+        metavar="PROTOCOL.yaml",
+        help="a review protocol whose screening block (format, sources, not-retrieved "
+        "reasons/label, unlabelled) and search block (records identified, duplicates "
+        "removed) apply",
     )
     p.add_argument(
         "--format", default="auto", choices=("auto", "generic", "covidence", "rayyan", "asreview")
@@ -349,10 +359,30 @@ def add_prisma_parser(sub) -> None:
 
 
 def run_prisma(args) -> str:
-    from metareview.inputs.screening import summarise
+    from metareview.inputs.protocol import load_protocol
+    from metareview.inputs.screening.summary import (
+        OPTION_KEYS,
+        screening_settings,
+        search_settings,
+        summarise,
+    )
 
+    settings, search, where = screening_settings(None), None, (None, "screening.search_results")
+    if args.protocol:
+        protocol = load_protocol(args.protocol)
+        settings, search = screening_settings(protocol), search_settings(protocol)
+        block = "search" if protocol.get("search") else "screening.search_results"
+        where = (args.protocol, block)
+    fmt = args.format if args.format != "auto" else settings["format"]
     _table, counts, warnings = summarise(
-        args.files, format=args.format, on_inconsistency=args.on_inconsistency, dedup=args.dedup
+        args.files,
+        format=fmt,
+        on_inconsistency=args.on_inconsistency,
+        dedup=args.dedup,
+        sources=settings["sources"],
+        where=where,
+        options={k: settings[k] for k in OPTION_KEYS},
+        search=search,
     )
     for w in warnings:
         print(f"metareview: warning: {w}", file=sys.stderr)

@@ -111,6 +111,13 @@ def test_protocol_screening_block_defaults_and_validation(tmp_path):
         "on_inconsistency": "error",
         "deduplicate": "auto",
         "sources": {},
+        "not_retrieved_reasons": [
+            "Full text not available",
+            "No full text",
+            "Unable to obtain full text",
+        ],
+        "not_retrieved_label": "No full text available",
+        "unlabelled": "excluded",
     }
     assert screening_settings(protocol)["search_results"] is None
     text = (ROOT / "config" / "reviews" / "dmvo-mt-vs-bmm.yaml").read_text(encoding="utf-8")
@@ -302,7 +309,8 @@ def test_cli_prisma_several_covidence_files_and_format():
     assert out.returncode == 0, out.stderr
     counts = json.loads(out.stdout)
     assert counts["new_reports"] == 3
-    assert "warning" in out.stderr  # no database named in a Covidence export
+    # Covidence exports neither databases nor duplicates: not reported, not invented
+    assert counts["records_identified"] is None and counts["duplicates"] is None
 
 
 def test_cli_prisma_malformed_input_exit_2(tmp_path):

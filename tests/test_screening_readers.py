@@ -294,12 +294,14 @@ def test_covidence_per_list_exports():
         "Wrong study design",
     )
     assert by_id["#9"].exclusion_reason == "Wrong patient population"
-    assert (by_id["#1"].full_text, by_id["#1"].study_id) == ("include", "ALPHA 2023")
-    assert by_id["#11"].study_id == "ALPHA 2023"  # a second report of the same study
+    # studies are keyed on Covidence # ('Study' is a non-unique "Author Year" label)
+    assert (by_id["#1"].full_text, by_id["#1"].study_id) == ("include", "#1")
+    assert (by_id["#1"].study_label, by_id["#11"].study_label) == ("ALPHA 2023", "ALPHA 2023")
+    assert by_id["#11"].study_id == "#11"
     assert by_id["#6"].doi_key == "10.5555/cov.006"
     assert by_id["#1"].year == 2023
     assert {r.source for r in table} == {"Unspecified database"}
-    assert any("source" in str(w) for w in table.warnings)
+    assert not table.identification  # Covidence exports no duplicates
 
 
 def test_covidence_rows_after_multiline_abstracts():
@@ -316,7 +318,10 @@ def test_covidence_combined_file_counts_as_the_per_list_files():
         {"reason": "Wrong study design", "n": 2},
         {"reason": "Wrong patient population", "n": 1},
     ]
-    assert (combined["new_studies"], combined["new_reports"]) == (2, 3)
+    # 3 included rows with 3 Covidence numbers (two share the label 'ALPHA 2023')
+    assert (combined["new_studies"], combined["new_reports"]) == (3, 3)
+    # records identified and duplicates are not in the export: not reported, not 0
+    assert combined["records_identified"] is None and combined["duplicates"] is None
 
 
 def test_covidence_single_file_without_list_is_refused(tmp_path):
@@ -394,7 +399,9 @@ def test_rayyan_export():
     assert by_id["rayyan-7001"].title_abstract == "include"
     assert by_id["rayyan-7001"].doi_key == "10.5555/ray.001"  # 'LK - <link>' dropped
     assert by_id["rayyan-7003"].doi_key == "10.5555/ray.001"  # https://doi.org/, upper case
-    assert by_id["rayyan-7002"].exclusion_reason == "wrong population; background article"
+    # several reasons: counted under the first, all kept
+    assert by_id["rayyan-7002"].exclusion_reason == "wrong population"
+    assert by_id["rayyan-7002"].all_reasons == "wrong population; background article"
     assert by_id["rayyan-7004"].title.endswith("— Ünïcödé édition")
     assert by_id["rayyan-7005"].row == 6  # after a multi-line abstract
     assert by_id["rayyan-7007"].title_abstract == "include"  # one reviewer only
@@ -429,19 +436,31 @@ def test_asreview_v2_export():
     assert by_id["0"].title_abstract == "include"
     assert by_id["5"].duplicate_of == "0" and by_id["5"].duplicate_rule == "asreview_group"
     assert by_id["1"].title_abstract == "exclude"
-    assert by_id["3"].removed == "automation" and by_id["4"].removed == "automation"
+    # unlabelled: excluded at screening by the automation tool (the default)
+    assert {(by_id[i].title_abstract, by_id[i].screened_by) for i in "34"} == {
+        ("exclude", "automation")
+    }
+    table = read_screening(DATA / "asreview_v2_export.csv", options={"unlabelled": "automation"})
+    assert {table.by_id()[i].removed for i in "34"} == {"automation"}
     assert by_id["0"].title == "Fictitious trial THETA of thrombectomy"
     assert by_id["2"].title == "Étude fictive KAPPA"
 
 
 def test_asreview_v1_export_labels_and_dedup():
-    table, counts, warnings = summarise(DATA / "asreview_v1_export.csv", on_inconsistency="warn")
+    table, counts, warnings = summarise(DATA / "asreview_v1_export.csv")
     by_id = table.by_id()
-    assert by_id["1"].removed == "automation" and by_id["2"].removed == "automation"  # '' and -1
+    assert by_id["1"].screened_by == "automation" and by_id["2"].screened_by == "automation"
     assert by_id["9"].duplicate_of == "3" and by_id["9"].duplicate_rule == "title_year"
-    assert counts["excluded_automatic"] == 2 and counts["duplicates"] == 1
-    assert counts["dbr_sought_reports"] == 2 and counts["dbr_awaiting_reports"] == 2
-    assert sum("no full-text decision" in w.message for w in warnings) == 2
+    assert counts["records_excluded_automation"] == 2 and counts["duplicates"] == 1
+    # title/abstract only: a partial flow, the full-text boxes are not reported
+    assert (
+        table.stages == "title_abstract"
+        and warnings == []
+        or all("no full-text decision" not in w.message for w in warnings)
+    )
+    assert counts["dbr_sought_reports"] is None and counts["new_studies"] is None
+    _, auto, _ = summarise(DATA / "asreview_v1_export.csv", options={"unlabelled": "automation"})
+    assert auto["excluded_automatic"] == 2 and auto["records_excluded_automation"] == 0
 
 
 def test_asreview_bad_label(tmp_path):
@@ -469,8 +488,5 @@ def test_asreview_with_fulltext_overlay(tmp_path):
         {"name": "PubMed", "n": 2},
         {"name": "Scopus", "n": 1},
     ]
-    assert (counts["excluded_automatic"], counts["records_excluded"], counts["new_studies"]) == (
-        1,
-        1,
-        1,
-    )
+    assert (counts["records_excluded_automation"], counts["records_excluded"]) == (1, 2)
+    assert counts["new_studies"] == 1

@@ -235,8 +235,12 @@ def read_csv_table(
     path: str | Path,
     required_columns: Iterable[str],
     optional_columns: Iterable[str] = (),
+    unnamed_first: str | None = None,
 ) -> CsvTable:
     """Read a UTF-8 CSV file with one header row into a ``CsvTable``.
+
+    ``unnamed_first``: a name for a first column whose header cell is empty (the pandas
+    index that ASReview 2 writes); by default such a column must hold no values.
 
     Cells are stripped of surrounding whitespace; a UTF-8 byte-order mark and CRLF line
     ends are accepted; blank rows are skipped; absent ``optional_columns`` read as ''.
@@ -270,6 +274,8 @@ def read_csv_table(
     header_row = start + 1
     raw_header = records[start]
     names = [c.strip().lstrip("\ufeff") for c in raw_header]
+    if unnamed_first and names and not names[0]:
+        names[0] = unnamed_first
 
     for delim, word in _DELIMITERS:
         if required and not set(required) & set(names) and any(delim in c for c in raw_header):

@@ -70,8 +70,14 @@ UNSPECIFIED = "Unspecified database"
 NBSP = "\u00a0"
 
 
+NOT_REPORTED = "not reported"
+
+
 def _n(value: Any) -> str:
-    """``(n = 1,234)`` is never broken across lines: its spaces are non-breaking."""
+    """``(n = 1,234)`` is never broken across lines: its spaces are non-breaking. A box
+    the screening export cannot support (None) reads ``(n = not reported)``."""
+    if value is None:
+        return NOT_REPORTED
     return f"{int(value or 0):,}"
 
 
@@ -148,6 +154,11 @@ def box_lines(c: Mapping[str, Any]) -> dict[str, list[_Item]]:
         screened.append(_Item(f"Awaiting screening (n = {_n(c['records_awaiting_screening'])})"))
     boxes["screened"] = screened
     boxes["screen-excluded"] = [_Item(f"Records excluded (n = {_n(c['records_excluded'])})")]
+    if c.get("records_excluded_automation"):  # PRISMA 2020 item 16a: person vs tool
+        boxes["screen-excluded"] += [
+            _Item(f"by a person (n = {_n(c.get('records_excluded_human'))})", level=1),
+            _Item(f"by the automation tool (n = {_n(c['records_excluded_automation'])})", level=1),
+        ]
     boxes["sought"] = [_Item(f"Reports sought for retrieval (n = {_n(c['dbr_sought_reports'])})")]
     boxes["not-retrieved"] = [
         _Item(f"Reports not retrieved (n = {_n(c['dbr_notretrieved_reports'])})")
@@ -189,6 +200,8 @@ def box_lines(c: Mapping[str, Any]) -> dict[str, list[_Item]]:
 
 
 def _excluded_items(reasons, total) -> list[_Item]:
+    if reasons is None:
+        return [_Item(f"Reports excluded (n = {NOT_REPORTED})")]
     if not reasons:
         return [_Item("Reports excluded (n = 0)")]
     total = total if total is not None else sum(r["n"] for r in reasons)
@@ -360,7 +373,7 @@ def _draw(c: Mapping[str, Any], width: float | None) -> Figure:
     y -= ROW_GAP
     note_lines: list[str] = []
     if c.get("illustrative_records"):
-        total = c.get("records_identified", 0) + sum(
+        total = (c.get("records_identified") or 0) + sum(
             c.get(k, 0) for k in ("website_results", "organisation_results", "citations_results")
         )
         note = (

@@ -34,7 +34,12 @@ from metareview.inputs.screening.counts import (
     prisma_csv_rows,
 )
 from metareview.inputs.screening.records import ScreeningTable
-from metareview.inputs.screening.summary import screening_settings, summarise
+from metareview.inputs.screening.summary import (
+    OPTION_KEYS,
+    screening_settings,
+    search_settings,
+    summarise,
+)
 from metareview.inputs.tables import load_studies, read_csv_table
 from metareview.io import write_csv, write_json
 
@@ -82,7 +87,8 @@ def _record_row(rec) -> dict[str, Any]:
         "removed": rec.removed,
         "title_abstract": rec.title_abstract,
         "full_text": rec.full_text,
-        "exclusion_reason": rec.exclusion_reason,
+        # every reason given; the report is counted under the first
+        "exclusion_reason": rec.all_reasons or rec.exclusion_reason,
         "study_id": rec.study_id,
         "status": rec.status(),
         "file": Path(rec.file).name if rec.file else "",
@@ -95,6 +101,48 @@ def _extraction_ids(path: str | Path | None) -> set[str] | None:
     if path is None:
         return None
     return {r["study_id"] for r in read_csv_table(path, ("study_id",)) if r["study_id"]}
+
+
+def _num(value: int | None) -> str:
+    return "not reported" if value is None else f"{value:,}"
+
+
+# the boxes of the flow diagram, in its order, for saying which are not reported
+_BOX_NAMES = (
+    ("records_identified", "records identified"),
+    ("duplicates", "duplicates removed"),
+    ("dbr_sought_reports", "reports sought for retrieval"),
+    ("dbr_notretrieved_reports", "reports not retrieved"),
+    ("dbr_assessed", "reports assessed"),
+    ("dbr_excluded_total", "reports excluded"),
+    ("new_reports", "reports of included studies"),
+    ("new_studies", "studies included"),
+)
+
+
+def flow_provenance(counts: Mapping[str, Any], n_studies: int) -> tuple[str, list[str]]:
+    """What the report says about the flow: where its counts come from (the export, the
+    protocol's search block), the counting conventions, and which boxes are not reported
+    and where the review's included studies come from instead."""
+    files = ", ".join(counts.get("files") or [])
+    parts = [f"Counts from the screening export ({counts.get('format')}: {files})."]
+    conventions = counts.get("conventions") or []
+    if conventions:
+        parts.append("Counting conventions: " + "; ".join(conventions) + ".")
+    missing = [name for key, name in _BOX_NAMES if counts.get(key) is None]
+    notes = []
+    if missing:
+        notes.append(
+            "Not reported in the flow diagram (the export does not hold them): "
+            + ", ".join(missing)
+            + "."
+        )
+    if counts.get("new_studies") is None:
+        notes.append(
+            f"The {n_studies} included studies of this review come from studies.csv; the "
+            "screening export does not say which records they came from."
+        )
+    return " ".join(parts), notes
 
 
 def _illustrative(table: ScreeningTable) -> int:
@@ -122,25 +170,30 @@ def ingest(
         protocol_file = str(protocol)
         protocol = load_protocol(protocol)
     settings = screening_settings(protocol)
+    search = search_settings(protocol)
+    where = (protocol_file, "search" if protocol.get("search") else "screening.search_results")
+    options = {k: settings[k] for k in OPTION_KEYS}
     table, counts, warnings = summarise(
         screening_path,
         format=settings["format"],
         on_inconsistency=settings["on_inconsistency"],
         dedup=settings["deduplicate"],
         sources=settings["sources"],
-        search_results=settings["search_results"],
-        where=(protocol_file, "screening.search_results"),
+        where=where,
+        options=options,
+        search=search,
     )
     studies = load_studies(studies_path)
-    problems, cross_warnings = cross_problems(table, studies, extraction_path)
-    warnings += resolve(problems, settings["on_inconsistency"])
-    warnings += cross_warnings
+    if table.stages == "full" and table.study_ids:
+        problems, cross_warnings = cross_problems(table, studies, extraction_path)
+        warnings += resolve(problems, settings["on_inconsistency"])
+        warnings += cross_warnings
     counts = count(
         table,
-        settings["search_results"],
-        settings["sources"],
+        sources=settings["sources"],
         extraction_studies=_extraction_ids(extraction_path),
-        where=(protocol_file, "screening.search_results"),
+        where=where,
+        search=search,
     )
     broken = identities(counts)
     if broken:  # cannot happen for counts made by count(); a guard for future edits
@@ -150,6 +203,9 @@ def ingest(
     counts["files"] = [Path(f).name for f in table.files]
     counts["illustrative_records"] = _illustrative(table)
     counts["warnings"] = [w.to_dict() for w in warnings]
+    if search and search.get("dates"):
+        counts["search_dates"] = dict(search["dates"])
+    description, notes = flow_provenance(counts, len(studies.ids))
 
     fig = draw_prisma(counts)
     out_dir = Path(out_dir)
@@ -162,8 +218,9 @@ def ingest(
         write_csv(stage / "prisma.csv", PRISMA_CSV_COLUMNS, prisma_csv_rows(counts))
         save_figure(fig, stage / "prisma.svg", stage / "prisma.png")
         caption = (
-            f"PRISMA 2020 flow diagram: {counts['records_identified']:,} records identified, "
-            f"{counts['new_studies']:,} studies ({counts['new_reports']:,} reports) included."
+            f"PRISMA 2020 flow diagram: {_num(counts['records_identified'])} records "
+            f"identified, {_num(counts['new_studies'])} studies "
+            f"({_num(counts['new_reports'])} reports) included."
         )
         if counts["illustrative_records"]:
             caption += (
@@ -174,6 +231,9 @@ def ingest(
             stage / "index.json",
             {
                 "title": "Study selection (PRISMA 2020)",
+                "description": description,
+                "notes": notes,
+                "conventions": counts["conventions"],
                 "figures": [{"path": f"{out_dir.name}/prisma.svg", "caption": caption}],
                 "counts": {
                     k: counts[k]

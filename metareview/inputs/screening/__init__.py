@@ -28,7 +28,12 @@ from metareview.inputs.screening.records import (
     normalise_doi,
     normalise_title,
 )
-from metareview.inputs.screening.summary import screening_files, screening_settings, summarise
+from metareview.inputs.screening.summary import (
+    screening_files,
+    screening_settings,
+    search_settings,
+    summarise,
+)
 
 __all__ = [
     "FORMATS",
@@ -49,5 +54,7 @@ __all__ = [
     "resolve",
     "screening_files",
     "screening_settings",
+    "search_settings",
+    "search_settings",
     "summarise",
 ]

@@ -109,12 +109,16 @@ def flow_problems(table: ScreeningTable) -> list[InputError]:
             elif rec.study_id:
                 add(rec, "study_id", "was excluded at title/abstract but has a study_id")
             continue
+        if rec.full_text == "" and table.stages == "title_abstract":
+            continue  # the export stops at title/abstract: a partial flow
         if rec.full_text == "":
             add(
                 rec,
                 "full_text",
                 "has no full-text decision (include, exclude or not_retrieved)",
             )
+        elif rec.full_text == "include" and not rec.study_id and not table.study_ids:
+            continue  # the export records reports, not studies
         elif rec.full_text == "include" and not rec.study_id:
             add(rec, "study_id", "is included at full text but has no study_id")
         elif rec.full_text != "include" and rec.study_id:
@@ -155,6 +159,21 @@ def cross_problems(
     study_ids = set(studies.ids)
     sid_col = table.column("study_id")
     screening_name = Path(table.files[0]).name
+    # a tool's own study label (Covidence 'Study') names a study when it is unique
+    label_of: dict[str, str] = {}
+    seen_labels: dict[str, int] = {}
+    for sid, recs in included.items():
+        label = recs[0].study_label
+        if label:
+            label_of[sid] = label
+            seen_labels[label] = seen_labels.get(label, 0) + 1
+    label_of = {sid: lab for sid, lab in label_of.items() if seen_labels[lab] == 1}
+    if label_of:
+        by_label = {lab: sid for sid, lab in label_of.items() if sid not in study_ids}
+        included = {
+            (label_of[sid] if sid in by_label.values() else sid): recs
+            for sid, recs in included.items()
+        }
     for sid, recs in included.items():
         if sid not in study_ids:
             rec = recs[0]

@@ -229,21 +229,110 @@ def _report_identities(c: Mapping[str, Any], prefix: str, arm: str) -> list[tupl
     ]
 
 
+def search_from_results(search_results: Mapping[str, int] | None) -> dict[str, Any] | None:
+    """The older ``screening.search_results`` (records per source) as a search block."""
+    if not search_results:
+        return None
+    return {"sources": dict(search_results), "kinds": {}, "duplicates": None, "dates": {}}
+
+
+def _apply_search(
+    search: Mapping[str, Any],
+    per_source: dict[str, int],
+    kinds: dict[str, str],
+    table: ScreeningTable,
+    found_duplicates: int,
+    removed_other: int,
+    reached_screening: int,
+    sources: Mapping[str, str] | None,
+    where: tuple[str | None, str],
+) -> tuple[dict[str, int], dict[str, str], int, int, list[str]]:
+    """Records identified per source and duplicates removed from the protocol's search
+    block, checked against the export: identified - duplicates - removed for other
+    reasons = records screened (+ awaiting screening)."""
+    file, column = where
+    block = column.split(".")[-1]
+    stated = dict(search["sources"])
+    errors: list[str] = []
+    if table.has_source:
+        for name, n in per_source.items():
+            key = _lookup(stated, name)
+            if key is None and name == UNSPECIFIED_SOURCE:
+                continue  # records whose database the export does not name
+            if key is None:
+                errors.append(
+                    f"the records name source {name!r}, which has no count in {block} "
+                    f"({', '.join(stated)})"
+                )
+            elif n > stated[key]:
+                errors.append(
+                    f"{n} records of the export come from {name!r} but {block} gives {stated[key]}"
+                )
+    identified = sum(stated.values())
+    in_export = sum(per_source.values())
+    dup = search.get("duplicates")
+    conventions = []
+    if dup is None:
+        before = identified - in_export
+        if before < 0:
+            errors.append(
+                f"{block} adds up to {identified} records, fewer than the "
+                f"{in_export} records from databases and registers in the export"
+            )
+        duplicates = before + found_duplicates
+        conventions.append(
+            "records identified from the protocol's search block; the records identified "
+            "but not in the export are counted as duplicates removed before the export"
+        )
+    else:
+        before = sum(int(v) for v in dup.values())
+        duplicates = before + found_duplicates
+        expected = identified - duplicates - removed_other
+        if expected != reached_screening:
+            stated_dups = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in dup.items())
+            found = f" + {found_duplicates} found in the export" if found_duplicates else ""
+            errors.append(
+                f"records identified ({identified}) - duplicates removed ({stated_dups}"
+                f"{found}) - removed for other reasons ({removed_other}) = {expected}, but "
+                f"the export holds {reached_screening} records screened; the search block "
+                "and the export do not add up"
+            )
+        conventions.append(
+            "records identified and duplicates removed before the export from the "
+            "protocol's search block, checked against the export"
+        )
+    if errors:
+        raise InputError(file, None, column, "; ".join(errors))
+    known = dict(search.get("kinds") or {})
+    new_kinds = {
+        name: known.get(name) or kinds.get(name) or classify_source(name, dict(sources or {}))
+        for name in stated
+    }
+    return stated, new_kinds, duplicates, before, conventions
+
+
 def count(
     table: ScreeningTable,
     search_results: Mapping[str, int] | None = None,
     sources: Mapping[str, str] | None = None,
     extraction_studies: Iterable[str] | None = None,
     where: tuple[str | None, str] = (None, "screening.search_results"),
+    search: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The PRISMA 2020 counts of ``table`` (after deduplication) as a JSON-ready dict.
 
-    ``search_results`` (the protocol's ``screening.search_results``): records each database
-    or register returned, when the screening tool removed duplicates before the export
-    (Covidence): the per-source counts are taken from it and the records missing from
-    the export are counted as duplicates. ``extraction_studies``: the study ids with
-    extraction rows (for ``total_studies_ma``/``total_reports_ma``); None leaves them null.
+    ``search`` (the protocol's ``search`` block, normalised by
+    ``ingest.search_settings``): records identified per database/register and duplicates
+    removed before the export; ``search_results`` (the older
+    ``screening.search_results``) is the same without duplicate counts. Boxes the export
+    cannot support are ``None`` (not reported): identification when the tool does not
+    export its duplicates (Covidence) and no search block is given; the full-text boxes
+    when the export stops at title/abstract; studies when the export has no study ids.
+    ``extraction_studies``: the study ids with extraction rows (for
+    ``total_studies_ma``/``total_reports_ma``); None leaves them null.
     """
+    if search is None:
+        search = search_from_results(search_results)
     per_source: dict[str, int] = {}
     kinds: dict[str, str] = {}
     other_sources: dict[str, int] = {}
@@ -253,6 +342,7 @@ def count(
         "excluded_other": 0,
         "records_awaiting_screening": 0,
         "records_excluded": 0,
+        "records_excluded_automation": 0,
         "sought": 0,
         "not_retrieved": 0,
         "awaiting": 0,
@@ -262,10 +352,13 @@ def count(
     oth = {"sought": 0, "not_retrieved": 0, "awaiting": 0, "excluded": 0, "included": 0}
     dbr_reasons: dict[str, int] = {}
     oth_reasons: dict[str, int] = {}
+    mentions: dict[str, int] = {}
+    several = 0
     other_by_kind = {k: 0 for k in OTHER_METHODS}
     left_out = 0
     study_reports: dict[str, int] = {}
     included_ids: list[str] = []
+    full = table.stages == "full"
 
     for rec in table.records:
         status = rec.status()
@@ -298,6 +391,7 @@ def count(
                 continue
             if status == "excluded_title_abstract":
                 dbr["records_excluded"] += 1
+                dbr["records_excluded_automation"] += rec.screened_by == "automation"
                 continue
             bucket, reasons = dbr, dbr_reasons
         bucket["sought"] += 1
@@ -309,6 +403,10 @@ def count(
             bucket["excluded"] += 1
             reason = rec.exclusion_reason or NO_REASON
             reasons[reason] = reasons.get(reason, 0) + 1
+            given = [x for x in rec.all_reasons.split("; ") if x] or [reason]
+            several += len(given) > 1
+            for x in given:
+                mentions[x] = mentions.get(x, 0) + 1
         else:  # included
             bucket["included"] += 1
             key = rec.study_id or f"record {rec.record_id}"
@@ -316,63 +414,56 @@ def count(
                 included_ids.append(key)
             study_reports[key] = study_reports.get(key, 0) + 1
 
+    conventions = list(table.conventions)
     removed_before_export = 0
-    if search_results:
-        file, column = where
-        errors = []
-        if table.has_source:
-            for name, n in per_source.items():
-                key = _lookup(search_results, name)
-                if key is None:
-                    errors.append(
-                        f"the records name source {name!r}, which has no count in "
-                        f"search_results ({', '.join(search_results)})"
-                    )
-                elif n > search_results[key]:
-                    errors.append(
-                        f"{n} records come from {name!r} but search_results gives "
-                        f"{search_results[key]}"
-                    )
-        total_file = sum(per_source.values())
-        total_search = sum(search_results.values())
-        if total_search < total_file:
-            errors.append(
-                f"search_results add up to {total_search} records, fewer than the "
-                f"{total_file} records from databases and registers in the screening file"
-            )
-        if errors:
-            raise InputError(file, None, column, "; ".join(errors))
-        removed_before_export = total_search - total_file
-        dbr["duplicates"] += removed_before_export
-        per_source = dict(search_results)
-        kinds = {
-            name: (kinds.get(name) or classify_source(name, dict(sources or {})))
-            for name in per_source
-        }
+    found_duplicates = dbr["duplicates"]
+    dbr_screened = dbr["records_excluded"] + dbr["sought"]
+    identification_known = table.identification
+    if search:
+        per_source, kinds, dbr["duplicates"], removed_before_export, extra = _apply_search(
+            search,
+            per_source,
+            kinds,
+            table,
+            found_duplicates,
+            dbr["excluded_automatic"] + dbr["excluded_other"],
+            dbr_screened + dbr["records_awaiting_screening"],
+            sources,
+            where,
+        )
+        conventions += extra
+        identification_known = True
 
     databases = {n: c for n, c in per_source.items() if kinds.get(n, "database") == "database"}
     registers = {n: c for n, c in per_source.items() if kinds.get(n) == "register"}
-    dbr_screened = dbr["records_excluded"] + dbr["sought"]
     new_reports = dbr["included"] + oth["included"]
+
+    def known(value, flag):
+        return value if flag else None
+
+    ident = identification_known
+    studies_known = full and (table.study_ids or not new_reports)
     out: dict[str, Any] = {
         "previous_studies": 0,
         "previous_reports": 0,
-        "database_results": sum(databases.values()),
-        "database_specific_results": _named_counts(databases, "name"),
-        "register_results": sum(registers.values()),
-        "register_specific_results": _named_counts(registers, "name"),
+        "database_results": known(sum(databases.values()), ident),
+        "database_specific_results": known(_named_counts(databases, "name"), ident),
+        "register_results": known(sum(registers.values()), ident),
+        "register_specific_results": known(_named_counts(registers, "name"), ident),
         "website_results": other_by_kind["website"],
         "organisation_results": other_by_kind["organisation"],
         "citations_results": other_by_kind["citation"],
         "other_specific_results": _named_counts(other_sources, "name"),
-        "records_identified": sum(per_source.values()),
-        "duplicates": dbr["duplicates"],
-        "duplicates_removed_before_export": removed_before_export,
+        "records_identified": known(sum(per_source.values()), ident),
+        "duplicates": known(dbr["duplicates"], ident),
+        "duplicates_removed_before_export": known(removed_before_export, ident),
         "excluded_automatic": dbr["excluded_automatic"],
         "excluded_other": dbr["excluded_other"],
         "records_screened": dbr_screened,
         "records_awaiting_screening": dbr["records_awaiting_screening"],
         "records_excluded": dbr["records_excluded"],
+        "records_excluded_human": dbr["records_excluded"] - dbr["records_excluded_automation"],
+        "records_excluded_automation": dbr["records_excluded_automation"],
         **_report_counts("dbr", dbr, dbr_reasons),
         **_report_counts("other", oth, oth_reasons),
         "other_left_out": left_out,
@@ -384,71 +475,149 @@ def count(
         "total_reports_ma": None,
         "included_studies": [{"study_id": s, "reports": study_reports[s]} for s in included_ids],
     }
-    if extraction_studies is not None:
+    if several:
+        out["dbr_excluded_mentions"] = _named_counts(_by_count(mentions), "reason")
+        conventions.append(
+            f"{several} excluded reports give several reasons: each is counted once, under "
+            "its first reason (dbr_excluded); dbr_excluded_mentions counts every mention"
+        )
+    if not full:
+        for key in REPORT_KEYS:
+            out[key] = None
+        out["included_studies"] = []
+        out["records_passed_screening"] = dbr["sought"]
+        conventions.append(
+            "the export stops at title/abstract screening: reports sought, not retrieved, "
+            "assessed, excluded and included are not reported (add a full-text overlay "
+            "file: record_id, full_text, exclusion_reason, study_id)"
+        )
+    elif not studies_known:
+        for key in ("new_studies", "total_studies"):
+            out[key] = None
+        out["included_studies"] = []
+        conventions.append(
+            "the export records no study ids: reports included are counted, studies "
+            "included are not reported"
+        )
+    if not ident:
+        conventions.append(
+            "records identified and duplicates removed are not reported: the export does not "
+            "hold them and the protocol has no search block"
+        )
+    if extraction_studies is not None and studies_known:
         have = set(extraction_studies)
         ma = [s for s in included_ids if s in have]
         out["total_studies_ma"] = len(ma)
         out["total_reports_ma"] = sum(study_reports[s] for s in ma)
+    out["conventions"] = conventions
     return out
 
 
+# the boxes after title/abstract screening (None when the export stops there)
+REPORT_KEYS = tuple(
+    f"{arm}_{k}"
+    for arm in ("dbr", "other")
+    for k in (
+        "sought_reports",
+        "notretrieved_reports",
+        "awaiting_reports",
+        "assessed",
+        "excluded",
+        "excluded_total",
+        "included_reports",
+    )
+) + ("new_studies", "new_reports", "total_studies", "total_reports")
+
+
 def identities(c: Mapping[str, Any]) -> list[str]:
-    """The PRISMA 2020 sums that must hold; returns the ones that do not (empty: all hold)."""
+    """The PRISMA 2020 sums that must hold; returns the ones that do not (empty: all hold).
+    Sums over a box that is not reported (None) are not checked."""
     other_identified = c["website_results"] + c["organisation_results"] + c["citations_results"]
-    checks = [
+    ident = c["records_identified"] is not None
+    full = c["dbr_sought_reports"] is not None
+    checks = []
+    if ident:
+        checks += [
+            (
+                "records identified = databases + registers",
+                c["records_identified"],
+                c["database_results"] + c["register_results"],
+            ),
+            (
+                "records identified = duplicates + automation + other removed + screened + "
+                "awaiting",
+                c["records_identified"],
+                c["duplicates"]
+                + c["excluded_automatic"]
+                + c["excluded_other"]
+                + c["records_screened"]
+                + c["records_awaiting_screening"],
+            ),
+        ]
+    checks.append(
         (
-            "records identified = databases + registers",
-            c["records_identified"],
-            c["database_results"] + c["register_results"],
-        ),
-        (
-            "records identified = duplicates + automation + other removed + screened + awaiting",
-            c["records_identified"],
-            c["duplicates"]
-            + c["excluded_automatic"]
-            + c["excluded_other"]
-            + c["records_screened"]
-            + c["records_awaiting_screening"],
-        ),
-        (
-            "records screened = records excluded + reports sought",
-            c["records_screened"],
-            c["records_excluded"] + c["dbr_sought_reports"],
-        ),
-        *_report_identities(c, "dbr", ""),
-        (
-            "other methods: records identified = reports sought",
-            other_identified,
-            c["other_sought_reports"],
-        ),
-        *_report_identities(c, "other", "other methods: "),
-        (
-            "reports of included studies = included reports of both arms",
-            c["new_reports"],
-            c["dbr_included_reports"] + c["other_included_reports"],
-        ),
-        (
-            "reports of included studies = sum over studies",
-            c["new_reports"],
-            sum(s["reports"] for s in c["included_studies"]),
-        ),
-    ]
+            "records excluded = by a person + by automation",
+            c["records_excluded"],
+            c.get("records_excluded_human", c["records_excluded"])
+            + c.get("records_excluded_automation", 0),
+        )
+    )
+    if full:
+        checks += [
+            (
+                "records screened = records excluded + reports sought",
+                c["records_screened"],
+                c["records_excluded"] + c["dbr_sought_reports"],
+            ),
+            *_report_identities(c, "dbr", ""),
+            (
+                "other methods: records identified = reports sought",
+                other_identified,
+                c["other_sought_reports"],
+            ),
+            *_report_identities(c, "other", "other methods: "),
+            (
+                "reports of included studies = included reports of both arms",
+                c["new_reports"],
+                c["dbr_included_reports"] + c["other_included_reports"],
+            ),
+        ]
+        if c["new_studies"] is not None:
+            checks.append(
+                (
+                    "reports of included studies = sum over studies",
+                    c["new_reports"],
+                    sum(s["reports"] for s in c["included_studies"]),
+                )
+            )
+    else:
+        checks.append(
+            (
+                "records screened = records excluded + records passed screening",
+                c["records_screened"],
+                c["records_excluded"] + c.get("records_passed_screening", 0),
+            )
+        )
     broken = [f"{name}: {a} != {b}" for name, a, b in checks if a != b]
-    if c["new_studies"] > c["new_reports"]:
+    if c["new_studies"] is not None and c["new_studies"] > c["new_reports"]:
         broken.append(f"more studies ({c['new_studies']}) than reports ({c['new_reports']})")
     return broken
 
 
 def _list_cell(items: list[dict[str, Any]], key: str) -> str:
-    """``Name, n; Name, n`` as the PRISMA2020 package parses it ('0' when empty)."""
+    """``Name, n; Name, n`` as the PRISMA2020 package parses it ('0' when empty, 'NA' when
+    not reported)."""
+    if items is None:
+        return "NA"
     if not items:
         return "0"
     return "; ".join(f"{_LIST_SEPARATORS.sub(' / ', str(i[key]))}, {i['n']}" for i in items)
 
 
 def prisma_csv_rows(c: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The PRISMA2020 package's data template with ``n`` filled in from ``count()``."""
-    values: dict[str, Any] = {k: c[k] for k in PRISMA_COUNT_KEYS}
+    """The PRISMA2020 package's data template with ``n`` filled in from ``count()``; a box
+    that is not reported is ``NA`` (as R's ``read.csv`` reads it)."""
+    values: dict[str, Any] = {k: "NA" if c[k] is None else c[k] for k in PRISMA_COUNT_KEYS}
     values["database_specific_results"] = _list_cell(c["database_specific_results"], "name")
     values["register_specific_results"] = _list_cell(c["register_specific_results"], "name")
     values["dbr_excluded"] = _list_cell(c["dbr_excluded"], "reason")

@@ -74,7 +74,11 @@ def deduplicate(table: ScreeningTable, mode: str = "auto") -> int:
         for rec in group:
             if rec is keep:
                 continue
-            if (rec.title_abstract or rec.full_text) and rec.status() != keep.status():
+            if (
+                (rec.title_abstract or rec.full_text)
+                and not rec.screened_by
+                and rec.status() != keep.status()
+            ):
                 table.warnings.append(
                     InputWarning(
                         rec.file,
@@ -88,5 +92,10 @@ def deduplicate(table: ScreeningTable, mode: str = "auto") -> int:
             rec.duplicate_of = keep.record_id
             rec.duplicate_rule = _rule(rec, keep)
             marked += 1
+    if marked:
+        table.conventions.append(
+            f"{marked} duplicate copies within the export found by DOI, then normalised "
+            "title + year; the copy that went furthest in screening is kept"
+        )
     table.deduplicated = True
     return marked

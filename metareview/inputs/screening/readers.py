@@ -62,6 +62,23 @@ from metareview.inputs.tables import (
 
 FORMATS = ("generic", "covidence", "rayyan", "asreview")
 
+# a first column with an empty header (ASReview 2 writes the pandas index)
+INDEX_COLUMN = "(index)"
+
+# reading options (the protocol's screening block) and their defaults
+NOT_RETRIEVED_REASONS = ("Full text not available", "No full text", "Unable to obtain full text")
+NOT_RETRIEVED_LABEL = "No full text available"
+UNLABELLED = ("excluded", "automation")
+DEFAULT_OPTIONS = {
+    "not_retrieved_reasons": list(NOT_RETRIEVED_REASONS),
+    "not_retrieved_label": NOT_RETRIEVED_LABEL,
+    "unlabelled": "excluded",
+}
+
+# columns of the generic full-text overlay (for tools that stop at title/abstract)
+OVERLAY_REQUIRED = ("record_id", "full_text")
+OVERLAY_COLUMNS = ("record_id", "full_text", "exclusion_reason", "study_id")
+
 GENERIC_REQUIRED = ("record_id", "source", "title_abstract")
 
 COVIDENCE_COLUMNS = (
@@ -124,6 +141,7 @@ RAYYAN_COLUMNS = (
 _RAYYAN_INCLUSION = re.compile(r"RAYYAN-INCLUSION:\s*\{(.*?)\}", re.DOTALL)
 _RAYYAN_VOTE = re.compile(r'"((?:[^"\\]|\\.)*)"\s*=>\s*"((?:[^"\\]|\\.)*)"')
 _RAYYAN_REASONS = re.compile(r"RAYYAN-EXCLUSION-REASONS:\s*([^|]*)")
+_RAYYAN_LABELS = re.compile(r"RAYYAN-LABELS:\s*([^|]*)")
 
 # ASReview's own order of label column names (asreview.data.base)
 ASREVIEW_LABELS = (
@@ -199,6 +217,8 @@ def _xlsx_table(path: Path) -> CsvTable:
     if start == len(raw):
         raise InputError(file, None, None, "the first sheet is empty; expected a header row")
     names = [c.lstrip("\ufeff") for c in raw[start]]
+    if names and not names[0] and len(names) > 1:
+        names[0] = INDEX_COLUMN
     while names and not names[-1]:
         names.pop()
     seen: dict[str, int] = {}
@@ -272,7 +292,7 @@ def read_table(path: str | Path) -> CsvTable:
     path = Path(path)
     if path.suffix.lower() in (".xlsx", ".xlsm"):
         return _xlsx_table(path)
-    return read_csv_table(path, ())
+    return read_csv_table(path, (), unnamed_first=INDEX_COLUMN)
 
 
 # --------------------------------------------------------------------------- detection
@@ -285,6 +305,13 @@ def detect_format(columns: Sequence[str]) -> str | None:
         return "covidence"
     if "title_abstract" in cols and "record_id" in cols:
         return "generic"
+    if all(c in cols for c in OVERLAY_REQUIRED) and not (
+        any(cols.get(c) for c in ASREVIEW_LABELS)
+        or any(c.lower().startswith("asreview_") for c in cols.names)
+    ):
+        return "overlay"
+    if "asreview_label" in cols:
+        return "asreview"
     if "record_id" in cols and (
         any(cols.get(c) for c in ASREVIEW_LABELS)
         or any(c.lower().startswith("asreview_") for c in cols.names)
@@ -400,7 +427,7 @@ def _year(file, row, column, value, errors, strict: bool) -> int | None:
 # --------------------------------------------------------------------------- readers
 
 
-def _read_generic(table: CsvTable) -> ScreeningTable:
+def _read_generic(table: CsvTable, options: dict | None = None) -> ScreeningTable:
     cols = _Columns(table.columns)
     _require(table, cols, GENERIC_REQUIRED, "generic screening.csv")
     file = table.file
@@ -451,6 +478,7 @@ def _read_generic(table: CsvTable) -> ScreeningTable:
         records=records,
         columns=columns,
         deduplicated=names["duplicate_of"] is not None,
+        stages="full" if names["full_text"] else "title_abstract",
     )
 
 
@@ -460,7 +488,9 @@ def _covidence_stage_of_file(path: str) -> str | None:
     return found.pop() if len(found) == 1 else None
 
 
-def _read_covidence(table: CsvTable) -> ScreeningTable:
+def _read_covidence(table: CsvTable, options: dict | None = None) -> ScreeningTable:
+    options = {**DEFAULT_OPTIONS, **(options or {})}
+    not_retrieved = {r.strip().casefold() for r in options["not_retrieved_reasons"]}
     cols = _Columns(table.columns)
     _require(table, cols, ("Covidence #", "Title"), "Covidence")
     file = table.file
@@ -523,10 +553,19 @@ def _read_covidence(table: CsvTable) -> ScreeningTable:
             elif stage == "excluded":
                 rec.full_text = "exclude"
                 reasons = [m.strip() for m in _COVIDENCE_REASON.findall(notes) if m.strip()]
-                rec.exclusion_reason = "; ".join(dict.fromkeys(reasons))
+                reasons = list(dict.fromkeys(reasons))
+                hit = [x for x in reasons if x.casefold() in not_retrieved]
+                if hit:
+                    rec.full_text = "not_retrieved"
+                    rec.notes = f"Covidence exclusion reason: {hit[0]}"
+                else:
+                    rec.exclusion_reason = reasons[0] if reasons else ""
+                    rec.all_reasons = "; ".join(reasons) if len(reasons) > 1 else ""
             else:
                 rec.full_text = "include"
-                rec.study_id = r[c["Study"]] if c["Study"] else ""
+                # Covidence # identifies the study; 'Study' ("Author Year") is not unique
+                rec.study_id = rec.record_id
+                rec.study_label = r[c["Study"]] if c["Study"] else ""
         _apply_overlay(rec, r, cols, file, errors)
         records.append(rec)
         if len(errors) >= MAX_ERRORS:
@@ -540,9 +579,22 @@ def _read_covidence(table: CsvTable) -> ScreeningTable:
         "title_abstract": stage_col or "Stage",
         "full_text": stage_col or "Stage",
         "exclusion_reason": cols.get("exclusion_reason") or "Notes",
-        "study_id": cols.get("study_id") or "Study",
+        "study_id": cols.get("study_id") or "Covidence #",
     }
-    return _export_table(file, "covidence", records, columns, cols, deduplicated=True)
+    out = _export_table(file, "covidence", records, columns, cols, deduplicated=True)
+    out.identification = False
+    out.conventions.append(
+        "Covidence removes duplicates on import and does not export them: records "
+        "identified and duplicates removed come from the protocol's search block, or are "
+        "not reported"
+    )
+    out.conventions.append(
+        "Covidence studies are keyed on 'Covidence #' (the 'Study' label is not unique); "
+        "full-text exclusions whose reason means not retrieved ("
+        + ", ".join(options["not_retrieved_reasons"])
+        + ") are reports not retrieved"
+    )
+    return out
 
 
 def rayyan_decision(notes: str) -> tuple[str, str, list[str]]:
@@ -571,12 +623,35 @@ def rayyan_decision(notes: str) -> tuple[str, str, list[str]]:
     return "", f"{why} in Rayyan ({shown}); resolve it before exporting", reasons
 
 
-def _read_rayyan(table: CsvTable) -> ScreeningTable:
+def rayyan_labels(notes: str) -> list[str]:
+    """The labels of a Rayyan ``notes`` cell (``RAYYAN-LABELS: a,b``), in order."""
+    labels: list[str] = []
+    for part in _RAYYAN_LABELS.findall(notes):
+        labels += [p.strip() for p in part.split(",") if p.strip()]
+    return list(dict.fromkeys(labels))
+
+
+def rayyan_source(pubmed_id: str, url: str) -> str:
+    """The database of a Rayyan record without a source column: PubMed when it has a
+    ``pubmed_id``, Embase when its ``url`` is an embase.com link, else ''."""
+    if pubmed_id.strip():
+        return "PubMed"
+    if "embase.com" in url.lower():
+        return "Embase"
+    return ""
+
+
+def _read_rayyan(table: CsvTable, options: dict | None = None) -> ScreeningTable:
+    """One Rayyan export; its decisions are read as title/abstract decisions (a full-text
+    stage export is joined to the title/abstract one by ``_join_rayyan``)."""
     cols = _Columns(table.columns)
     _require(table, cols, ("key", "title", "notes"), "Rayyan")
     file = table.file
     errors: list[InputError] = []
     records: list[Record] = []
+    pmid_col, url_col = cols.get("pubmed_id"), cols.get("url")
+    derive = cols.get("source") is None and (pmid_col or url_col)
+    derived = 0
     for r in table:
         notes = r[cols.get("notes")]
         decision, problem, reasons = rayyan_decision(notes)
@@ -587,11 +662,18 @@ def _read_rayyan(table: CsvTable) -> ScreeningTable:
             year=_year(file, r.row, year_col, r[year_col] if year_col else "", errors, False),
             doi=r[cols.get("doi")] if cols.get("doi") else "",
             title_abstract=decision,
-            exclusion_reason="; ".join(reasons),
+            exclusion_reason=reasons[0] if reasons else "",
+            all_reasons="; ".join(reasons) if len(reasons) > 1 else "",
+            notes="; ".join(rayyan_labels(notes)),
             issue=problem,
             file=file,
             row=r.row,
         )
+        if derive:
+            rec.source = rayyan_source(
+                r[pmid_col] if pmid_col else "", r[url_col] if url_col else ""
+            )
+            derived += bool(rec.source)
         _apply_overlay(rec, r, cols, file, errors)
         records.append(rec)
         if len(errors) >= MAX_ERRORS:
@@ -606,12 +688,89 @@ def _read_rayyan(table: CsvTable) -> ScreeningTable:
         "exclusion_reason": cols.get("exclusion_reason") or "notes",
     }
     deduplicated = cols.get("duplicate_of") is not None
-    return _export_table(file, "rayyan", records, columns, cols, deduplicated)
+    out = _export_table(file, "rayyan", records, columns, cols, deduplicated)
+    out.stages = "full" if cols.get("full_text") else "title_abstract"
+    out.study_ids = cols.get("study_id") is not None
+    if derived:
+        out.has_source = True
+        out.conventions.append(
+            "Rayyan records without a source column: the database is PubMed for records "
+            "with a pubmed_id and Embase for embase.com links; others are unspecified"
+        )
+    return out
 
 
-def _read_asreview(table: CsvTable) -> ScreeningTable:
+def _rayyan_later(a: ScreeningTable, b: ScreeningTable) -> bool:
+    """Whether ``b`` is the later (full-text) stage of ``a``: its records are a subset of
+    the records ``a`` included."""
+    included = {r.record_id for r in a.records if r.title_abstract == "include"}
+    return bool(b.records) and {r.record_id for r in b.records} <= included
+
+
+def _join_rayyan(parts: list[ScreeningTable], options: dict) -> ScreeningTable:
+    """Rayyan's title/abstract and full-text stage exports of one review, joined on
+    ``key``. The later stage is the export whose records are a subset of those included
+    at the other; the order given is the fallback (title/abstract first)."""
+    first, second = parts
+    if _rayyan_later(second, first) and not _rayyan_later(first, second):
+        first, second = second, first
+    label = options["not_retrieved_label"].strip().casefold()
+    base = first.by_id()
+    errors: list[InputError] = []
+    for ft in second.records:
+        rec = base.get(ft.record_id)
+        if rec is None:
+            errors.append(
+                InputError(
+                    ft.file,
+                    ft.row,
+                    "key",
+                    f"record {ft.record_id!r} of the full-text export is not in the "
+                    f"title/abstract export {Path(first.file).name}",
+                )
+            )
+            continue
+        labels = [x.casefold() for x in ft.notes.split("; ") if x]
+        if label in labels or ft.exclusion_reason.casefold() == label:
+            rec.full_text = "not_retrieved"
+        elif ft.title_abstract:
+            rec.full_text = ft.title_abstract
+            if ft.title_abstract == "exclude":
+                rec.exclusion_reason = ft.exclusion_reason
+                rec.all_reasons = ft.all_reasons
+        elif ft.issue and not rec.issue:
+            rec.issue = ft.issue.replace("Rayyan", "Rayyan's full-text screening", 1)
+        if ft.study_id:
+            rec.study_id = ft.study_id
+        if ft.source and not rec.source:
+            rec.source = ft.source
+        if ft.notes:
+            rec.notes = "; ".join(x for x in (rec.notes, ft.notes) if x)
+    raise_collected(errors[:MAX_ERRORS])
+    for rec in first.records:  # title/abstract reasons are not PRISMA's report reasons
+        if rec.title_abstract == "include" and rec.full_text != "exclude":
+            rec.exclusion_reason = rec.all_reasons = ""
+    ta_name, ft_name = Path(first.files[0]).name, Path(second.files[0]).name
+    first.files = first.files + second.files
+    first.stages = "full"
+    first.study_ids = first.study_ids or second.study_ids
+    first.conventions.append(
+        f"Rayyan stage exports joined on key: {ta_name} (title/abstract), {ft_name} "
+        "(full text); several exclusion reasons on one report: counted once under the "
+        "first, every mention listed; label "
+        f"{options['not_retrieved_label']!r} = report not retrieved"
+    )
+    return first
+
+
+def _read_asreview(table: CsvTable, options: dict | None = None) -> ScreeningTable:
+    options = {**DEFAULT_OPTIONS, **(options or {})}
     cols = _Columns(table.columns)
-    _require(table, cols, ("record_id",), "ASReview")
+    if cols.get("record_id") is None and cols.get(INDEX_COLUMN) is not None:
+        id_col = INDEX_COLUMN  # ASReview 2: the unnamed pandas index is the record id
+    else:
+        _require(table, cols, ("record_id",), "ASReview")
+        id_col = cols.get("record_id")
     label_col = cols.get(*ASREVIEW_LABELS)
     if label_col is None:
         raise InputError(
@@ -629,10 +788,11 @@ def _read_asreview(table: CsvTable) -> ScreeningTable:
     errors: list[InputError] = []
     records: list[Record] = []
     groups: dict[str, list[Record]] = {}
+    unlabelled = 0
     for r in table:
         value = r[label_col].strip().lower()
         rec = Record(
-            record_id=r[cols.get("record_id")],
+            record_id=r[id_col],
             title=r[title_col] if title_col else "",
             year=_year(file, r.row, year_col, r[year_col] if year_col else "", errors, False),
             doi=r[doi_col] if doi_col else "",
@@ -644,7 +804,12 @@ def _read_asreview(table: CsvTable) -> ScreeningTable:
         elif value in _ASREVIEW_FALSE:
             rec.title_abstract = "exclude"
         elif value in _ASREVIEW_NONE:
-            rec.removed = "automation"
+            unlabelled += 1
+            if options["unlabelled"] == "automation":
+                rec.removed = "automation"
+            else:  # screened out: the team stopped before a person saw it
+                rec.title_abstract = "exclude"
+                rec.screened_by = "automation"
         else:
             errors.append(
                 InputError(
@@ -670,7 +835,7 @@ def _read_asreview(table: CsvTable) -> ScreeningTable:
                     m.duplicate_of = keep.record_id
                     m.duplicate_rule = "asreview_group"
     columns = {
-        "record_id": cols.get("record_id"),
+        "record_id": id_col,
         "title": title_col or "title",
         "year": year_col or "year",
         "doi": doi_col or "doi",
@@ -680,7 +845,21 @@ def _read_asreview(table: CsvTable) -> ScreeningTable:
     if group_col:
         columns["duplicate_of"] = cols.get("duplicate_of") or group_col
     deduplicated = group_col is not None or cols.get("duplicate_of") is not None
-    return _export_table(file, "asreview", records, columns, cols, deduplicated)
+    out = _export_table(file, "asreview", records, columns, cols, deduplicated)
+    out.stages = "full" if cols.get("full_text") else "title_abstract"
+    out.study_ids = cols.get("study_id") is not None
+    if unlabelled:
+        out.conventions.append(
+            f"ASReview: the {unlabelled} records left unlabelled when screening stopped are "
+            + (
+                "counted as records marked ineligible by automation tools (removed before "
+                "screening; screening.unlabelled: automation)"
+                if options["unlabelled"] == "automation"
+                else "counted as records excluded at screening, by the automation tool "
+                "(PRISMA 2020 item 16a: excluded by a person vs by the tool)"
+            )
+        )
+    return out
 
 
 _READERS = {
@@ -691,6 +870,55 @@ _READERS = {
 }
 
 
+def _apply_fulltext_overlay(base: ScreeningTable, table: CsvTable) -> None:
+    """A generic file of full-text decisions (``record_id, full_text, exclusion_reason,
+    study_id``) joined on the export's record id, for tools that stop at title/abstract."""
+    cols = _Columns(table.columns)
+    _require(table, cols, OVERLAY_REQUIRED, "full-text overlay")
+    file = table.file
+    by_id = base.by_id()
+    errors: list[InputError] = []
+    seen: dict[str, int] = {}
+    for r in table:
+        rid = r[cols.get("record_id")]
+        rec = by_id.get(rid)
+        if rid in seen:
+            message = f"record_id {rid!r} repeated (row {seen[rid]})"
+            errors.append(InputError(file, r.row, "record_id", message))
+            continue
+        seen[rid] = r.row
+        if rec is None:
+            errors.append(
+                InputError(
+                    file,
+                    r.row,
+                    "record_id",
+                    f"record_id {rid!r} is not a record of {Path(base.files[0]).name} "
+                    f"(its {base.column('record_id')!r} column)",
+                )
+            )
+            continue
+        ft_col = cols.get("full_text")
+        value = _choice(file, r.row, ft_col, "full_text", r[ft_col], errors)
+        rec.full_text = value
+        for name in ("exclusion_reason", "study_id"):
+            col = cols.get(name)
+            if col and r[col]:
+                setattr(rec, name, r[col])
+        if len(errors) >= MAX_ERRORS:
+            break
+    raise_collected(errors[:MAX_ERRORS])
+    base.files.append(file)
+    base.stages = "full"
+    base.study_ids = cols.get("study_id") is not None
+    for name in ("full_text", "exclusion_reason", "study_id"):
+        if cols.get(name):
+            base.columns[name] = f"{Path(file).name}: {cols.get(name)}"
+    base.conventions.append(
+        f"full-text decisions from {Path(file).name}, joined on {base.column('record_id')!r}"
+    )
+
+
 # --------------------------------------------------------------------------- entry point
 
 
@@ -698,14 +926,21 @@ def read_screening(
     paths: str | Path | Sequence[str | Path],
     format: str = "auto",
     sources: dict[str, str] | None = None,
+    options: dict | None = None,
 ) -> ScreeningTable:
-    """Read one screening export (or Covidence's per-list exports) into a ``ScreeningTable``.
+    """Read a review's screening export(s) into one ``ScreeningTable``.
 
-    ``format`` is auto, generic, covidence, rayyan or asreview; ``sources`` maps source
-    names to database | register | website | organisation | citation (default: known trial
-    registers are registers, everything else a database). Raises ``InputError`` naming the
-    file, row and column for malformed input: an unknown format, missing columns, values
-    that are not allowed, empty or repeated record ids.
+    ``paths``: one export; Covidence's per-list exports; Rayyan's title/abstract and
+    full-text stage exports (joined on ``key``); any of these plus a full-text overlay
+    file (``record_id, full_text, exclusion_reason, study_id``). ``format`` is auto,
+    generic, covidence, rayyan or asreview (of the exports; an overlay is always
+    detected); ``sources`` maps source names to database | register | website |
+    organisation | citation (default: known trial registers are registers, everything
+    else a database); ``options``: ``not_retrieved_reasons`` (Covidence),
+    ``not_retrieved_label`` (Rayyan), ``unlabelled`` (ASReview: excluded | automation).
+    Raises ``InputError`` naming the file, row and column for malformed input: an
+    unknown format, missing columns, values that are not allowed, empty or repeated
+    record ids.
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
@@ -714,42 +949,80 @@ def read_screening(
         raise ValueError("read_screening: no file given")
     if format not in ("auto", *FORMATS):
         raise ValueError(f"unknown screening format {format!r}; use auto or {', '.join(FORMATS)}")
+    options = {**DEFAULT_OPTIONS, **(options or {})}
+    if options["unlabelled"] not in UNLABELLED:
+        raise ValueError(f"unlabelled must be one of {', '.join(UNLABELLED)}")
     parts: list[ScreeningTable] = []
+    overlays: list[CsvTable] = []
     for path in paths:
         table = read_table(path)
-        fmt = format if format != "auto" else detect_format(table.columns)
+        detected = detect_format(table.columns)
+        if detected == "overlay":
+            overlays.append(table)
+            continue
+        fmt = format if format != "auto" else detected
         if fmt is None:
             raise _unknown_format(table)
-        parts.append(_READERS[fmt](table))
+        parts.append(_READERS[fmt](table, options))
         parts[-1].warnings[:0] = table.warnings  # bidirectional controls in its cells
+    names = ", ".join(str(p) for p in paths)
+    if not parts:
+        raise InputError(
+            names,
+            None,
+            None,
+            "only full-text overlay files (record_id, full_text, ...) were given; give the "
+            "screening export they add to as well",
+        )
     formats = {p.format for p in parts}
     if len(formats) > 1:
         raise InputError(
-            ", ".join(str(p) for p in paths),
+            names,
             None,
             None,
             f"the screening files are in different formats ({', '.join(sorted(formats))}); "
-            "give files of one export",
+            "give files of one export (plus, if needed, a full-text overlay file)",
         )
-    if len(parts) > 1 and parts[0].format != "covidence":
+    fmt = parts[0].format
+    if len(parts) > 1 and fmt == "rayyan":
+        if len(parts) > 2:
+            raise InputError(
+                names,
+                None,
+                None,
+                f"{len(parts)} Rayyan exports: give the title/abstract and the full-text "
+                "screening export of the review (two files)",
+            )
+        table = _join_rayyan(parts, options)
+    elif len(parts) > 1 and fmt != "covidence":
         raise InputError(
-            ", ".join(str(p) for p in paths),
+            names,
             None,
             None,
-            "several screening files are only read for Covidence's per-list exports; "
-            "combine the others into one file",
+            f"several {fmt} screening files: they combine only as Covidence's per-list "
+            "exports or Rayyan's two stage exports; add full-text decisions as an overlay "
+            "file (record_id, full_text, exclusion_reason, study_id)",
         )
-    first = parts[0]
-    table = ScreeningTable(
-        files=[f for p in parts for f in p.files],
-        format=first.format,
-        records=[r for p in parts for r in p.records],
-        columns=first.columns,
-        deduplicated=all(p.deduplicated for p in parts),
-        has_source=all(p.has_source for p in parts),
-        warnings=[w for p in parts for w in p.warnings],
-    )
+    else:
+        first = parts[0]
+        table = ScreeningTable(
+            files=[f for p in parts for f in p.files],
+            format=first.format,
+            records=[r for p in parts for r in p.records],
+            columns=first.columns,
+            deduplicated=all(p.deduplicated for p in parts),
+            has_source=all(p.has_source for p in parts),
+            warnings=[w for p in parts for w in p.warnings],
+            stages=first.stages,
+            identification=first.identification,
+            study_ids=first.study_ids,
+            conventions=list(first.conventions),
+        )
+    if len(overlays) > 1:
+        raise InputError(names, None, None, "several full-text overlay files; give one")
     _finish(table, sources or {})
+    for overlay in overlays:
+        _apply_fulltext_overlay(table, overlay)
     return table
 
 
@@ -790,7 +1063,7 @@ def _finish(table: ScreeningTable, sources: dict[str, str]) -> None:
             unspecified += 1
         if not rec.source_type:
             rec.source_type = classify_source(rec.source, sources)
-    if unspecified and not table.has_source:
+    if unspecified and not table.has_source and table.identification:
         table.warnings.append(
             InputWarning(
                 table.file,

@@ -240,6 +240,14 @@ class Record:
     row: int | None = None
     duplicate_rule: str = ""
     issue: str = ""
+    # who excluded the record at title/abstract: '' (a person) or 'automation' (records an
+    # active-learning tool left unlabelled when the team stopped screening)
+    screened_by: str = ""
+    # every exclusion reason given (Rayyan: several per report); exclusion_reason is the
+    # first, under which the report is counted
+    all_reasons: str = ""
+    # the tool's own label for the study (Covidence 'Study'), when study_id is its key
+    study_label: str = ""
 
     @property
     def doi_key(self) -> str:
@@ -314,6 +322,16 @@ class ScreeningTable:
     deduplicated: bool = False
     has_source: bool = True
     warnings: list[InputWarning] = field(default_factory=list)
+    # what the export can support: 'full' (title/abstract and full-text decisions) or
+    # 'title_abstract' (the tool stops there and no full-text overlay was given)
+    stages: str = "full"
+    # whether the export holds every record identified, duplicates included (False:
+    # Covidence, which removes duplicates on import and does not export them)
+    identification: bool = True
+    # whether included reports carry study ids (False: Rayyan, ASReview without overlay)
+    study_ids: bool = True
+    # counting conventions the reader applied (listed in prisma.json and the report)
+    conventions: list[str] = field(default_factory=list)
 
     @property
     def file(self) -> str:
