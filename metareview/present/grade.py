@@ -407,3 +407,29 @@ def participants_text(n: int | None, design: str, k: int) -> str:
 
 def finite(*values: float | None) -> bool:
     return all(v is not None and math.isfinite(v) for v in values)
+
+
+def methods_text() -> str:
+    """The certainty-of-evidence paragraph of the report's methods."""
+    return (
+        "The certainty of the evidence for each outcome was rated with GRADE: it starts high "
+        "for randomised trials and low for non-randomised studies, is rated down for risk "
+        "of bias, inconsistency, indirectness, imprecision and publication bias, and up for "
+        "a large effect, a dose-response gradient and plausible confounding that would "
+        "reduce the effect. Judgements recorded by the reviewers in the protocol are used "
+        "as given; for the other domains the pipeline proposes a judgement from the data "
+        f"(risk of bias: {ROB_SERIOUS_SHARE:.0%} or more of the weight from studies at high "
+        f"risk; inconsistency: I² of {I2_SUBSTANTIAL:g}% or more with a heterogeneity test "
+        f"at p < {Q_ALPHA:g} or a prediction interval including no effect, very serious from "
+        f"I² {I2_CONSIDERABLE:g}% with both; imprecision: a confidence interval crossing "
+        "no effect or the protocol's threshold, very serious when it includes both "
+        f"appreciable benefit and harm (ratios {APPRECIABLE_BENEFIT:g} and "
+        f"{APPRECIABLE_HARM:g}), or fewer participants than the optimal information size "
+        f"for a {OIS_RRR:.0%} relative risk reduction; publication bias: a small-study "
+        f"test at p < {SMALL_STUDY_ALPHA:g} with {SMALL_STUDY_MIN_K} or more studies), "
+        "labelled as proposed: they are for the review team to confirm or replace. "
+        "Anticipated absolute effects apply the pooled relative effect to an assumed "
+        "comparator risk, by default the median control-group risk of the studies in the "
+        "analysis (GRADE Handbook 5.2.2). Statements of what happens follow GRADE's "
+        "informative statements (Santesso et al. 2020)."
+    )

@@ -100,6 +100,25 @@ class Layout:
         return self._p("report.html")
 
     @property
+    def sof_json(self) -> str:
+        """The summary of findings with GRADE certainty."""
+        return self._p("sof.json")
+
+    @property
+    def sof_csv(self) -> str:
+        return self._p("sof.csv")
+
+    def table(self, name: str, ext: str = "csv") -> str:
+        """A manuscript table (``tables/studies.csv``, ``tables/results.csv``) or the
+        manuscript document (``tables/tables.docx``)."""
+        return self._p("tables", f"{name}.{ext}")
+
+    @property
+    def manuscript_files(self) -> list[str]:
+        """The report job's exports for a manuscript."""
+        return [self.table("studies"), self.table("results"), self.table("tables", "docx")]
+
+    @property
     def audit(self) -> str:
         return self._p("audit.json")
 

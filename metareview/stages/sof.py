@@ -51,6 +51,37 @@ def _int(value: Any) -> int | None:
         return None
 
 
+def _note(row: dict, where: str, text: str) -> None:
+    """A footnote of a row, marked on its ``where`` cell (outcome, comparator, certainty,
+    statement)."""
+    row["footnotes"].append(text)
+    row["notes"].append({"where": where, "text": text})
+
+
+def letters(n: int) -> str:
+    """0 -> a, 25 -> z, 26 -> aa (GRADE tables mark footnotes with letters)."""
+    out = ""
+    n += 1
+    while n:
+        n, r = divmod(n - 1, 26)
+        out = chr(ord("a") + r) + out
+    return out
+
+
+def mark_footnotes(rows: list[dict]) -> list[dict[str, str]]:
+    """Number the rows' footnotes once per distinct text (letters, in order of first use);
+    sets each row's ``marks`` (cell -> letters) and returns the footnotes."""
+    seen: dict[str, str] = {}
+    for row in rows:
+        row["marks"] = {}
+        for n in row["notes"]:
+            mark = seen.setdefault(n["text"], letters(len(seen)))
+            cell = row["marks"].setdefault(n["where"], [])
+            if mark not in cell:
+                cell.append(mark)
+    return [{"mark": mark, "text": text} for text, mark in seen.items()]
+
+
 def contributing(fit: dict) -> list[dict]:
     """The fit's studies that enter the estimate (not left out by the zero-cell rule)."""
     return [s for s in fit.get("studies") or [] if not s.get("excluded")]
@@ -121,6 +152,7 @@ def outcome_row(protocol: dict, layout: Layout, entry: dict, rob: tuple[set, set
         "participants": None,
         "status": "pooled" if fit.get("pooled") else ("single study" if k == 1 else "no data"),
         "footnotes": [],
+        "notes": [],
     }
     if m.two_arm:
         totals = [(_int(r.get("n1i")), _int(r.get("n2i"))) for r in rows]
@@ -131,7 +163,7 @@ def outcome_row(protocol: dict, layout: Layout, entry: dict, rob: tuple[set, set
         if rows and all(n is not None for n in totals):
             row["participants"] = sum(totals)
     if k == 0:
-        row["footnotes"].append("No study reports this outcome: no estimate, no certainty.")
+        _note(row, "outcome", "No study reports this outcome: no estimate, no certainty.")
         row["texts"] = {
             "participants": "–",
             "relative": "–",
@@ -147,7 +179,7 @@ def outcome_row(protocol: dict, layout: Layout, entry: dict, rob: tuple[set, set
     est, lb, ub = back.get("estimate"), back.get("ci_lb"), back.get("ci_ub")
     row["relative"] = {"estimate": est, "ci_lb": lb, "ci_ub": ub, "level": fit["level"]}
     if k == 1:
-        row["footnotes"].append("A single study: its own estimate, not a meta-analysis.")
+        _note(row, "outcome", "A single study: its own estimate, not a meta-analysis.")
 
     # the assumed comparator risk and the absolute effect ------------------------------
     absolute = None
@@ -157,18 +189,22 @@ def outcome_row(protocol: dict, layout: Layout, entry: dict, rob: tuple[set, set
         if given:
             acr = float(given["risk"])
             row["acr_source"] = given["source"]
-            row["footnotes"].append(
+            _note(
+                row,
+                "comparator",
                 f"Risk with comparator: {grade.per_1000(acr * 1000)} per 1,000, from "
-                f"{given['source']}."
+                f"{given['source']}.",
             )
         else:
             acr = median_risk([_int(r["ci"]) for r in rows], [_int(r["n2i"]) for r in rows])
             row["acr_source"] = f"median control-group risk of the {k} studies"
             if acr is not None:
-                row["footnotes"].append(
+                _note(
+                    row,
+                    "comparator",
                     f"Risk with comparator: the median risk of the control groups of the "
                     f"{k} {'study' if k == 1 else 'studies'} "
-                    f"({grade.per_1000(acr * 1000)} per 1,000)."
+                    f"({grade.per_1000(acr * 1000)} per 1,000).",
                 )
         if acr is not None:
             absolute = absolute_effect(measure, est, lb, ub, acr)
@@ -213,10 +249,12 @@ def outcome_row(protocol: dict, layout: Layout, entry: dict, rob: tuple[set, set
     for j in judgements:
         if j.change or j.rating == "not assessed" or (j.source == "protocol" and j.reason):
             label = "proposed" if j.source == "proposed" else "reviewers' judgement"
-            row["footnotes"].append(
+            _note(
+                row,
+                "certainty",
                 f"{grade.DOMAINS[j.domain]}: {j.rating} ({label}): {j.reason}."
                 if j.reason
-                else f"{grade.DOMAINS[j.domain]}: {j.rating} ({label})."
+                else f"{grade.DOMAINS[j.domain]}: {j.rating} ({label}).",
             )
 
     # texts -------------------------------------------------------------------------------
@@ -230,10 +268,12 @@ def outcome_row(protocol: dict, layout: Layout, entry: dict, rob: tuple[set, set
         important = ratio_ci is not None and not (lb <= null_back <= ub)
         reduces = est < null_back
     if threshold == 0 and cert["level"] > 1:
-        row["footnotes"].append(
+        _note(
+            row,
+            "statement",
             "What happens: proposed with no threshold of importance in the protocol "
             "(certainty.threshold): an effect is called important when its CI excludes no "
-            "effect."
+            "effect.",
         )
     row["statement"] = grade.statement(
         intervention, entry["label"], cert["level"], important, reduces
@@ -260,6 +300,7 @@ def summary_of_findings(protocol: dict, review_dir: str | Path) -> dict[str, Any
     layout = Layout(Path(review_dir).as_posix())
     rob = _rob_sets(layout)
     rows = [outcome_row(protocol, layout, entry, rob) for entry in protocol["outcomes"]]
+    footnotes = mark_footnotes(rows)
     arms = protocol.get("arms") or {}
     pico = protocol.get("pico") or {}
     return {
@@ -269,6 +310,7 @@ def summary_of_findings(protocol: dict, review_dir: str | Path) -> dict[str, Any
         "intervention": pico.get("intervention") or arms.get("intervention_label"),
         "comparator": pico.get("comparator") or arms.get("control_label"),
         "outcomes": rows,
+        "footnotes": footnotes,
         "legend": (
             "GRADE certainty of the evidence. High: very confident that the true effect lies "
             "close to the estimate. Moderate: moderately confident; the true effect is likely "

@@ -1,5 +1,5 @@
-# Stage 5 per review: the HTML report, the audit against published values and the
-# provenance manifest (one job: the manifest hashes the report it follows), and the
+# Stage 5 per review: the summary of findings (GRADE), the HTML report, the audit against
+# published values, the manuscript tables (CSV, DOCX) and the provenance manifest (one job: the manifest hashes the report it follows), and the
 # `audit` target that fails when a pre-specified primary outcome does not reproduce.
 
 
@@ -29,6 +29,9 @@ rule report:
             category="Reports",
             labels={"review": "{review}", "file": "audit.json"},
         ),
+        sof_json=L.sof_json,
+        sof_csv=L.sof_csv,
+        tables=L.manuscript_files,
         manifest=L.manifest,
     log:
         L.log("report"),
@@ -37,6 +40,7 @@ rule report:
     params:
         review_dir=lambda wc: Layout.of(RESULTS, wc.review).root,
         protocol=lambda wc: protocol(wc.review),
+        studies=lambda wc: raw(wc.review, "studies"),
         config=config,
     script:
         "../scripts/report.py"
