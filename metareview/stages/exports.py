@@ -111,6 +111,8 @@ def write_docx(path, protocol: dict, sof: dict, tables: dict, data_date: str | N
     (landscape A4, 8 pt tables)."""
     import docx  # python-docx: only the report job imports it
     from docx.enum.section import WD_ORIENT
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
     from docx.shared import Mm, Pt
 
     doc = docx.Document()
@@ -140,6 +142,9 @@ def write_docx(path, protocol: dict, sof: dict, tables: dict, data_date: str | N
         for cell, text in zip(t.rows[0].cells, columns, strict=True):
             cell.text = ""
             cell.paragraphs[0].add_run(text).bold = True
+        header = OxmlElement("w:tblHeader")  # the head row repeats on every page
+        header.set(qn("w:val"), "true")
+        t.rows[0]._tr.get_or_add_trPr().append(header)
         for row in rows:
             cells = t.add_row().cells
             for cell, text in zip(cells, row, strict=True):
@@ -151,6 +156,7 @@ def write_docx(path, protocol: dict, sof: dict, tables: dict, data_date: str | N
                         run.font.size = Pt(8)
         for note in notes:
             p = doc.add_paragraph(note)
+            p.paragraph_format.space_after = Pt(1)
             for run in p.runs:
                 run.font.size = Pt(8)
 
