@@ -137,6 +137,18 @@ def rob_template(review):
         ) from None
 
 
+def review_config(review):
+    """The pipeline configuration as it concerns one review (its id and the folders), which
+    its manifest records: not config/config.yaml itself, whose list of the other reviews
+    is no input of this review (adding a review must not rerun the others' reports)."""
+    return {
+        "review": review,
+        "results_dir": RESULTS,
+        "raw_dir": RAW,
+        "reviews_dir": PROTOCOLS,
+    }
+
+
 def review_results(review):
     """Every result a review's report reads (files and per-outcome directories)."""
     return Layout.of(RESULTS, review).review_results(
