@@ -58,5 +58,5 @@ rule audit_check:
 
 rule audit:
     input:
-        expand(L.audit_ok, review=REVIEWS),
+        expand(L.audit_ok, review=READY),
     localrule: True
