@@ -35,7 +35,7 @@ SCREENING_COLUMNS = (
 def protocol_template(review_id: str, rob_tool: str | None = "rob2") -> str:
     """The protocol of a new review: every key, a one-line comment each, safe defaults."""
     rob = (
-        f"risk_of_bias:\n  tool: {rob_tool}  # a template of metareview/rob_tools/ (rob2, "
+        f"risk_of_bias:  # the risk-of-bias tool of studies.csv\n  tool: {rob_tool}  # a template of metareview/rob_tools/ (rob2, "
         "robins_i) or a path; its columns are in studies.csv (empty = not assessed)\n"
         if rob_tool
         else "# risk_of_bias: {tool: rob2}  # the risk-of-bias tool whose columns studies.csv "
@@ -89,6 +89,8 @@ small_study: []  # e.g. - {{tests: [egger, begg, trimfill]}} (flagged below min_
   file: screening.csv  # file name(s) under data/raw/{review_id}/
   on_inconsistency: error  # error or warn on records that do not add up
   deduplicate: auto  # auto, always, never
+# search: {{databases: [{{name: MEDLINE, date: 2025-01-31, records: 0}}]}}  # records per
+#   database/register and duplicates removed, for the PRISMA boxes an export cannot fill
 deviations: []  # departures from the registration: - {{what, registered, done, reason}}
 audit:  # how `snakemake audit` judges the reproduction of `reported:` values
   fail_on: [differs, not computable]  # statuses of a primary outcome that fail the audit
