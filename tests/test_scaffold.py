@@ -15,7 +15,9 @@ from metareview.errors import InputError
 from metareview.inputs.protocol import load_config, load_protocol, outcome_settings
 from metareview.inputs.scaffold import add_to_config, init_review, not_ready
 
-CONFIG = "# Reviews the pipeline runs\nreviews:\n  - old-one  # keep\n\n# tail\nresults_dir: results\n"
+CONFIG = (
+    "# Reviews the pipeline runs\nreviews:\n  - old-one  # keep\n\n# tail\nresults_dir: results\n"
+)
 
 
 def repo(tmp_path: Path) -> Path:
@@ -43,8 +45,7 @@ def test_init_writes_a_valid_scaffold(tmp_path):
 
     schema = yaml.safe_load((ROOT / "metareview/schemas/protocol.schema.yaml").read_text())
     for key in schema["properties"]:
-        line = next((ln for ln in text.splitlines() if ln.lstrip("# ").startswith(f"{key}:")),
-                    None)
+        line = next((ln for ln in text.splitlines() if ln.lstrip("# ").startswith(f"{key}:")), None)
         assert line is not None and "#" in line.split(":", 1)[1], key
     header = (root / "data/raw/new-review/studies.csv").read_text().strip().split(",")
     assert header[:4] == ["study_id", "label", "year", "design"] and "rob_d7" in header
@@ -84,8 +85,17 @@ def test_add_to_config_layouts():
 
 def test_cli_init(tmp_path):
     root = repo(tmp_path)
-    cmd = [sys.executable, "-m", "metareview.cli", "init", "x1", "--rob-tool", "none",
-           "--root", str(root)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "metareview.cli",
+        "init",
+        "x1",
+        "--rob-tool",
+        "none",
+        "--root",
+        str(root),
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, env=ENV)
     assert done.returncode == 0, done.stderr
     assert "rob_" not in (root / "data/raw/x1/studies.csv").read_text()
@@ -113,8 +123,9 @@ def _fill(root: Path, review: str, studies, *, rob_columns: bool = True) -> None
 
 
 def _snakemake(work: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(SNAKEMAKE + ["--cores", "2", *args], cwd=work, capture_output=True,
-                          text=True, env=ENV)
+    return subprocess.run(
+        SNAKEMAKE + ["--cores", "2", *args], cwd=work, capture_output=True, text=True, env=ENV
+    )
 
 
 @pytest.mark.slow
@@ -144,7 +155,10 @@ def test_init_fill_run_and_add_a_review(tmp_path):
     assert (work / "results/second/report.html").exists()
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
     verify = subprocess.run(
-        [sys.executable, "-m", "metareview.cli", "verify", "results/first"], cwd=work,
-        capture_output=True, text=True, env=ENV,
+        [sys.executable, "-m", "metareview.cli", "verify", "results/first"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        env=ENV,
     )
     assert verify.returncode == 0, verify.stderr

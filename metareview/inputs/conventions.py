@@ -59,8 +59,14 @@ PRESETS: dict[str, Preset] = {
             source="Deeks and Higgins, Statistical algorithms in Review Manager 5 (2010)",
             # Mantel-Haenszel for dichotomous data; 0.5 added to all cells of studies with
             # a zero cell; double-zero studies excluded; Wald-type 95% CI
-            defaults={"method": "MH", "test": "z", "level": 95, "add": 0.5, "to": "only0",
-                      "drop00": True},
+            defaults={
+                "method": "MH",
+                "test": "z",
+                "level": 95,
+                "add": 0.5,
+                "to": "only0",
+                "drop00": True,
+            },
             other_method="FE",  # inverse variance, fixed effect
             # a risk difference is estimable in a double-zero study: RevMan keeps it
             by_measure={"RD": {"drop00": False}},
@@ -69,8 +75,14 @@ PRESETS: dict[str, Preset] = {
             name="revman5-random",
             label="the classic RevMan 5 defaults (random effects, DerSimonian-Laird)",
             source="Deeks and Higgins, Statistical algorithms in Review Manager 5 (2010)",
-            defaults={"method": "DL", "test": "z", "level": 95, "add": 0.5, "to": "only0",
-                      "drop00": True},
+            defaults={
+                "method": "DL",
+                "test": "z",
+                "level": 95,
+                "add": 0.5,
+                "to": "only0",
+                "drop00": True,
+            },
             other_method="DL",
             by_measure={"RD": {"drop00": False}},
         ),
@@ -85,8 +97,14 @@ PRESETS: dict[str, Preset] = {
                 "Cochrane Methods, Random-effects meta-analysis methods for Intervention "
                 "Reviews (2025)"
             ),
-            defaults={"method": "REML", "test": "knha", "level": 95, "add": 0.5,
-                      "to": "only0", "drop00": True},
+            defaults={
+                "method": "REML",
+                "test": "knha",
+                "level": 95,
+                "add": 0.5,
+                "to": "only0",
+                "drop00": True,
+            },
             other_method="REML",
             by_measure={"RD": {"drop00": False}},
         ),
@@ -94,8 +112,14 @@ PRESETS: dict[str, Preset] = {
             name="metafor",
             label="the defaults of R metafor (REML, Wald-type intervals)",
             source="Viechtbauer W. Conducting meta-analyses in R with the metafor package (2010)",
-            defaults={"method": "REML", "test": "z", "level": 95, "add": None, "to": "only0",
-                      "drop00": None},
+            defaults={
+                "method": "REML",
+                "test": "z",
+                "level": 95,
+                "add": None,
+                "to": "only0",
+                "drop00": None,
+            },
             other_method="REML",
         ),
     )
@@ -117,7 +141,8 @@ def apply_conventions(data: dict[str, Any]) -> dict[str, Any]:
     whose measure the preset's method does not take (Mantel-Haenszel for a single-arm
     proportion or a continuous measure) and that names no method gets the preset's
     ``other_method``; the preset's ``by_measure`` settings apply to outcomes that do not
-    write them (unless ``defaults`` does). Call before the schema's defaults are filled in. Returns ``data``.
+    write them (unless ``defaults`` does). Call before the schema's defaults are filled in.
+    Returns ``data``.
     """
     name = data.get("conventions")
     if not name:

@@ -61,8 +61,14 @@ __all__ = ["RevManFile", "Outcome", "read_rm5", "import_revman"]
 
 MAX_BYTES = 200 * 1024 * 1024
 _MEASURES = {"OR": "OR", "RR": "RR", "RD": "RD", "PETO_OR": "OR", "MD": "MD", "SMD": "SMD"}
-_ROB = {"YES": "low", "LOW": "low", "NO": "high", "HIGH": "high", "UNKNOWN": "unclear",
-        "UNCLEAR": "unclear"}
+_ROB = {
+    "YES": "low",
+    "LOW": "low",
+    "NO": "high",
+    "HIGH": "high",
+    "UNKNOWN": "unclear",
+    "UNCLEAR": "unclear",
+}
 INTERVENTION, CONTROL = "experimental", "control"
 
 
@@ -150,7 +156,9 @@ def parse_xml(path: str | Path) -> ET.Element:
     head = data[:4096].lower()
     if b"<!doctype" in data.lower() or b"<!entity" in data.lower():
         raise InputError(
-            file, None, None,
+            file,
+            None,
+            None,
             "the file declares a document type or entities (<!DOCTYPE/<!ENTITY): refused "
             "(RevMan 5 files have none; entities can expand without bound)",
         )
@@ -185,8 +193,14 @@ def read_rm5(path: str | Path) -> RevManFile:
             sid, n = f"{base}-{n}", n + 1
         used.add(sid.casefold())
         m = re.match(r"\s*([0-9]{4})", st.get("YEAR") or "")
-        record = {"id": sid, "label": name, "year": m.group(1) if m else "", "rm_id": rm_id,
-                  "rob": {}, "covariates": {}}
+        record = {
+            "id": sid,
+            "label": name,
+            "year": m.group(1) if m else "",
+            "rm_id": rm_id,
+            "rob": {},
+            "covariates": {},
+        }
         studies.append(record)
         by_rm[rm_id] = record
 
@@ -202,17 +216,26 @@ def read_rm5(path: str | Path) -> RevManFile:
                 )
             continue
         column = f"rob_{n}"
-        rob_items.append({"column": column, "name": name, "no": str(n),
-                          "description": _text(item.find("DESCRIPTION"))})
+        rob_items.append(
+            {
+                "column": column,
+                "name": name,
+                "no": str(n),
+                "description": _text(item.find("DESCRIPTION")),
+            }
+        )
         for e in entries:
             study = by_rm.get(e.get("STUDY_ID", ""))
             result = _ROB.get((e.get("RESULT") or "").upper())
             if study is None:
-                unsupported.append(f"risk-of-bias item {name!r}: unknown study "
-                                   f"{e.get('STUDY_ID')!r}")
+                unsupported.append(
+                    f"risk-of-bias item {name!r}: unknown study {e.get('STUDY_ID')!r}"
+                )
             elif result is None:
-                unsupported.append(f"risk-of-bias item {name!r}, study {study['label']!r}: "
-                                   f"judgement {e.get('RESULT')!r} not understood")
+                unsupported.append(
+                    f"risk-of-bias item {name!r}, study {study['label']!r}: "
+                    f"judgement {e.get('RESULT')!r} not understood"
+                )
             else:
                 study["rob"][column] = result
 
@@ -244,50 +267,79 @@ def _outcome(el, cname, by_rm, unsupported, file) -> Outcome:
         method = "PETO"
     results = {
         key: _num(el.get(attr))
-        for key, attr in (("estimate", "EFFECT_SIZE"), ("ci_lb", "CI_START"),
-                          ("ci_ub", "CI_END"), ("i2", "I2"), ("tau2", "TAU2"),
-                          ("chi2", "CHI2"), ("df", "DF"), ("z", "Z"), ("pval", "P_Z"),
-                          ("k", "STUDIES"))
+        for key, attr in (
+            ("estimate", "EFFECT_SIZE"),
+            ("ci_lb", "CI_START"),
+            ("ci_ub", "CI_END"),
+            ("i2", "I2"),
+            ("tau2", "TAU2"),
+            ("chi2", "CHI2"),
+            ("df", "DF"),
+            ("z", "Z"),
+            ("pval", "P_Z"),
+            ("k", "STUDIES"),
+        )
     }
     out = Outcome(
-        id=oid, rm_id=rm_id, kind="dichotomous" if dich else "continuous", name=name,
-        comparison=cname, measure=measure, method=method, random=el.get("RANDOM") == "YES",
+        id=oid,
+        rm_id=rm_id,
+        kind="dichotomous" if dich else "continuous",
+        name=name,
+        comparison=cname,
+        measure=measure,
+        method=method,
+        random=el.get("RANDOM") == "YES",
         level=_num(el.get("CI_TOTAL")) or 95.0,
         group_labels=(_text(el.find("GROUP_LABEL_1")), _text(el.find("GROUP_LABEL_2"))),
         graph_labels=(_text(el.find("GRAPH_LABEL_1")), _text(el.find("GRAPH_LABEL_2"))),
-        swap_events=el.get("SWAP_EVENTS") == "YES", totals=el.get("TOTALS", "YES"),
+        swap_events=el.get("SWAP_EVENTS") == "YES",
+        totals=el.get("TOTALS", "YES"),
         results=results,
     )
     data_tag = "DICH_DATA" if dich else "CONT_DATA"
     sub_tag = "DICH_SUBGROUP" if dich else "CONT_SUBGROUP"
-    blocks = [(None, el)] + [(_text(s.find("NAME")) or s.get("ID", ""), s)
-                             for s in el.findall(sub_tag)]
+    blocks = [(None, el)] + [
+        (_text(s.find("NAME")) or s.get("ID", ""), s) for s in el.findall(sub_tag)
+    ]
     for subgroup, block in blocks:
         for d in block.findall(data_tag):
             study = by_rm.get(d.get("STUDY_ID", ""))
             if study is None:
-                unsupported.append(f"outcome {name!r}: data of unknown study "
-                                   f"{d.get('STUDY_ID')!r}")
+                unsupported.append(f"outcome {name!r}: data of unknown study {d.get('STUDY_ID')!r}")
                 continue
-            row = {"study": study["id"], "subgroup": subgroup,
-                   "weight": _num(d.get("WEIGHT")), "estimable": d.get("ESTIMABLE") != "NO"}
+            row = {
+                "study": study["id"],
+                "subgroup": subgroup,
+                "weight": _num(d.get("WEIGHT")),
+                "estimable": d.get("ESTIMABLE") != "NO",
+            }
             if dich:
                 e1, n1 = _int(d.get("EVENTS_1")), _int(d.get("TOTAL_1"))
                 e2, n2 = _int(d.get("EVENTS_2")), _int(d.get("TOTAL_2"))
                 if None in (e1, n1, e2, n2):
-                    unsupported.append(f"outcome {name!r}, study {study['label']!r}: "
-                                       "events or totals missing")
+                    unsupported.append(
+                        f"outcome {name!r}, study {study['label']!r}: events or totals missing"
+                    )
                     continue
                 if out.swap_events:
                     e1, e2 = n1 - e1, n2 - e2
                 row.update(events_1=e1, total_1=n1, events_2=e2, total_2=n2)
             else:
-                vals = {k: _num(d.get(a)) for k, a in (
-                    ("mean_1", "MEAN_1"), ("sd_1", "SD_1"), ("total_1", "TOTAL_1"),
-                    ("mean_2", "MEAN_2"), ("sd_2", "SD_2"), ("total_2", "TOTAL_2"))}
+                vals = {
+                    k: _num(d.get(a))
+                    for k, a in (
+                        ("mean_1", "MEAN_1"),
+                        ("sd_1", "SD_1"),
+                        ("total_1", "TOTAL_1"),
+                        ("mean_2", "MEAN_2"),
+                        ("sd_2", "SD_2"),
+                        ("total_2", "TOTAL_2"),
+                    )
+                }
                 if None in vals.values():
-                    unsupported.append(f"outcome {name!r}, study {study['label']!r}: "
-                                       "mean, SD or total missing")
+                    unsupported.append(
+                        f"outcome {name!r}, study {study['label']!r}: mean, SD or total missing"
+                    )
                     continue
                 vals["total_1"], vals["total_2"] = int(vals["total_1"]), int(vals["total_2"])
                 row.update(vals)
@@ -318,8 +370,10 @@ def _csv(columns: list[str], rows: list[dict[str, Any]]) -> str:
 def _supported(o: Outcome) -> str | None:
     """Why an outcome cannot be pooled by this version of the pipeline, or None."""
     if measures.find(o.measure) is None:
-        return (f"measure {o.measure} ({o.kind}) is not in the measure registry yet: rows "
-                "written to extraction_continuous.csv")
+        return (
+            f"measure {o.measure} ({o.kind}) is not in the measure registry yet: rows "
+            "written to extraction_continuous.csv"
+        )
     return None
 
 
@@ -339,8 +393,12 @@ def _subgroup_column(o: Outcome) -> str:
 def build_review(rm: RevManFile, review_id: str) -> dict[str, str]:
     """File name (relative to the repository) -> text of the imported review."""
     raw = f"data/raw/{review_id}"
-    report: dict[str, Any] = {"source": Path(rm.path).name, "revman_version": rm.version,
-                              "outcomes": [], "not_imported": list(rm.unsupported)}
+    report: dict[str, Any] = {
+        "source": Path(rm.path).name,
+        "revman_version": rm.version,
+        "outcomes": [],
+        "not_imported": list(rm.unsupported),
+    }
     pooled: list[Outcome] = []
     pending: list[tuple[Outcome, str]] = []
     sub_outcomes: list[Outcome] = []
@@ -373,12 +431,27 @@ def build_review(rm: RevManFile, review_id: str) -> dict[str, str]:
     cov_cols = [_subgroup_column(o) for o in sub_outcomes]
     rob_cols = [i["column"] for i in rm.rob_items]
     st_rows = [
-        {"study_id": s["id"], "label": s["label"], "year": s["year"], "design": "rct",
-         "reference": "", **s["rob"], **{c: s["covariates"].get(c, "") for c in cov_cols}}
+        {
+            "study_id": s["id"],
+            "label": s["label"],
+            "year": s["year"],
+            "design": "rct",
+            "reference": "",
+            **s["rob"],
+            **{c: s["covariates"].get(c, "") for c in cov_cols},
+        }
         for s in rm.studies
     ]
-    study_cols = ["study_id", "label", "year", "design", "reference", *rob_cols,
-                  *(["rob_overall"] if rob_cols else []), *cov_cols]
+    study_cols = [
+        "study_id",
+        "label",
+        "year",
+        "design",
+        "reference",
+        *rob_cols,
+        *(["rob_overall"] if rob_cols else []),
+        *cov_cols,
+    ]
     files = {f"{raw}/studies.csv": _csv(study_cols, st_rows)}
 
     # extraction.csv (rows of pooled outcomes) and extraction_continuous.csv (pending)
@@ -388,9 +461,13 @@ def build_review(rm: RevManFile, review_id: str) -> dict[str, str]:
         out = []
         for r in o.rows:
             for n, arm in ((1, INTERVENTION), (2, CONTROL)):
-                row = {"study_id": r["study"], "outcome": o.id, "arm": arm,
-                       "total": r[f"total_{n}"],
-                       "source": f"{src}, {o.rm_id} ({o.group_labels[n - 1] or arm})"}
+                row = {
+                    "study_id": r["study"],
+                    "outcome": o.id,
+                    "arm": arm,
+                    "total": r[f"total_{n}"],
+                    "source": f"{src}, {o.rm_id} ({o.group_labels[n - 1] or arm})",
+                }
                 if o.kind == "dichotomous":
                     row["events"] = r[f"events_{n}"]
                 else:
@@ -417,14 +494,21 @@ def build_review(rm: RevManFile, review_id: str) -> dict[str, str]:
         rm, review_id, pooled, pending, sub_outcomes, bool(rob_cols)
     )
     for o in rm.outcomes:
-        report["outcomes"].append({
-            "id": o.id, "revman_id": o.rm_id, "name": o.name, "type": o.kind,
-            "measure": o.measure, "revman_method": o.revman_method, "level": o.level,
-            "studies": len(o.rows),
-            "imported_to": "protocol" if o in pooled else "extraction_continuous.csv",
-            "revman_results": o.results if o.results.get("estimate") is not None else None,
-            "revman_weights": {r["study"]: r["weight"] for r in o.rows},
-        })
+        report["outcomes"].append(
+            {
+                "id": o.id,
+                "revman_id": o.rm_id,
+                "name": o.name,
+                "type": o.kind,
+                "measure": o.measure,
+                "revman_method": o.revman_method,
+                "level": o.level,
+                "studies": len(o.rows),
+                "imported_to": "protocol" if o in pooled else "extraction_continuous.csv",
+                "revman_results": o.results if o.results.get("estimate") is not None else None,
+                "revman_weights": {r["study"]: r["weight"] for r in o.rows},
+            }
+        )
     files[f"{raw}/import_report.json"] = json.dumps(report, indent=2, sort_keys=True) + "\n"
     files[f"{raw}/README.md"] = _readme(rm, review_id, pooled, pending, report)
     return files
@@ -462,7 +546,7 @@ def _rob_template(rm: RevManFile) -> str:
         "judgements:",
         '  - {id: low, aliases: [low risk, "yes"], label: Low risk, colour: "#02C100", '
         'symbol: "+"}',
-        '  - {id: unclear, aliases: [unclear risk, unknown], label: Unclear risk, '
+        "  - {id: unclear, aliases: [unclear risk, unknown], label: Unclear risk, "
         'colour: "#E2DF07", symbol: "?"}',
         '  - {id: high, aliases: [high risk, "no"], label: High risk, colour: "#BF0000", '
         'symbol: "\\u00d7"}',
@@ -484,13 +568,17 @@ def _protocol(rm, review_id, pooled, pending, sub_outcomes, has_rob) -> str:
         "# not imported.",
     ]
     if pending:
-        lines.append("# Not in this protocol yet (need the continuous measures MD/SMD in the "
-                     "pipeline;")
-        lines.append(f"# rows in data/raw/{review_id}/extraction_continuous.csv, DESIGN.md's "
-                     "continuous layout):")
+        lines.append(
+            "# Not in this protocol yet (need the continuous measures MD/SMD in the pipeline;"
+        )
+        lines.append(
+            f"# rows in data/raw/{review_id}/extraction_continuous.csv, DESIGN.md's "
+            "continuous layout):"
+        )
         for o, _why in pending:
-            lines.append(f"#   {o.id}: {o.name} ({o.measure}, {o.revman_method}, "
-                         f"{len(o.rows)} studies)")
+            lines.append(
+                f"#   {o.id}: {o.name} ({o.measure}, {o.revman_method}, {len(o.rows)} studies)"
+            )
     lines += [
         f"review_id: {review_id}",
         f"title: {_q(rm.title)}",
@@ -508,8 +596,12 @@ def _protocol(rm, review_id, pooled, pending, sub_outcomes, has_rob) -> str:
         "outcomes:",
     ]
     if not pooled:
-        raise InputError(rm.path, None, None, "no dichotomous outcome with data to import "
-                         "(nothing the pipeline can pool yet)")
+        raise InputError(
+            rm.path,
+            None,
+            None,
+            "no dichotomous outcome with data to import (nothing the pipeline can pool yet)",
+        )
     for o in pooled:
         lines += [
             f"  - id: {o.id}",
@@ -536,13 +628,19 @@ def _protocol(rm, review_id, pooled, pending, sub_outcomes, has_rob) -> str:
             lines.append("    reported:")
             lines += [
                 f"      {k}: {v:.{4 if k in ('estimate', 'ci_lb', 'ci_ub') else 2}f}"
-                if isinstance(v, float) and k != "pval" else f"      {k}: {v}"
+                if isinstance(v, float) and k != "pval"
+                else f"      {k}: {v}"
                 for k, v in rep
                 if v is not None
             ]
-            note = (f"RevMan {o.revman_method}: chi2 {r['chi2']:.2f} (df {r['df']:g}), "
-                    f"Z {r['z']:.2f}" if None not in (r["chi2"], r["df"], r["z"]) else "")
-            lines.append(f"      source: {_q(f'{Path(rm.path).name}, {o.rm_id} (RevMan stored result)')}")
+            note = (
+                f"RevMan {o.revman_method}: chi2 {r['chi2']:.2f} (df {r['df']:g}), Z {r['z']:.2f}"
+                if None not in (r["chi2"], r["df"], r["z"])
+                else ""
+            )
+            lines.append(
+                f"      source: {_q(f'{Path(rm.path).name}, {o.rm_id} (RevMan stored result)')}"
+            )
             if note:
                 lines.append(f"      note: {_q(note)}")
         else:
@@ -567,7 +665,8 @@ def _readme(rm, review_id, pooled, pending, report) -> str:
         "",
         f"Imported by `metareview import revman` from `{Path(rm.path).name}` (RevMan "
         f"{rm.version}): {len(rm.studies)} studies, {len(pooled)} outcome(s) in the protocol"
-        + (f", {len(pending)} waiting for continuous measures" if pending else "") + ".",
+        + (f", {len(pending)} waiting for continuous measures" if pending else "")
+        + ".",
         "",
         "- `studies.csv`: RevMan's included studies (name, year); `design` is `rct` for every",
         "  study (RevMan 5 records none: check); `rob_<n>` the file's study-level",
@@ -576,8 +675,9 @@ def _readme(rm, review_id, pooled, pending, report) -> str:
         "  `control` = group 2) of every dichotomous outcome.",
     ]
     if pending:
-        lines.append("- `extraction_continuous.csv`: mean, SD and total per arm of the continuous "
-                     "outcomes.")
+        lines.append(
+            "- `extraction_continuous.csv`: mean, SD and total per arm of the continuous outcomes."
+        )
     lines += [
         "- `import_report.json`: each outcome as RevMan defined it, RevMan's stored results",
         "  (estimate, CI, chi2, df, I2, tau2, Z, P, per-study weights) and what was not imported:",
@@ -592,8 +692,13 @@ def import_revman(path: str | Path, review_id: str, root: str | Path = ".") -> l
     Refuses (``InputError``, nothing written) when any of them or the review exists."""
     root = Path(root)
     if not ID_PATTERN.match(review_id):
-        raise InputError(None, None, "--review", f"review id {review_id!r}: use letters, "
-                         "digits, '_' and '-', starting with a letter or digit")
+        raise InputError(
+            None,
+            None,
+            "--review",
+            f"review id {review_id!r}: use letters, "
+            "digits, '_' and '-', starting with a letter or digit",
+        )
     rm = read_rm5(path)
     files = build_review(rm, review_id)
     targets = [root / "config/reviews" / f"{review_id}.yaml", root / "data/raw" / review_id]

@@ -8,9 +8,9 @@ A revised tool is a new template file, not new code.
 
 * :func:`load_tool` reads and validates a template (errors name the file, line and key).
 * :func:`read_assessments` reads the judgements of each study from the rows of
-  ``studies.csv``: an empty cell or an absent column means "not assessed"; an unknown judgement raises
-  ``InputError`` naming the file, the row (as a spreadsheet user sees it, the header is
-  row 1, as ``metareview.inputs.tables`` counts) and the column.
+  ``studies.csv``: an empty cell or an absent column means "not assessed"; an unknown
+  judgement raises ``InputError`` naming the file, the row (as a spreadsheet user sees
+  it, the header is row 1, as ``metareview.inputs.tables`` counts) and the column.
 * :func:`summary` gives, per domain, the proportion of studies with each judgement,
   optionally weighted by the studies' meta-analysis weights (as robvis ``rob_summary(...,
   weighted = TRUE)``).

@@ -35,7 +35,8 @@ SCREENING_COLUMNS = (
 def protocol_template(review_id: str, rob_tool: str | None = "rob2") -> str:
     """The protocol of a new review: every key, a one-line comment each, safe defaults."""
     rob = (
-        f"risk_of_bias:  # the risk-of-bias tool of studies.csv\n  tool: {rob_tool}  # a template of metareview/rob_tools/ (rob2, "
+        "risk_of_bias:  # the risk-of-bias tool of studies.csv\n"
+        f"  tool: {rob_tool}  # a template of metareview/rob_tools/ (rob2, "
         "robins_i) or a path; its columns are in studies.csv (empty = not assessed)\n"
         if rob_tool
         else "# risk_of_bias: {tool: rob2}  # the risk-of-bias tool whose columns studies.csv "
@@ -194,7 +195,9 @@ def init_review(
     root = Path(root)
     if not ID_PATTERN.match(review_id) or len(review_id) > 100:
         raise InputError(
-            None, None, None,
+            None,
+            None,
+            None,
             f"review id {review_id!r}: use letters, digits, '_' and '-', starting with a "
             "letter or digit (it names files and folders)",
         )
@@ -204,7 +207,9 @@ def init_review(
     taken = [p for p in (protocol_path, data_dir) if p.exists() or p.is_symlink()]
     if taken:
         raise InputError(
-            str(taken[0]), None, None,
+            str(taken[0]),
+            None,
+            None,
             "already exists; `metareview init` never overwrites (choose another id, or "
             "remove it yourself)",
         )
