@@ -204,3 +204,70 @@ def test_texts():
     assert grade.participants_text(529, "rct", 1) == "529 (1 RCT)"
     assert grade.difference_text(-0.4) == "0 fewer"
     assert grade.per_1000(199.6) == "200"
+
+
+# ----------------------------------------------------------------- the stage
+
+
+def test_summary_of_findings_row_uses_the_protocols_judgements(tmp_path):
+    import json
+
+    from metareview.io import write_csv
+    from metareview.stages.sof import summary_of_findings
+
+    res = tmp_path / "results" / "demo"
+    (res / "pooled").mkdir(parents=True)
+    fit = {
+        "pooled": True,
+        "measure": "OR",
+        "level": 95,
+        "k": 2,
+        "i2": 0.0,
+        "q_pval": 0.9,
+        "back": {"estimate": 0.5, "ci_lb": 0.3, "ci_ub": 0.8, "pi_lb": None, "pi_ub": None},
+        "studies": [
+            {"study": "A", "weight": 60.0, "excluded": None},
+            {"study": "B", "weight": 40.0, "excluded": None},
+        ],
+    }
+    (res / "pooled" / "death.json").write_text(json.dumps(fit))
+    write_csv(
+        res / "extraction" / "by_outcome" / "death.csv",
+        ["study", "ai", "n1i", "ci", "n2i", "design"],
+        [
+            {"study": "A", "ai": 10, "n1i": 1000, "ci": 20, "n2i": 1000, "design": "rct"},
+            {"study": "B", "ai": 10, "n1i": 1000, "ci": 30, "n2i": 1000, "design": "rct"},
+        ],
+    )
+    protocol = {
+        "review_id": "demo",
+        "title": "Demo",
+        "arms": {"intervention": "evt", "control": "control", "intervention_label": "EVT"},
+        "defaults": {},
+        "outcomes": [
+            {
+                "id": "death",
+                "label": "Death",
+                "direction": "lower_is_better",
+                "certainty": {
+                    "risk_of_bias": {"rating": "serious", "reason": "unblinded"},
+                    "indirectness": {"rating": "not serious", "reason": "same population"},
+                    "comparator_risk": {"risk": 0.1, "source": "a national registry"},
+                },
+            }
+        ],
+    }
+    row = summary_of_findings(protocol, res)["outcomes"][0]
+    # ACR 0.10 from the protocol: OR 0.5 -> 0.05 / (0.9 + 0.05) = 0.052632, RD -47.37
+    assert row["acr"] == 0.1 and row["absolute"]["difference"] == pytest.approx(-47.368421)
+    assert row["texts"]["risk_comparator"] == "100 per 1,000"
+    assert row["texts"]["participants"] == "4,000 (2 RCTs)"
+    domains = {d["domain"]: d for d in row["certainty"]["domains"]}
+    assert domains["risk_of_bias"]["source"] == "protocol"
+    assert domains["inconsistency"]["source"] == "proposed"
+    # 4,000 participants < OIS at 10% (4,004): imprecision serious; RoB serious -> low
+    assert domains["imprecision"]["rating"] == "serious"
+    assert row["certainty"]["label"] == "Low"
+    assert row["texts"]["statement"] == "EVT may reduce death."
+    assert any("a national registry" in f for f in row["footnotes"])
+    assert any("(reviewers' judgement): unblinded" in f for f in row["footnotes"])
