@@ -67,14 +67,10 @@ def methods_paragraph(protocol: dict, *, rob_recorded: bool | None = None) -> Ma
     ``rob_recorded``: whether any risk-of-bias judgement is recorded (None: not known, the
     tool is then said to have been used). Returns HTML (protocol texts escaped).
     """
-    return Markup(" ").join(
-        text for _, text in methods_topics(protocol, rob_recorded=rob_recorded)
-    )
+    return Markup(" ").join(text for _, text in methods_topics(protocol, rob_recorded=rob_recorded))
 
 
-def methods_topics(
-    protocol: dict, *, rob_recorded: bool | None = None
-) -> list[tuple[str, Markup]]:
+def methods_topics(protocol: dict, *, rob_recorded: bool | None = None) -> list[tuple[str, Markup]]:
     """The methods paragraph as short paragraphs by topic: (heading, HTML) in the order
     of :func:`methods_paragraph` (protocol, effect measures and model, heterogeneity, zero
     cells, additional analyses, software)."""
