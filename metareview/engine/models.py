@@ -174,6 +174,30 @@ def pad_groups(yi, vi, groups):
     return y, v, mask, codes
 
 
+def pad_codes(yi, vi, codes, n_groups):
+    """Long arrays + integer group codes (0..n_groups-1) -> padded (G, kmax) arrays and mask.
+
+    As ``pad_groups`` without sorting group names: row g holds group g's studies in file
+    order (a group with no study is an empty row).
+    """
+    yi = np.asarray(yi, dtype=float)
+    vi = np.asarray(vi, dtype=float)
+    codes = np.asarray(codes, dtype=np.int64)
+    order = np.argsort(codes, kind="stable")
+    counts = np.bincount(codes, minlength=n_groups)
+    kmax = int(counts.max()) if counts.size else 0
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    pos = np.arange(order.size) - np.repeat(starts, counts)
+    rows = codes[order]
+    y = np.zeros((n_groups, kmax))
+    v = np.ones((n_groups, kmax))
+    mask = np.zeros((n_groups, kmax), dtype=bool)
+    y[rows, pos] = yi[order]
+    v[rows, pos] = vi[order]
+    mask[rows, pos] = True
+    return y, v, mask
+
+
 def fit_iv_many(y, v, mask, method="REML", test="z", level=95.0, tau2_ci=False):
     """Intercept-only inverse-variance fits of many meta-analyses at once.
 
