@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 
 import numpy as np
 
@@ -38,31 +39,49 @@ CSV_FIELDS = (
 )
 
 
-def _column(values: np.ndarray) -> list:
-    """Python floats (written as ``repr``), '' where NaN or infinite."""
-    out = values.tolist()
+def _column(values: np.ndarray) -> list[str]:
+    """The CSV cells of a float column: ``repr`` (as the csv module writes a float), ''
+    where NaN or infinite."""
+    out = list(map(repr, values.tolist()))
     for i in np.flatnonzero(~np.isfinite(values)).tolist():
         out[i] = ""
     return out
 
 
+_QUOTE = re.compile('[,"\r\n]')
+
+
+def _text_column(values: list[str]) -> list[str]:
+    """The CSV cells of a text column: a value the csv module would quote goes through it."""
+    out = list(values)
+    if not _QUOTE.search("".join(out)):
+        return out
+    for i, value in enumerate(out):
+        if _QUOTE.search(value):
+            buf = io.StringIO()
+            csv.writer(buf, lineterminator="\n").writerow([value, ""])
+            out[i] = buf.getvalue()[:-2]
+    return out
+
+
 def many_csv(fits) -> str:
-    """One CSV row per group: the summary of its fit, or its error."""
-    columns: list[list] = [[safe_text(g) for g in fits.groups], fits.k.tolist()]
+    """One CSV row per group: the summary of its fit, or its error (the csv module's
+    output, joined from whole columns of cells)."""
+    columns: list[list[str]] = [
+        _text_column([safe_text(g) for g in fits.groups]),
+        list(map(str, fits.k.tolist())),
+    ]
     for name in CSV_FIELDS[2:]:
         if name.startswith("back_"):
             columns.append(_column(fits.back[name[5:]]))
         elif name == "error":
-            columns.append(["" if e is None else e for e in fits.error])
+            columns.append(_text_column(["" if e is None else e for e in fits.error]))
         elif name == "warnings":
-            columns.append(["; ".join(w) for w in fits.warnings])
+            columns.append(_text_column(["; ".join(w) for w in fits.warnings]))
         else:
             columns.append(_column(fits.values[name]))
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(CSV_FIELDS)
-    writer.writerows(zip(*columns, strict=True))
-    return buf.getvalue()
+    lines = [",".join(CSV_FIELDS), *map(",".join, zip(*columns, strict=True))]
+    return "\n".join(lines) + "\n"
 
 
 def _value(x: float):
