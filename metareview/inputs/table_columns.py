@@ -26,6 +26,8 @@ from metareview.text import BIDI, CONTROL
 _MAX_DIGITS = 10  # len(str(MAX_COUNT))
 _MAX_WIDTH = 128  # longer study or group cells: Python strings instead of a byte matrix
 _COMMA, _NEWLINE, _SPACE, _TAB = 44, 10, 32, 9
+#: the bytes of ``text.CONTROL`` in ASCII (all but tab, line feed and carriage return)
+_ASCII_CONTROL = [b for b in range(128) if (b < 32 or b == 127) and b not in (9, 10, 13)]
 
 
 @dataclass
@@ -75,7 +77,12 @@ def _count_column(raw: np.ndarray, start: np.ndarray, length: np.ndarray) -> np.
 
 
 def _text_column(
-    data: bytes, raw: np.ndarray, start: np.ndarray, length: np.ndarray, fold: bool
+    data: bytes,
+    raw: np.ndarray,
+    start: np.ndarray,
+    length: np.ndarray,
+    fold: bool,
+    ascii_only: bool,
 ) -> np.ndarray | None:
     """The cells ``raw[start:start + length]`` as one fixed-width byte array (ASCII
     letters lowercased when ``fold``), or None when a cell is empty or, stripped, would
@@ -89,9 +96,11 @@ def _text_column(
     plain = length.max() <= _MAX_WIDTH and not np.any(
         (edges == _SPACE) | (edges == _TAB) | (edges >= 0x80)
     )
-    if plain and fold:
-        width = int(length.max())
-        plain = not np.any(_cell_bytes(raw, start, length, width) >= 0x80)
+    matrix = None
+    if plain:
+        matrix = _cell_bytes(raw, start, length, int(length.max()))
+        # ASCII case folding is lowercasing; other letters fold through Python
+        plain = not fold or ascii_only or not np.any(matrix >= 0x80)
     if not plain:
         cells = [
             data[s:e].decode("utf-8").strip()
@@ -104,7 +113,6 @@ def _text_column(
         encoded = [c.encode("utf-8") for c in cells]
         return np.array(encoded, dtype=f"S{max(map(len, encoded))}")
     width = int(length.max())
-    matrix = _cell_bytes(raw, start, length, width)
     if fold:
         upper = (matrix >= 65) & (matrix <= 90)
         matrix[upper] += 32
@@ -129,16 +137,18 @@ def read_pool_columns(path: str | Path, counts: tuple[str, ...], by: str) -> Poo
     except OSError:
         return None
     text = decode(file, data)  # its errors are the cell-by-cell reader's own
-    if b'"' in data:
+    # one count of every byte value answers: a quote? a control character? only ASCII?
+    seen = np.bincount(np.frombuffer(data, dtype=np.uint8), minlength=256)
+    if seen[ord('"')]:
         return None
-    if data.isascii():
-        raw = np.frombuffer(data, dtype=np.uint8)
-        if np.any(((raw < 32) & (raw != _TAB) & (raw != _NEWLINE) & (raw != 13)) | (raw == 127)):
+    ascii_only = not seen[0x80:].any()
+    if ascii_only:
+        if seen[_ASCII_CONTROL].any():
             return None
     elif CONTROL.search(text) or BIDI.search(text):
         return None
     del text
-    if b"\r" in data:
+    if seen[13]:
         data = data.replace(b"\r\n", b"\n")
         if b"\r" in data:
             return None
@@ -188,8 +198,8 @@ def read_pool_columns(path: str | Path, counts: tuple[str, ...], by: str) -> Poo
             return None
     j, k = names.index(by), names.index("study")
     body = data[offset:]
-    group = _text_column(body, raw, start[:, j], length[:, j], fold=False)
-    study = _text_column(body, raw, start[:, k], length[:, k], fold=True)
+    group = _text_column(body, raw, start[:, j], length[:, j], fold=False, ascii_only=ascii_only)
+    study = _text_column(body, raw, start[:, k], length[:, k], fold=True, ascii_only=ascii_only)
     if group is None or study is None:
         return None
     codes, groups = _codes_of(group)
