@@ -60,6 +60,16 @@ def _codes_of(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return codes, ordered[new]
 
 
+def _byte_counts(data: bytes, chunk: int = 1 << 20) -> np.ndarray:
+    """How often each byte value occurs in ``data`` (by chunks: ``bincount`` widens its
+    input to 8 bytes a value)."""
+    raw = np.frombuffer(data, dtype=np.uint8)
+    seen = np.zeros(256, dtype=np.int64)
+    for at in range(0, raw.size, chunk):
+        seen += np.bincount(raw[at : at + chunk], minlength=256)
+    return seen
+
+
 def _count_column(raw: np.ndarray, start: np.ndarray, length: np.ndarray) -> np.ndarray | None:
     """The whole numbers in cells ``raw[start:start + length]``, or None unless every cell
     is 1 to 10 ASCII digits."""
@@ -77,7 +87,7 @@ def _count_column(raw: np.ndarray, start: np.ndarray, length: np.ndarray) -> np.
 
 
 def _text_column(
-    data: bytes,
+    data: bytes | memoryview,
     raw: np.ndarray,
     start: np.ndarray,
     length: np.ndarray,
@@ -103,7 +113,7 @@ def _text_column(
         plain = not fold or ascii_only or not np.any(matrix >= 0x80)
     if not plain:
         cells = [
-            data[s:e].decode("utf-8").strip()
+            bytes(data[s:e]).decode("utf-8").strip()
             for s, e in zip(start.tolist(), (start + length).tolist(), strict=True)
         ]
         if not all(cells):
@@ -138,7 +148,7 @@ def read_pool_columns(path: str | Path, counts: tuple[str, ...], by: str) -> Poo
         return None
     text = decode(file, data)  # its errors are the cell-by-cell reader's own
     # one count of every byte value answers: a quote? a control character? only ASCII?
-    seen = np.bincount(np.frombuffer(data, dtype=np.uint8), minlength=256)
+    seen = _byte_counts(data)
     if seen[ord('"')]:
         return None
     ascii_only = not seen[0x80:].any()
@@ -177,11 +187,16 @@ def read_pool_columns(path: str | Path, counts: tuple[str, ...], by: str) -> Poo
     if line_end[:, :-1].any() or not line_end[:, -1].all():
         return None
     offset = len(head) + 1
-    start = np.empty(cells, dtype=np.int64)
+    # cell (line, column) is raw[start:start + length] (32-bit where the file allows)
+    position = np.int32 if raw.size < 2**31 - 1024 else np.int64
+    start = np.empty(cells, dtype=position)
     start[0] = 0
-    start[1:] = seps + 1
-    length = np.empty(cells, dtype=np.int64)
-    length[:-1] = seps - start[:-1]
+    start[1:] = seps
+    start[1:] += 1
+    length = np.empty(cells, dtype=position)
+    length[:-1] = seps
+    del seps
+    length[:-1] -= start[:-1]
     length[-1] = raw.size - start[-1]
     start = start.reshape(lines, ncols)
     length = length.reshape(lines, ncols)
@@ -197,7 +212,7 @@ def read_pool_columns(path: str | Path, counts: tuple[str, ...], by: str) -> Poo
         if np.any(values[ev] > values[tot]) or np.any(values[tot] == 0):
             return None
     j, k = names.index(by), names.index("study")
-    body = data[offset:]
+    body = memoryview(data)[offset:]
     group = _text_column(body, raw, start[:, j], length[:, j], fold=False, ascii_only=ascii_only)
     study = _text_column(body, raw, start[:, k], length[:, k], fold=True, ascii_only=ascii_only)
     if group is None or study is None:
