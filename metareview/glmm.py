@@ -168,8 +168,9 @@ def _glm_binomial(
     converged = False
     xtwx = None
     coef = np.zeros(design.shape[1])
-    it = 0
+    iterations = 0
     for it in range(1, maxit + 1):
+        iterations = it
         me = _mu_eta(eta)
         var = mu * (1 - mu)
         z = eta + (y - mu) / me
@@ -185,7 +186,7 @@ def _glm_binomial(
         devold = dev
     vcov = np.linalg.inv(xtwx)
     loglik = float(np.sum(_dbinom_log(x, n, mu)))
-    return _GLM(coef, vcov, eta, mu, loglik, it, converged)
+    return _GLM(coef, vcov, eta, mu, loglik, iterations, converged)
 
 
 def _saturated(x: np.ndarray, n: np.ndarray, design: np.ndarray):
@@ -289,7 +290,10 @@ def _num_grad_hess(f, theta, h=1e-4):
                 ei = np.zeros(m)
                 ei[i] = hh
                 v = (
-                    f(theta + ei + ej) - f(theta + ei - ej) - f(theta - ei + ej) + f(theta - ei - ej)
+                    f(theta + ei + ej)
+                    - f(theta + ei - ej)
+                    - f(theta - ei + ej)
+                    + f(theta - ei - ej)
                 ) / (4 * hh * hh)
                 hs[i, j] = hs[j, i] = v
         return g, hs
@@ -524,4 +528,52 @@ def summary(res: GLMMResult) -> dict[str, Any]:
             "pi_lb": ilogit(pi_lb),
             "pi_ub": ilogit(pi_ub),
         },
+    }
+
+
+def subgroup_glmm(
+    xi, ni, groups, *, method: str = "ML", test: str = "z", level: float = 95.0
+) -> dict[str, Any]:
+    """One ``rma.glmm`` per level (each with its own tau2, as meta's ``metaprop`` with
+    subgroups and the published case-series reviews do), and the test for subgroup
+    differences as meta and RevMan compute it: Cochran's Q over the level estimates with
+    weights 1/se^2 (``rma(yi = estimates, sei = se, method = "FE")$QE``), on L-1 df.
+    A level with fewer units than the model has parameters cannot be fitted and is
+    listed under ``skipped``. (metafor's single model ``mods = ~ factor(group)``, one tau2
+    shared by the levels, is ``rma_glmm_plo(xi, ni, mods = dummies)`` and its QM.)"""
+    x = np.asarray(xi, dtype=float)
+    n = np.asarray(ni, dtype=float)
+    g = np.asarray([str(v) for v in groups], dtype=object)
+    out_levels, skipped = [], {}
+    for lev in sorted(set(g.tolist())):
+        sel = g == lev
+        try:
+            res = rma_glmm_plo(
+                x[sel], n[sel], method=method, test=test, level=level, what=f"subgroup {lev}"
+            )
+        except AnalysisError as exc:
+            skipped[lev] = str(exc)
+            continue
+        out_levels.append(
+            {
+                "level": lev,
+                "k": res.k,
+                **summary(res),
+                "tau2": res.tau2,
+                "i2": res.i2,
+                "h2": res.h2,
+                "q_wald": res.q_wald,
+                "q_lrt": res.q_lrt,
+            }
+        )
+    if len(out_levels) < 2:
+        raise AnalysisError("GLMM subgroups: fewer than two subgroups could be pooled")
+    est = np.array([lv["estimate"] for lv in out_levels])
+    w = 1 / np.array([lv["se"] for lv in out_levels]) ** 2
+    q = float(np.sum(w * (est - np.sum(w * est) / np.sum(w)) ** 2))
+    df = len(out_levels) - 1
+    return {
+        "levels": out_levels,
+        "skipped": skipped,
+        "test_between": {"q": q, "df": df, "pval": float(stats.chi2.sf(q, df))},
     }
