@@ -374,8 +374,14 @@ def rma_glmm_plo(
     if np.min(np.linalg.eigvalsh(design.T @ design)) <= 1e-7:
         raise AnalysisError(f"{what}: model matrix not of full rank")
     if (method == "ML" and p + 1 > k) or p > k:
+        need = p + (method == "ML")
         raise AnalysisError(
-            f"{what}: {k} studies are too few for {p + (method == 'ML')} parameters"
+            f"{what}: k = {k}; this GLMM has {need} parameters and needs at least {need} studies"
+            + (
+                " (more than the coefficients for the random-effects model)"
+                if method == "ML"
+                else ""
+            )
         )
     if np.all(x == 0) or np.all(x == n):
         raise AnalysisError(
@@ -577,3 +583,38 @@ def subgroup_glmm(
         "skipped": skipped,
         "test_between": {"q": q, "df": df, "pval": float(stats.chi2.sf(q, df))},
     }
+
+
+def glmm_study_records(study_ids, xi, ni, level: float = 95.0) -> list[dict[str, Any]]:
+    """Per-study rows of a GLMM fit: escalc's PLO yi/vi (add 1/2 to 0 or n events) and the
+    exact Clopper-Pearson CI of the proportion (``back``), as forest plots of proportions
+    show. ``weight`` is None: metafor defines no study weights for ``rma.glmm``."""
+    x = np.asarray(xi, dtype=float)
+    n = np.asarray(ni, dtype=float)
+    yi, vi = escalc_plo(x, n)
+    lb, ub = clopper_pearson(x, n, level)
+    crit = float(stats.norm.ppf(1 - (1 - level / 100) / 2))
+    out = []
+    for i, sid in enumerate(study_ids):
+        corrected = bool(x[i] == 0 or x[i] == n[i])
+        out.append(
+            {
+                "study": str(sid),
+                "xi": int(x[i]),
+                "ni": int(n[i]),
+                "yi": float(yi[i]),
+                "vi": float(vi[i]),
+                "ci_lb": float(yi[i] - crit * math.sqrt(vi[i])),
+                "ci_ub": float(yi[i] + crit * math.sqrt(vi[i])),
+                "back": {
+                    "estimate": float(x[i] / n[i]),
+                    "ci_lb": float(lb[i]),
+                    "ci_ub": float(ub[i]),
+                    "ci_method": "clopper-pearson",
+                },
+                "weight": None,
+                "correction": 0.5 if corrected else 0.0,
+                "excluded": "",
+            }
+        )
+    return out

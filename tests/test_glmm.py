@@ -109,3 +109,30 @@ def test_bad_counts_are_refused():
         rma_glmm_plo([3, 5], [2, 10])
     with pytest.raises(AnalysisError, match="no events"):
         rma_glmm_plo([0, 0, 0], [10, 12, 9])
+
+
+def test_cli_pool_glmm(tmp_path, capsys):
+    """``metareview pool --measure PLO --method GLMM`` gives the fixture's numbers."""
+    from metareview.cli import main
+
+    spec = SPECS["dmvo_sich_ML"]
+    d = spec["data"]
+    path = tmp_path / "sich.csv"
+    path.write_text(
+        "study,xi,ni\n"
+        + "".join(
+            f"{s},{int(x)},{int(n)}\n" for s, x, n in zip(d["study"], d["xi"], d["ni"], strict=True)
+        )
+    )
+    assert main(["pool", str(path), "--measure", "PLO", "--method", "GLMM"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    ref = spec["tight"]
+    _close(out["estimate"], ref["estimate"], 1e-6, "estimate")
+    _close(out["back"]["estimate"], ref["back"]["estimate"], 1e-6, "back estimate")
+    _close(out["q"], spec["default"]["q_wald"], 1e-9, "q (Wald)")
+    _close(out["q_lrt"], spec["default"]["q_lrt"], 1e-9, "q_lrt")
+    assert out["method"] == "GLMM" and out["k"] == ref["k"]
+    assert [s["back"]["ci_lb"] for s in out["studies"]] == pytest.approx(
+        spec["studies"]["cp_lb"], abs=1e-12
+    )
+    assert main(["pool", str(path), "--measure", "OR", "--method", "GLMM"]) == 2
