@@ -146,15 +146,16 @@ def main(shared: Path) -> None:
 # --- case series and cohorts (dmvo_case_series.csv, rescue_stenting_cohorts.csv) ---------
 
 # shared outcome name -> (outcome id, definition recorded when it differs from the protocol's)
-CASE_SERIES_OUTCOMES = {
+CASE_SERIES_OUTCOMES: dict[str, tuple[str, str] | None] = {
     "reperfusion_mTICI2b-3": ("reperfusion", ""),
     "reperfusion_TICI2b-3": ("reperfusion", "TICI 2b-3 (TICI, not mTICI)"),
     "reperfusion_eTICI2b-3": ("reperfusion", "eTICI 2b-3"),
     "reperfusion_eTICI2b67-3": ("reperfusion", "eTICI 2b67-3 (stricter)"),
     "reperfusion_TICI2c-3": ("reperfusion", "TICI 2c-3 (stricter)"),
     "mRS0-2_90d": ("mrs02", ""),
-    "mRS0-1_90d": ("mrs01", ""),
-    "mRS5-6_90d": ("mrs56", ""),
+    # reported by one series each and not pooled by the published review: not imported
+    "mRS0-1_90d": None,
+    "mRS5-6_90d": None,
     "sICH": ("sich", ""),
     "mortality_90d": ("death", ""),
     "mortality_90d?": ("death", "time point not stated"),
@@ -237,6 +238,8 @@ def case_series_tables(rows):
                 "technique": technique,
             }
         if r["outcome"] == "n" or r["events"].strip() == "":
+            continue
+        if CASE_SERIES_OUTCOMES[r["outcome"]] is None:
             continue
         outcome, definition = CASE_SERIES_OUTCOMES[r["outcome"]]
         population = CASE_SERIES_POPULATION.get((sid, r["outcome"]), "")

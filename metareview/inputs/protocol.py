@@ -22,6 +22,7 @@ import yaml
 
 from metareview.engine import measures
 from metareview.errors import InputError, InputWarning, raise_collected
+from metareview.inputs.tables import EXTRACTION_OPTIONAL
 from metareview.text import BIDI, bidi_message, control_character, describe_character
 
 # package data (workflow/schemas is a link to this folder, for Snakemake's conventions)
@@ -618,8 +619,12 @@ def _load_protocol(path: str | Path) -> dict:
                 f"outcome {oid!r}: method {s['method']} works only with measure "
                 f"{', '.join(allowed)}, not {s['measure']}",
             )
-        if s["test"] == "knha" and s["method"] in measures.TABLE_METHODS:
-            err(where("test"), f"outcome {oid!r}: test knha is not available with {s['method']}")
+        if s["test"] not in measures.tests_for(s["method"]):
+            err(
+                where("test"),
+                f"outcome {oid!r}: test {s['test']} is not available with {s['method']} "
+                f"(available: {', '.join(measures.tests_for(s['method']))})",
+            )
         if measure.two_arm:
             if "intervention" not in arms:
                 err(
@@ -836,7 +841,10 @@ def check_against_studies(protocol: dict, protocol_path: str | Path, studies) ->
         for j, column in enumerate(item.get("order_by") or []):
             what = f"sensitivity analysis {item['id']!r}"
             wanted.append((["sensitivity", i, "order_by", j], what, column))
-    missing = [(p, what, c) for p, what, c in wanted if c not in columns]
+    # extraction.csv's row-level columns (group, definition) are checked by the analyses
+    missing = [
+        (p, what, c) for p, what, c in wanted if c not in columns and c not in EXTRACTION_OPTIONAL
+    ]
     if not missing and not unmatched:
         return
     try:
