@@ -596,7 +596,6 @@ def glmm_study_records(study_ids, xi, ni, level: float = 95.0) -> list[dict[str,
     crit = float(stats.norm.ppf(1 - (1 - level / 100) / 2))
     out = []
     for i, sid in enumerate(study_ids):
-        corrected = bool(x[i] == 0 or x[i] == n[i])
         out.append(
             {
                 "study": str(sid),
@@ -613,8 +612,10 @@ def glmm_study_records(study_ids, xi, ni, level: float = 95.0) -> list[dict[str,
                     "ci_method": "clopper-pearson",
                 },
                 "weight": None,
-                "correction": 0.5 if corrected else 0.0,
-                "excluded": "",
+                # escalc's 1/2 enters only the typical within-study variance of I2; the
+                # study's CI shown is the exact one, without correction
+                "correction": "none",
+                "excluded": None,
             }
         )
     return out

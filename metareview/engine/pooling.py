@@ -15,11 +15,11 @@ import numpy as np
 
 from metareview.engine import measures
 from metareview.engine.effects import escalc
-from metareview.engine.glmm import glmm_study_records, rma_glmm_plo, subgroup_glmm
+from metareview.engine.glmm import glmm_study_records, rma_glmm_plo
 from metareview.engine.glmm import summary as glmm_summary
 from metareview.engine.measures import default_add, default_drop00
 from metareview.engine.models import Fit, clean, fit_iv_many, pad_groups, rma, rma_mh, rma_peto
-from metareview.engine.subgroups import metareg, subgroup_analysis
+from metareview.engine.subgroups import metareg, q_between, subgroup_analysis
 from metareview.engine.transforms import back_transform
 from metareview.errors import AnalysisError
 
@@ -153,6 +153,35 @@ def pool_glmm(rows: list[dict], s: Settings, *, what: str = "meta-analysis") -> 
     )
 
 
+def _subgroups_glmm(rows: list[dict], s: Settings, column: str) -> dict[str, Any]:
+    """One ``rma.glmm`` per level, each with its own tau2 (as ``meta::metaprop`` with
+    subgroups), and Cochran's Q over the level estimates with weights 1/se^2 as the test
+    for subgroup differences; the same shape as ``SubgroupResult.to_dict``."""
+    subgroups, est, se = [], [], []
+    for level in sorted({str(r[column]) for r in rows}):
+        sub = [r for r in rows if str(r[column]) == level]
+        try:
+            fit = pool_glmm(sub, s, what=f"subgroup {level}")
+        except AnalysisError as exc:
+            subgroups.append({"level": level, "k": len(sub), "not_pooled": str(exc)})
+            continue
+        subgroups.append(fit.to_dict() | {"level": level})
+        est.append(fit.estimate)
+        se.append(fit.se)
+    between = q_between(est, se) if len(est) >= 2 else None
+    return clean(
+        {
+            "subgroup": column,
+            "subgroups": subgroups,
+            "test_between": between,
+            "test_between_fe": None,
+            "test_between_re": between,
+            "overall": pool(rows, s).to_dict(),
+            "warnings": [] if between else ["fewer than two subgroups could be pooled"],
+        }
+    )
+
+
 def _has_events(row) -> bool:
     return float(row["ai"]) != 0 or float(row["ci"]) != 0
 
@@ -170,12 +199,8 @@ def pool_subgroups(rows: list[dict], settings: Settings, column: str) -> dict[st
         raise AnalysisError(f"subgroup column '{column}' not found")
     if s.method in ("MH", "PETO"):
         return _subgroups_2x2(rows, s, column).to_dict()
-    if s.method == "GLMM":
-        d = _columns(rows, ("xi", "ni"))
-        out = subgroup_glmm(d["xi"], d["ni"], [r[column] for r in rows], test=s.test, level=s.level)
-        out["column"] = column
-        out["overall"] = pool(rows, s).to_dict()
-        return clean(out)
+    if s.method in measures.GLMM_METHODS:
+        return _subgroups_glmm(rows, s, column)
     es = effect_sizes(rows, s)
     res = subgroup_analysis(
         es,

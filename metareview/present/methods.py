@@ -24,6 +24,12 @@ METHOD_NAMES = {
     "SJ": "a random-effects model with the Sidik-Jonkman estimator of tau²",
     "HE": "a random-effects model with the Hedges estimator of tau²",
     "HS": "a random-effects model with the Hunter-Schmidt estimator of tau²",
+    "GLMM": (
+        "a random-effects logistic regression model (a generalised linear mixed model, as "
+        "metafor's rma.glmm: binomial likelihood within series, normally distributed random "
+        "intercepts on the logit scale, fitted by maximum likelihood with 7-point adaptive "
+        "Gauss-Hermite quadrature)"
+    ),
 }
 ZERO_RULES = {  # the studies whose cells ``to`` selects for the correction
     "only0": "studies with a zero cell",
@@ -60,11 +66,15 @@ def _join(items: list[str], word: str = "and") -> str:
 # --------------------------------------------------------------------------- methods
 
 
-def methods_paragraph(protocol: dict, *, rob_recorded: bool | None = None) -> Markup:
+def methods_paragraph(
+    protocol: dict, *, rob_recorded: bool | None = None, grouped: bool = False
+) -> Markup:
     """The statistical methods, in words, from every outcome's effective settings.
 
     ``rob_recorded``: whether any risk-of-bias judgement is recorded (None: not known, the
-    tool is then said to have been used). Returns HTML (protocol texts escaped).
+    tool is then said to have been used); ``grouped``: whether some study reported its
+    patients in groups (extraction.csv's ``group``) that were combined. Returns HTML
+    (protocol texts escaped).
     """
     ids = [o["id"] for o in protocol["outcomes"]]
     settings = [outcome_settings(protocol, o) for o in ids]
@@ -101,20 +111,47 @@ def methods_paragraph(protocol: dict, *, rob_recorded: bool | None = None) -> Ma
         parts.append(
             "Confidence intervals and tests of the pooled effect used the normal (Wald-type) approximation."
         )
-    if any(m not in FIXED_METHODS for m in methods):
+    if "GLMM" in methods:
+        parts += _glmm_sentences()
+    if any(m not in FIXED_METHODS + ("GLMM",) for m in methods):
         parts.append(
             "Heterogeneity was quantified with Cochran's Q, I² and tau², with Q-profile confidence intervals for tau² and I²."
         )
+    if any(m not in FIXED_METHODS for m in methods):
         parts.append(_prediction_interval_sentence(settings))
     else:
         parts.append("Heterogeneity was quantified with Cochran's Q and I².")
     parts += _zero_cell_sentences(protocol, ids, settings)
+    if grouped:
+        parts.append(GROUPS_SENTENCE)
     parts += _analysis_plan_sentences(protocol, rob_recorded)
     parts.append(
         "Analyses were run with the metareview pipeline, whose engine reproduces R metafor's results "
         "(tolerance 1e-6) on the reference datasets in its test suite."
     )
     return Markup(" ".join(str(escape(p)) if not isinstance(p, Markup) else p for p in parts))
+
+
+GROUPS_SENTENCE = (
+    "Where a study reported its patients in separate groups (patient group, technique or "
+    "territory), the groups' counts were summed so that each study is one unit of the "
+    "pooled analyses; a subgroup analysis by group used each study x group as a unit."
+)
+
+
+def _glmm_sentences() -> list[str]:
+    """How a GLMM's test, heterogeneity and study intervals are defined (metafor's
+    ``rma.glmm`` conventions, :mod:`metareview.engine.glmm`)."""
+    return [
+        "For the random-effects logistic model, the standard error of the pooled logit "
+        "comes from the joint Hessian of (tau, beta); heterogeneity was tested with the "
+        "Wald-type and likelihood-ratio tests against the saturated logistic model (one "
+        "parameter per series), and I² = tau²/(tau² + v), v being metafor's typical "
+        "within-study variance of the logit proportions (1/2 added to series with 0 or n "
+        "events); no confidence interval is given for tau² or I², and the model assigns no "
+        "study weights. Study intervals in its forest plots are exact (Clopper-Pearson) "
+        "binomial intervals."
+    ]
 
 
 def _prediction_interval_sentence(settings: list[dict]) -> str:
@@ -193,6 +230,12 @@ def _zero_cell_text(s: dict) -> str:
             "Peto's method pools observed-minus-expected event counts without a continuity "
             "correction; studies with no events (or only events) in both arms contribute to "
             "neither the estimate nor Q"
+        )
+    if s["method"] == "GLMM":
+        return (
+            "the random-effects logistic model uses the binomial counts as they are, 0 or n "
+            "events included, without a continuity correction (1/2 enters only the "
+            "typical within-study variance of I²)"
         )
     return _zero_cell_rule(s)
 

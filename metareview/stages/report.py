@@ -119,10 +119,11 @@ def build_report(protocol, template_path, review_dir, out_html, out_audit) -> li
         protocol = load_protocol(protocol)
     layout = Layout(Path(review_dir).as_posix())
     validation = _read_json(Path(layout.validation))
-    outcomes, audit_rows = [], []
+    outcomes, audit_rows, grouped = [], [], False
     for entry in protocol["outcomes"]:
         oid = entry["id"]
         fit = _read_json(Path(layout.pooled(oid)))
+        grouped = grouped or bool(fit.get("combined_groups"))
         settings = outcome_settings(protocol, oid)
         rows = audit_outcome(entry, fit)
         audit_rows += rows
@@ -158,7 +159,9 @@ def build_report(protocol, template_path, review_dir, out_html, out_audit) -> li
         protocol=protocol,
         registered=is_registered(protocol),
         prespecified=prespecified_tag(protocol),
-        methods=methods_paragraph(protocol, rob_recorded=rob_recorded(layout.root)),
+        methods=methods_paragraph(
+            protocol, rob_recorded=rob_recorded(layout.root), grouped=grouped
+        ),
         outcomes=outcomes,
         validation=validation,
         audit=audit,
