@@ -99,7 +99,7 @@ def pool_outcome(ctx: OutcomeContext, out_json, svg, png) -> list[str]:
 
 
 #: the marker of a study whose outcome definition differs from the protocol's
-DEFINITION_MARK = "\u00a7"
+DEFINITION_MARK = "\u0394"
 
 
 def row_level(fit: dict[str, Any], rows: list[dict[str, Any]]) -> None:
@@ -112,8 +112,18 @@ def row_level(fit: dict[str, Any], rows: list[dict[str, Any]]) -> None:
     fit["combined_groups"] = {
         r["study"]: r["group"].split("+") for r in rows if "+" in str(r.get("group", ""))
     }
+    differ = []
     for st in fit["studies"]:
         st["definition"] = str(by_study.get(st["study"], {}).get("definition", ""))
+        if st["definition"]:
+            differ.append(
+                f"{by_study[st['study']].get('label') or st['study']} ({st['definition']})"
+            )
+    if differ:
+        fit["warnings"] = list(fit.get("warnings") or []) + [
+            f"{DEFINITION_MARK} outcome definition differs from the protocol's: "
+            + "; ".join(differ)
+        ]
 
 
 def marked_labels(fit: dict[str, Any], labels: dict[str, str]) -> dict[str, str]:
