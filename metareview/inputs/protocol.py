@@ -651,6 +651,15 @@ def _load_protocol(path: str | Path) -> dict:
                     where("correction"),
                     f"outcome {oid!r}: the treatment-arm correction needs two arms",
                 )
+        if "rows_of" in out:
+            ids = {o["id"]: o for o in data["outcomes"]}
+            source = ids.get(out["rows_of"])
+            if source is None or out["rows_of"] == oid or "rows_of" in source:
+                err(
+                    ["outcomes", i, "rows_of"],
+                    f"outcome {oid!r}: rows_of must name another outcome of the protocol "
+                    "that has rows of its own",
+                )
         rep = out.get("reported") or {}
         lb, ub, est = rep.get("ci_lb"), rep.get("ci_ub"), rep.get("estimate")
         low, high, scale = measure.reported_range
@@ -758,6 +767,12 @@ def outcome_arms(protocol: dict, outcome_id: str) -> tuple[str, ...]:
     if measures.is_two_arm(outcome_settings(protocol, outcome_id)["measure"]):
         return (arms["intervention"], arms["control"])
     return (out.get("arm") or arms["single"],)
+
+
+def rows_outcome(protocol: dict, outcome_id: str) -> str:
+    """The outcome whose extraction.csv rows ``outcome_id`` analyses (its ``rows_of``, or
+    itself)."""
+    return _outcome(protocol, outcome_id).get("rows_of") or outcome_id
 
 
 def protocol_arms(protocol: dict) -> set[str]:

@@ -132,7 +132,7 @@ def marked_labels(fit: dict[str, Any], labels: dict[str, str]) -> dict[str, str]
     out = dict(labels)
     for st in fit.get("studies") or []:
         if st.get("definition"):
-            out[st["study"]] = f"{labels.get(st['study'], st['study'])} {DEFINITION_MARK}"
+            out[st["study"]] = f"{DEFINITION_MARK} {labels.get(st['study'], st['study'])}"
     return out
 
 
