@@ -291,10 +291,12 @@ def _analysis_plan_sentences(protocol: dict, rob_recorded: bool | None) -> list[
             + ") pooled each subgroup with the outcome's model; a subgroup with a single study "
             "is shown with that study's estimate and without heterogeneity statistics."
         )
-        families = []
+        families, qm_shown = [], False
         for o in protocol["outcomes"]:
             if analysis_plan(protocol, o["id"])["subgroups"]:
-                fam = family(outcome_settings(protocol, o["id"])["method"])
+                method = outcome_settings(protocol, o["id"])["method"]
+                fam = family(method)
+                qm_shown = qm_shown or (fam == "RE" and method != "GLMM")
                 if fam not in families:
                     families.append(fam)
         if families:
@@ -311,7 +313,7 @@ def _analysis_plan_sentences(protocol: dict, rob_recorded: bool | None) -> list[
                 f"taken as the primary one, is {primary}"
                 + (
                     "; the fixed-effect Q-between (metafor's QM) is shown beside it in the tables."
-                    if "RE" in families
+                    if qm_shown
                     else "."
                 )
             )
