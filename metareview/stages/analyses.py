@@ -126,14 +126,18 @@ def run_subgroups(ctx: OutcomeContext, plan, out_dir, review_dir) -> list[str]:
 
 
 def group_units(ctx: OutcomeContext, level_labels: dict[str, str]):
-    """Rows, labels and the report's note of an analysis by extraction.csv's ``group``:
-    one unit per study x group (unit ids ``study:group``), studies without groups as they
+    """Rows, labels and the report's notes of an analysis by extraction.csv's ``group``:
+    one unit per study x group (unit ids ``study:group``) whose group is one of the
+    protocol's ``levels`` (all groups when it lists none), studies without groups as they
     are (then left out for want of a value)."""
     rows = [r for r in ctx.rows if not str(r.get("group", "")).strip()]
     labels = dict(ctx.labels)
-    split = []
+    split, other = [], []
     for r in ctx.group_rows:
         uid = f"{r['study']}:{r['group']}"
+        if level_labels and str(r["group"]) not in level_labels:
+            other.append(f"{ctx.labels.get(r['study'], r['study'])} ({r['group']})")
+            continue
         labels[uid] = f"{ctx.labels.get(r['study'], r['study'])} ({r['group']})"
         rows.append(r | {"study": uid})
         split.append(r["study"])
@@ -144,7 +148,12 @@ def group_units(ctx: OutcomeContext, level_labels: dict[str, str]):
         "line counts such studies once per group"
         + (f" ({', '.join(several)})." if several else ".")
     )
-    return rows, labels, [note]
+    notes = [note]
+    if other:
+        notes.append(
+            "Left out (a group that is not a level of this analysis): " + ", ".join(other) + "."
+        )
+    return rows, labels, notes
 
 
 # --------------------------------------------------------------------------- sensitivity
