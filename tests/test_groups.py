@@ -17,7 +17,8 @@ from metareview.inputs.protocol import outcome_settings
 from metareview.inputs.review import ReviewInputs
 from metareview.inputs.tables import load_extraction, load_studies, single_arm_table
 from metareview.present.methods import GROUPS_SENTENCE, methods_paragraph
-from metareview.stages.common import split_units
+from metareview.stages.analyses import group_units
+from metareview.stages.common import OutcomeContext, split_units
 
 ROOT = Path(__file__).resolve().parent.parent
 FIX = json.loads((Path(__file__).parent / "reference/fixtures_glmm_pipeline.json").read_text())
@@ -127,3 +128,15 @@ def test_methods_paragraph_names_the_glmm_and_the_group_rule():
     assert "Clopper-Pearson" in text
     assert str(escape(GROUPS_SENTENCE)) in text
     assert str(escape(GROUPS_SENTENCE)) not in str(methods_paragraph(protocol))
+
+
+def test_analysis_by_group_uses_study_x_group_units_of_its_levels():
+    inputs = review("dmvo-case-series")
+    rows, units = split_units([dict(r) for r in inputs.outcome_table("reperfusion").rows])
+    ctx = OutcomeContext(inputs.protocol, {"id": "reperfusion"}, None, rows, units)
+    use, labels, notes = group_units(ctx, {"primary": "Primary", "secondary": "Secondary"})
+    grouped = [(r["study"], r["xi"], r["ni"]) for r in use if r["group"]]
+    assert grouped == [("Rikhtegar2021:primary", 24, 34), ("Rikhtegar2021:secondary", 52, 71)]
+    assert labels["Rikhtegar2021:primary"].endswith("(primary)")
+    assert "Each study x group is a unit" in notes[0]
+    assert "Perez-Garcia 2020 Stroke BEMP vs mini-SR (bemp)" in notes[1]
