@@ -17,7 +17,7 @@ from metareview.inputs.revman import import_revman
 from metareview.inputs.scaffold import init_review
 from metareview.text import describe_character
 
-METHODS = ("FE", "MH", "PETO", "DL", "REML", "ML", "PM", "EB", "SJ", "HE", "HS")
+METHODS = ("FE", "MH", "PETO", "DL", "REML", "ML", "PM", "EB", "SJ", "HE", "HS", "GLMM")
 
 
 def _finite(text: str) -> float:
@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help="CSV with study, ai, n1i, ci, n2i (two-arm) or study, xi, ni")
     p.add_argument("--measure", default="OR", choices=measures.PUBLIC)
     p.add_argument("--method", default="REML", choices=METHODS)
-    p.add_argument("--test", default="z", choices=("z", "knha"))
+    p.add_argument("--test", default="z", choices=("z", "knha", "t"), help="t: GLMM only")
     p.add_argument("--level", type=_level, default=95.0, help="confidence level, 50 < x < 100")
     p.add_argument("--add", type=_add, default=None, help="continuity correction (metafor default)")
     p.add_argument("--to", default="only0", choices=("only0", "all", "if0all", "none"))

@@ -20,6 +20,8 @@ SINGLE_ARM_BINARY = "single_arm_binary"
 
 #: pooling methods that take the 2x2 tables themselves rather than yi/vi
 TABLE_METHODS = ("MH", "PETO")
+#: pooling methods that fit a likelihood to the counts themselves (metafor's ``rma.glmm``)
+GLMM_METHODS = ("GLMM",)
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,14 @@ class Measure:
 _PROPORTION = (0, 1, "a proportion lies between 0 and 1")
 
 
-def _single_arm(code: str, scale: str, plural: str, effect: str, add: float = 0.5) -> Measure:
+def _single_arm(
+    code: str,
+    scale: str,
+    plural: str,
+    effect: str,
+    add: float = 0.5,
+    table_methods: tuple[str, ...] = (),
+) -> Measure:
     return Measure(
         code,
         SINGLE_ARM_BINARY,
@@ -86,6 +95,7 @@ def _single_arm(code: str, scale: str, plural: str, effect: str, add: float = 0.
         plural,
         effect,
         default_add=add,
+        table_methods=table_methods,
         reported_range=_PROPORTION,
     )
 
@@ -141,7 +151,13 @@ MEASURES: dict[str, Measure] = {
         ),
         _single_arm("PR", "identity", "proportions", "proportion"),
         _single_arm("PLN", "log", "log-transformed proportions", "log proportion"),
-        _single_arm("PLO", "logit", "logit-transformed proportions", "logit proportion"),
+        _single_arm(
+            "PLO",
+            "logit",
+            "logit-transformed proportions",
+            "logit proportion",
+            table_methods=("GLMM",),
+        ),
         _single_arm(
             "PAS", "arcsine", "arcsine-transformed proportions", "arcsine proportion", add=0.0
         ),
@@ -204,12 +220,22 @@ def default_drop00(method: str) -> bool:
 
 def accepts(method: str, code: str) -> bool:
     """Whether pooling ``method`` accepts ``code`` (inverse-variance methods take all)."""
-    if method not in TABLE_METHODS:
+    if method not in TABLE_METHODS + GLMM_METHODS:
         return True
     m = find(code)
     return bool(m and method in m.table_methods)
 
 
 def methods_accepting(method: str) -> tuple[str, ...]:
-    """The public measures a table method (MH, PETO) accepts."""
+    """The public measures a table method (MH, PETO) or GLMM accepts."""
     return tuple(c for c in PUBLIC if method in MEASURES[c].table_methods)
+
+
+def tests_for(method: str) -> tuple[str, ...]:
+    """The tests a pooling method offers: z only for MH and Peto, z or t for ``rma.glmm``,
+    z or knha (Knapp-Hartung) for the inverse-variance models."""
+    if method in TABLE_METHODS:
+        return ("z",)
+    if method in GLMM_METHODS:
+        return ("z", "t")
+    return ("z", "knha")

@@ -15,6 +15,8 @@ import numpy as np
 
 from metareview.engine import measures
 from metareview.engine.effects import escalc
+from metareview.engine.glmm import glmm_study_records, rma_glmm_plo
+from metareview.engine.glmm import summary as glmm_summary
 from metareview.engine.measures import default_add, default_drop00
 from metareview.engine.models import (
     Fit,
@@ -26,7 +28,7 @@ from metareview.engine.models import (
     rma_mh,
     rma_peto,
 )
-from metareview.engine.subgroups import metareg, subgroup_analysis
+from metareview.engine.subgroups import metareg, q_between, subgroup_analysis
 from metareview.engine.transforms import back_transform
 from metareview.errors import AnalysisError
 
@@ -51,11 +53,19 @@ class Settings:
         if self.measure not in measures.PUBLIC:
             raise AnalysisError(f"unknown measure {self.measure!r}")
         if not measures.accepts(self.method, self.measure):
+            if self.method in measures.GLMM_METHODS:
+                raise AnalysisError(
+                    "method GLMM pools proportions on the logit scale (measure PLO)"
+                )
             if self.method == "PETO":
                 raise AnalysisError("the Peto method pools odds ratios only (measure OR)")
             accepted = ", ".join(measures.methods_accepting(self.method))
             raise AnalysisError(f"method {self.method} needs a two-arm measure ({accepted})")
-        if self.method in measures.TABLE_METHODS and self.test != "z":
+        if self.test not in measures.tests_for(self.method):
+            if self.method in measures.GLMM_METHODS:
+                raise AnalysisError("method GLMM supports test z or t (metafor's rma.glmm)")
+            if self.test == "t":
+                raise AnalysisError("test t is rma.glmm's (method GLMM); use knha for rma")
             raise AnalysisError(f"method {self.method} supports test z only")
 
 
@@ -89,6 +99,8 @@ def pool(rows: list[dict], settings: Settings, *, what: str = "meta-analysis") -
         if s.method == "MH":
             return rma_mh(d["ai"], d["n1i"], d["ci"], d["n2i"], ids, measure=s.measure, **kwargs)
         return rma_peto(d["ai"], d["n1i"], d["ci"], d["n2i"], ids, **kwargs)
+    if s.method == "GLMM":
+        return pool_glmm(rows, s, what=what)
     es = effect_sizes(rows, s)
     if _all_zero_events(rows, s.measure):
         raise AnalysisError(f"{what}: no events in any study; the effect is not estimable")
@@ -99,6 +111,84 @@ def pool(rows: list[dict], settings: Settings, *, what: str = "meta-analysis") -
             + (f" ({'; '.join(reasons)})" if reasons else "")
         )
     return rma(es, ids, method=s.method, test=s.test, level=s.level, what=what)
+
+
+def pool_glmm(rows: list[dict], s: Settings, *, what: str = "meta-analysis") -> Fit:
+    """``rma.glmm(measure = "PLO", xi, ni)``: the random-intercept logistic model (ML,
+    7-point adaptive quadrature). ``q`` is the Wald-type test of heterogeneity;
+    ``q_lrt`` the likelihood-ratio test, both against the saturated model."""
+    d = _columns(rows, ("xi", "ni"))
+    res = rma_glmm_plo(d["xi"], d["ni"], test=s.test, level=s.level, what=what)
+    out = glmm_summary(res)
+    return Fit(
+        measure=s.measure,
+        method="GLMM",
+        test=s.test,
+        level=s.level,
+        model=res.model,
+        k=res.k,
+        estimate=out["estimate"],
+        se=out["se"],
+        ci_lb=out["ci_lb"],
+        ci_ub=out["ci_ub"],
+        stat=out["stat"],
+        pval=out["pval"],
+        df=res.df,
+        pi_lb=out["pi_lb"],
+        pi_ub=out["pi_ub"],
+        tau2=res.tau2,
+        tau2_se=None,
+        tau2_ci_lb=None,
+        tau2_ci_ub=None,
+        i2=res.i2,
+        i2_ci_lb=None,
+        i2_ci_ub=None,
+        h2=res.h2,
+        h2_ci_lb=None,
+        h2_ci_ub=None,
+        q=res.q_wald,
+        q_df=res.q_df,
+        q_pval=res.q_wald_pval,
+        back=out["back"],
+        studies=glmm_study_records([r["study"] for r in rows], d["xi"], d["ni"], s.level),
+        warnings=list(res.warnings),
+        extra={
+            "q_lrt": res.q_lrt,
+            "q_lrt_pval": res.q_lrt_pval,
+            "vt": res.vt,
+            "ll": res.ll,
+            "nagq": 7,
+        },
+    )
+
+
+def _subgroups_glmm(rows: list[dict], s: Settings, column: str) -> dict[str, Any]:
+    """One ``rma.glmm`` per level, each with its own tau2 (as ``meta::metaprop`` with
+    subgroups), and Cochran's Q over the level estimates with weights 1/se^2 as the test
+    for subgroup differences; the same shape as ``SubgroupResult.to_dict``."""
+    subgroups, est, se = [], [], []
+    for level in sorted({str(r[column]) for r in rows}):
+        sub = [r for r in rows if str(r[column]) == level]
+        try:
+            fit = pool_glmm(sub, s, what=f"subgroup {level}")
+        except AnalysisError as exc:
+            subgroups.append({"level": level, "k": len(sub), "not_pooled": str(exc)})
+            continue
+        subgroups.append(fit.to_dict() | {"level": level})
+        est.append(fit.estimate)
+        se.append(fit.se)
+    between = q_between(est, se) if len(est) >= 2 else None
+    return clean(
+        {
+            "subgroup": column,
+            "subgroups": subgroups,
+            "test_between": between,
+            "test_between_fe": None,
+            "test_between_re": between,
+            "overall": pool(rows, s).to_dict(),
+            "warnings": [] if between else ["fewer than two subgroups could be pooled"],
+        }
+    )
 
 
 def _has_events(row) -> bool:
@@ -118,6 +208,8 @@ def pool_subgroups(rows: list[dict], settings: Settings, column: str) -> dict[st
         raise AnalysisError(f"subgroup column '{column}' not found")
     if s.method in ("MH", "PETO"):
         return _subgroups_2x2(rows, s, column).to_dict()
+    if s.method in measures.GLMM_METHODS:
+        return _subgroups_glmm(rows, s, column)
     es = effect_sizes(rows, s)
     res = subgroup_analysis(
         es,
@@ -162,7 +254,7 @@ def _subgroups_2x2(rows: list[dict], s: Settings, column: str):
 def pool_mods(rows: list[dict], settings: Settings, mods: list[str]) -> dict[str, Any]:
     s = settings.resolved()
     s.check()
-    if s.method in ("MH", "PETO"):
+    if s.method in measures.TABLE_METHODS + measures.GLMM_METHODS:
         raise AnalysisError("meta-regression needs an inverse-variance model")
     es = effect_sizes(rows, s)
     use = es.usable
@@ -181,7 +273,7 @@ def pool_by(rows: list[dict], settings: Settings, by: str) -> list[dict[str, Any
     s = settings.resolved()
     s.check()
     groups = [str(r[by]) for r in rows]
-    if s.method in ("MH", "PETO"):
+    if s.method in measures.TABLE_METHODS + measures.GLMM_METHODS:
         out = []
         for g in sorted(set(groups)):
             sub = [r for r, gg in zip(rows, groups, strict=True) if gg == g]

@@ -23,6 +23,7 @@ import yaml
 from metareview.engine import measures
 from metareview.errors import InputError, InputWarning, raise_collected
 from metareview.inputs.conventions import apply_conventions
+from metareview.inputs.tables import EXTRACTION_OPTIONAL
 from metareview.text import BIDI, bidi_message, control_character, describe_character
 
 # package data (workflow/schemas is a link to this folder, for Snakemake's conventions)
@@ -620,8 +621,12 @@ def _load_protocol(path: str | Path) -> dict:
                 f"outcome {oid!r}: method {s['method']} works only with measure "
                 f"{', '.join(allowed)}, not {s['measure']}",
             )
-        if s["test"] == "knha" and s["method"] in measures.TABLE_METHODS:
-            err(where("test"), f"outcome {oid!r}: test knha is not available with {s['method']}")
+        if s["test"] not in measures.tests_for(s["method"]):
+            err(
+                where("test"),
+                f"outcome {oid!r}: test {s['test']} is not available with {s['method']} "
+                f"(available: {', '.join(measures.tests_for(s['method']))})",
+            )
         if measure.two_arm:
             if "intervention" not in arms:
                 err(
@@ -654,6 +659,15 @@ def _load_protocol(path: str | Path) -> dict:
                 f"outcome {oid!r}: a comparator risk is for two-arm measures, not "
                 f"{s['measure']} (a single-arm outcome has no comparator)",
             )
+        if "rows_of" in out:
+            ids = {o["id"]: o for o in data["outcomes"]}
+            source = ids.get(out["rows_of"])
+            if source is None or out["rows_of"] == oid or "rows_of" in source:
+                err(
+                    ["outcomes", i, "rows_of"],
+                    f"outcome {oid!r}: rows_of must name another outcome of the protocol "
+                    "that has rows of its own",
+                )
         rep = out.get("reported") or {}
         lb, ub, est = rep.get("ci_lb"), rep.get("ci_ub"), rep.get("estimate")
         low, high, scale = measure.reported_range
@@ -769,6 +783,12 @@ def outcome_arms(protocol: dict, outcome_id: str) -> tuple[str, ...]:
     return (out.get("arm") or arms["single"],)
 
 
+def rows_outcome(protocol: dict, outcome_id: str) -> str:
+    """The outcome whose extraction.csv rows ``outcome_id`` analyses (its ``rows_of``, or
+    itself)."""
+    return _outcome(protocol, outcome_id).get("rows_of") or outcome_id
+
+
 def protocol_arms(protocol: dict) -> set[str]:
     """Every arm label the protocol uses (for ``tables.load_extraction``)."""
     arms = protocol.get("arms") or {}
@@ -850,7 +870,10 @@ def check_against_studies(protocol: dict, protocol_path: str | Path, studies) ->
         for j, column in enumerate(item.get("order_by") or []):
             what = f"sensitivity analysis {item['id']!r}"
             wanted.append((["sensitivity", i, "order_by", j], what, column))
-    missing = [(p, what, c) for p, what, c in wanted if c not in columns]
+    # extraction.csv's row-level columns (group, definition) are checked by the analyses
+    missing = [
+        (p, what, c) for p, what, c in wanted if c not in columns and c not in EXTRACTION_OPTIONAL
+    ]
     if not missing and not unmatched:
         return
     try:

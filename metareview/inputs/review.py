@@ -12,6 +12,7 @@ from metareview.inputs.protocol import (
     load_protocol,
     outcome_arms,
     protocol_arms,
+    rows_outcome,
 )
 from metareview.inputs.rob import read_assessments
 from metareview.inputs.tables import (
@@ -53,8 +54,12 @@ class ReviewInputs:
         """Per-study counts of one outcome plus every study covariate."""
         arms = outcome_arms(self.protocol, outcome)
         covariates = [c for c in self.studies.columns if c not in ("study_id",)]
+        source = rows_outcome(self.protocol, outcome)
         if len(arms) == 2:
-            return two_arm_table(
-                self.extraction, self.studies, outcome, arms[0], arms[1], covariates
+            table = two_arm_table(
+                self.extraction, self.studies, source, arms[0], arms[1], covariates
             )
-        return single_arm_table(self.extraction, self.studies, outcome, arms[0], covariates)
+        else:
+            table = single_arm_table(self.extraction, self.studies, source, arms[0], covariates)
+        table.outcome = outcome
+        return table

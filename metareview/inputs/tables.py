@@ -32,6 +32,11 @@ DESIGNS = ("rct", "observational", "single_arm")
 YEAR_RANGE = (1900, 2100)
 
 EXTRACTION_REQUIRED = ("study_id", "outcome", "arm", "events", "total", "source")
+#: optional row-level columns of extraction.csv: ``group`` (one patient group, technique or
+#: territory of a study; a study contributes several rows per outcome and arm, one per
+#: group) and ``definition`` (how the row's outcome definition differs from the protocol's;
+#: empty when it does not)
+EXTRACTION_OPTIONAL = ("group", "definition")
 
 _DELIMITERS = ((";", "semicolon"), ("\t", "tab"), ("|", "pipe"))
 MAX_COUNT = 10**9
@@ -590,6 +595,8 @@ class ExtractionRecord:
     total: int
     source: str
     row: int | None = None
+    group: str = ""
+    definition: str = ""
 
 
 @dataclass
@@ -599,6 +606,8 @@ class Extraction:
     file: str
     records: list[ExtractionRecord]
     warnings: list[InputWarning] = field(default_factory=list)
+    #: the optional row-level columns (``EXTRACTION_OPTIONAL``) the file has
+    row_columns: tuple[str, ...] = ()
 
     def __iter__(self) -> Iterator[ExtractionRecord]:
         return iter(self.records)
@@ -691,7 +700,8 @@ def load_extraction(
     studies_name = Path(studies_file).name if studies_file else "studies.csv"
     errors: list[InputError] = []
     records: list[ExtractionRecord] = []
-    first_row: dict[tuple[str, str, str], int] = {}
+    first_row: dict[tuple[str, str, str, str], int] = {}
+    row_columns = tuple(c for c in EXTRACTION_OPTIONAL if c in table.columns)
 
     def unknown(row, column, value, allowed, where):
         if not value:
@@ -721,21 +731,47 @@ def load_extraction(
             errors.append(InputError(file, r.row, "total", "total is 0; a group needs patients"))
         elif events is not None and total is not None and events > total:
             errors.append(InputError(file, r.row, "events", f"events ({events}) > total ({total})"))
-        key = (sid, outcome, arm)
+        group = r.get("group", "")
+        key = (sid, outcome, arm, group)
         if key in first_row:
+            of_group = f", group {group!r}" if group else ""
             errors.append(
                 InputError(
                     file,
                     r.row,
                     None,
-                    f"duplicate row for study_id {sid!r}, outcome {outcome!r}, arm {arm!r}: "
-                    f"rows {first_row[key]} and {r.row}",
+                    f"duplicate row for study_id {sid!r}, outcome {outcome!r}, arm {arm!r}"
+                    f"{of_group}: rows {first_row[key]} and {r.row}",
                 )
             )
         else:
             first_row[key] = r.row
+        whole, parts = (sid, outcome, arm, ""), [k for k in first_row if k[:3] == key[:3]]
+        if group and whole in first_row or not group and len(parts) > 1:
+            errors.append(
+                InputError(
+                    file,
+                    r.row,
+                    "group",
+                    f"study_id {sid!r}, outcome {outcome!r}, arm {arm!r} has a row for all its "
+                    f"patients (empty group, row {first_row[whole]}) and rows for groups of "
+                    "them: give either the groups or the whole, not both",
+                )
+            )
         if len(errors) == bad:
-            records.append(ExtractionRecord(sid, outcome, arm, events, total, r["source"], r.row))
+            records.append(
+                ExtractionRecord(
+                    sid,
+                    outcome,
+                    arm,
+                    events,
+                    total,
+                    r["source"],
+                    r.row,
+                    group,
+                    r.get("definition", ""),
+                )
+            )
         if len(errors) >= MAX_ERRORS:
             break
     raise_collected(errors[:MAX_ERRORS])
@@ -749,10 +785,10 @@ def load_extraction(
         )
 
     warnings: list[InputWarning] = list(table.warnings)
-    by_arm: dict[tuple[str, str], list[ExtractionRecord]] = {}
+    by_arm: dict[tuple[str, str, str], list[ExtractionRecord]] = {}
     for rec in records:
-        by_arm.setdefault((rec.study_id, rec.arm), []).append(rec)
-    for (sid, arm), recs in by_arm.items():
+        by_arm.setdefault((rec.study_id, rec.arm, rec.group), []).append(rec)
+    for (sid, arm, _group), recs in by_arm.items():
         totals: dict[int, list[ExtractionRecord]] = {}
         for rec in recs:
             totals.setdefault(rec.total, []).append(rec)
@@ -785,7 +821,7 @@ def load_extraction(
                     f"study {study.study_id!r} has no rows in {file}; it contributes to no outcome",
                 )
             )
-    return Extraction(file=file, records=records, warnings=warnings)
+    return Extraction(file=file, records=records, warnings=warnings, row_columns=row_columns)
 
 
 # --------------------------------------------------------------------------- analysis tables
@@ -826,6 +862,42 @@ def _study_columns(studies, study: Study) -> set[str]:
     )
 
 
+def _row_columns(extraction) -> list[str]:
+    """The row-level columns an outcome table carries: ``group``, ``definition`` and
+    ``unit`` when ``extraction.csv`` has a ``group`` or ``definition`` column, else none."""
+    present = getattr(extraction, "row_columns", ())
+    return ["group", "definition", "unit"] if present else []
+
+
+def _combined(recs: list[ExtractionRecord]) -> tuple[int, int, str, str]:
+    """A study's groups of one arm combined: counts summed, the groups joined by '+',
+    the distinct non-empty definitions joined by '; '."""
+    events = sum(r.events for r in recs)
+    total = sum(r.total for r in recs)
+    group = "+".join(r.group for r in recs if r.group)
+    definition = "; ".join(dict.fromkeys(r.definition for r in recs if r.definition))
+    return events, total, group, definition
+
+
+def _by_arm(extraction, outcome: str) -> dict[tuple[str, str], list[ExtractionRecord]]:
+    cells: dict[tuple[str, str], list[ExtractionRecord]] = {}
+    for r in extraction:
+        if r.outcome == outcome:
+            cells.setdefault((r.study_id, r.arm), []).append(r)
+    return cells
+
+
+def _combined_warning(file, study_id: str, outcome: str, recs) -> InputWarning:
+    groups = ", ".join(dict.fromkeys(r.group for r in recs))
+    return InputWarning(
+        file,
+        recs[0].row,
+        "group",
+        f"study {study_id!r}, outcome {outcome!r}: groups {groups} combined (counts summed) "
+        "so that the study is one unit of the pooled analysis",
+    )
+
+
 def two_arm_table(
     extraction: Extraction | Iterable[ExtractionRecord],
     studies: StudyTable | Iterable[Study],
@@ -837,22 +909,47 @@ def two_arm_table(
     """Rows ``{study, ai, n1i, ci, n2i}`` (+ ``covariates`` columns of ``studies.csv``).
 
     Studies with both arms for ``outcome`` are kept in ``studies.csv`` order; a study with
-    only one of the two arms gives a warning and is left out.
+    only one of the two arms gives a warning and is left out. A study whose rows carry
+    groups (extraction.csv's ``group``) is one row with each arm's groups summed
+    (``unit = study``), followed by one row per group that has both arms
+    (``unit = group``), which only an analysis by ``group`` uses.
     """
     covariates = list(covariates)
     file = getattr(extraction, "file", None)
-    cells = {(r.study_id, r.arm): r for r in extraction if r.outcome == outcome}
+    extra = _row_columns(extraction)
+    cells = _by_arm(extraction, outcome)
     rows: list[dict[str, object]] = []
     warnings: list[InputWarning] = []
     for study in studies:
         a = cells.get((study.study_id, intervention))
         c = cells.get((study.study_id, control))
         if a is not None and c is not None:
-            row = {"study": study.study_id, "ai": a.events, "n1i": a.total}
-            row |= {"ci": c.events, "n2i": c.total}
+            ai, n1i, g1, d1 = _combined(a)
+            ci, n2i, g2, d2 = _combined(c)
+            row = {"study": study.study_id, "ai": ai, "n1i": n1i, "ci": ci, "n2i": n2i}
+            if extra:
+                groups = "+".join(dict.fromkeys(g for g in g1.split("+") + g2.split("+") if g))
+                definition = "; ".join(dict.fromkeys(d for d in (d1, d2) if d))
+                row |= {"group": groups, "definition": definition, "unit": "study"}
             rows.append(row | _covariates(studies, study, covariates))
+            if len(a) > 1 or len(c) > 1:
+                warnings.append(_combined_warning(file, study.study_id, outcome, a + c))
+            if extra and (len(a) > 1 or len(c) > 1 or a[0].group):
+                arm_c = {r.group: r for r in c}
+                for ra in a:
+                    rc = arm_c.get(ra.group)
+                    if rc is None or not ra.group:
+                        continue
+                    definition = "; ".join(
+                        dict.fromkeys(d for d in (ra.definition, rc.definition) if d)
+                    )
+                    unit = {"study": study.study_id, "ai": ra.events, "n1i": ra.total}
+                    unit |= {"ci": rc.events, "n2i": rc.total, "group": ra.group}
+                    unit |= {"definition": definition, "unit": "group"}
+                    rows.append(unit | _covariates(studies, study, covariates))
         elif a is not None or c is not None:
-            have, missing = (a, control) if a is not None else (c, intervention)
+            have_recs, missing = (a, control) if a is not None else (c, intervention)
+            have = have_recs[0]
             warnings.append(
                 InputWarning(
                     file,
@@ -862,7 +959,7 @@ def two_arm_table(
                     f"but not for arm {missing!r}; left out of this outcome",
                 )
             )
-    columns = ["study", "ai", "n1i", "ci", "n2i", *covariates]
+    columns = ["study", "ai", "n1i", "ci", "n2i", *extra, *covariates]
     return ArmTable(outcome=outcome, columns=columns, rows=rows, warnings=warnings)
 
 
@@ -873,17 +970,35 @@ def single_arm_table(
     arm: str,
     covariates: Iterable[str] = (),
 ) -> ArmTable:
-    """Rows ``{study, xi, ni}`` (+ ``covariates``) of the studies with ``arm`` for ``outcome``."""
+    """Rows ``{study, xi, ni}`` (+ ``covariates``) of the studies with ``arm`` for ``outcome``.
+
+    A study whose rows carry groups is one row with the groups' counts summed
+    (``unit = study``), followed by one row per group (``unit = group``), which only an
+    analysis by ``group`` uses."""
     covariates = list(covariates)
-    cells = {r.study_id: r for r in extraction if r.outcome == outcome and r.arm == arm}
+    file = getattr(extraction, "file", None)
+    extra = _row_columns(extraction)
+    cells = _by_arm(extraction, outcome)
     rows: list[dict[str, object]] = []
+    warnings: list[InputWarning] = []
     for study in studies:
-        rec = cells.get(study.study_id)
-        if rec is not None:
-            row = {"study": study.study_id, "xi": rec.events, "ni": rec.total}
-            rows.append(row | _covariates(studies, study, covariates))
-    columns = ["study", "xi", "ni", *covariates]
-    return ArmTable(outcome=outcome, columns=columns, rows=rows)
+        recs = cells.get((study.study_id, arm))
+        if recs is None:
+            continue
+        xi, ni, group, definition = _combined(recs)
+        row = {"study": study.study_id, "xi": xi, "ni": ni}
+        if extra:
+            row |= {"group": group, "definition": definition, "unit": "study"}
+        rows.append(row | _covariates(studies, study, covariates))
+        if len(recs) > 1:
+            warnings.append(_combined_warning(file, study.study_id, outcome, recs))
+        if extra and recs[0].group:
+            for rec in recs:
+                unit = {"study": study.study_id, "xi": rec.events, "ni": rec.total}
+                unit |= {"group": rec.group, "definition": rec.definition, "unit": "group"}
+                rows.append(unit | _covariates(studies, study, covariates))
+    columns = ["study", "xi", "ni", *extra, *covariates]
+    return ArmTable(outcome=outcome, columns=columns, rows=rows, warnings=warnings)
 
 
 # --------------------------------------------------------------------------- CSV output

@@ -982,10 +982,19 @@ def _texts(
 def _pooled_diamond(
     fit: Mapping[str, Any], rows: Sequence[_StudyRow], n_arms: int, gap: float
 ) -> _Item:
-    """The diamond of a pooled model of all studies, labelled with the model."""
+    """The diamond of a pooled model of all studies, labelled with the model (no weight for
+    a model that defines no study weights, as metafor's ``rma.glmm``)."""
+    weight = "" if weightless(fit) else "100.0%"
     return _diamond_item(
-        _model_label(fit), fit, _totals(rows, n_arms), "100.0%", "pooled-diamond", gap
+        _model_label(fit), fit, _totals(rows, n_arms), weight, "pooled-diamond", gap
     )
+
+
+def weightless(fit: Mapping[str, Any]) -> bool:
+    """Whether the fit's study records carry no weights at all (a GLMM: metafor's
+    ``rma.glmm`` defines none)."""
+    studies = fit.get("studies") or []
+    return bool(studies) and all(s.get("weight") is None for s in studies)
 
 
 def _pooled_footers(
@@ -1213,6 +1222,8 @@ def _draw_subgroups(
             continue
         shown = [r.weight for r in rows if r.weight is not None and r.excluded is None]
         weight = f"{sum(shown):.1f}%" if overall_weights is not None else "100.0%"
+        if weightless(sub):
+            weight = ""
         k = sub.get("k")
         label = "Subtotal" if not (finite(k) and int(k) == 1) else "Subtotal (one study)"
         items.append(

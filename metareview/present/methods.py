@@ -25,6 +25,12 @@ METHOD_NAMES = {
     "SJ": "a random-effects model with the Sidik-Jonkman estimator of tau²",
     "HE": "a random-effects model with the Hedges estimator of tau²",
     "HS": "a random-effects model with the Hunter-Schmidt estimator of tau²",
+    "GLMM": (
+        "a random-effects logistic regression model (a generalised linear mixed model, as "
+        "metafor's rma.glmm: binomial likelihood within series, normally distributed random "
+        "intercepts on the logit scale, fitted by maximum likelihood with 7-point adaptive "
+        "Gauss-Hermite quadrature)"
+    ),
 }
 ZERO_RULES = {  # the studies whose cells ``to`` selects for the correction
     "only0": "studies with a zero cell",
@@ -61,16 +67,23 @@ def _join(items: list[str], word: str = "and") -> str:
 # --------------------------------------------------------------------------- methods
 
 
-def methods_paragraph(protocol: dict, *, rob_recorded: bool | None = None) -> Markup:
+def methods_paragraph(
+    protocol: dict, *, rob_recorded: bool | None = None, grouped: bool = False
+) -> Markup:
     """The statistical methods, in words, from every outcome's effective settings.
 
     ``rob_recorded``: whether any risk-of-bias judgement is recorded (None: not known, the
-    tool is then said to have been used). Returns HTML (protocol texts escaped).
+    tool is then said to have been used); ``grouped``: whether some study reported its
+    patients in groups (extraction.csv's ``group``) that were combined. Returns HTML
+    (protocol texts escaped).
     """
-    return Markup(" ").join(text for _, text in methods_topics(protocol, rob_recorded=rob_recorded))
+    topics = methods_topics(protocol, rob_recorded=rob_recorded, grouped=grouped)
+    return Markup(" ").join(text for _, text in topics)
 
 
-def methods_topics(protocol: dict, *, rob_recorded: bool | None = None) -> list[tuple[str, Markup]]:
+def methods_topics(
+    protocol: dict, *, rob_recorded: bool | None = None, grouped: bool = False
+) -> list[tuple[str, Markup]]:
     """The methods paragraph as short paragraphs by topic: (heading, HTML) in the order
     of :func:`methods_paragraph` (protocol, effect measures and model, heterogeneity, zero
     cells, additional analyses, software)."""
@@ -115,15 +128,20 @@ def methods_topics(protocol: dict, *, rob_recorded: bool | None = None) -> list[
             "Confidence intervals and tests of the pooled effect used the normal (Wald-type) approximation."
         )
     topics.append(("Heterogeneity", len(parts)))
-    if any(m not in FIXED_METHODS for m in methods):
+    if "GLMM" in methods:
+        parts += _glmm_sentences()
+    if any(m not in FIXED_METHODS + ("GLMM",) for m in methods):
         parts.append(
             "Heterogeneity was quantified with Cochran's Q, I² and tau², with Q-profile confidence intervals for tau² and I²."
         )
+    if any(m not in FIXED_METHODS for m in methods):
         parts.append(_prediction_interval_sentence(settings))
     else:
         parts.append("Heterogeneity was quantified with Cochran's Q and I².")
     topics.append(("Studies with zero events", len(parts)))
     parts += _zero_cell_sentences(protocol, ids, settings)
+    if grouped:
+        parts.append(GROUPS_SENTENCE)
     topics.append(("Additional analyses and risk of bias", len(parts)))
     parts += _analysis_plan_sentences(protocol, rob_recorded)
     topics.append(("Software", len(parts)))
@@ -139,6 +157,28 @@ def methods_topics(protocol: dict, *, rob_recorded: bool | None = None) -> list[
             text = " ".join(str(escape(p)) if not isinstance(p, Markup) else p for p in chunk)
             out.append((title, Markup(text)))
     return out
+
+
+GROUPS_SENTENCE = (
+    "Where a study reported its patients in separate groups (patient group, technique or "
+    "territory), the groups' counts were summed so that each study is one unit of the "
+    "pooled analyses; a subgroup analysis by group used each study x group as a unit."
+)
+
+
+def _glmm_sentences() -> list[str]:
+    """How a GLMM's test, heterogeneity and study intervals are defined (metafor's
+    ``rma.glmm`` conventions, :mod:`metareview.engine.glmm`)."""
+    return [
+        "For the random-effects logistic model, the standard error of the pooled logit "
+        "comes from the joint Hessian of (tau, beta); heterogeneity was tested with the "
+        "Wald-type and likelihood-ratio tests against the saturated logistic model (one "
+        "parameter per series), and I² = tau²/(tau² + v), v being metafor's typical "
+        "within-study variance of the logit proportions (1/2 added to series with 0 or n "
+        "events); no confidence interval is given for tau² or I², and the model assigns no "
+        "study weights. Study intervals in its forest plots are exact (Clopper-Pearson) "
+        "binomial intervals."
+    ]
 
 
 def conventions_sentence(protocol: dict) -> str:
@@ -230,6 +270,12 @@ def _zero_cell_text(s: dict) -> str:
             "correction; studies with no events (or only events) in both arms contribute to "
             "neither the estimate nor Q"
         )
+    if s["method"] == "GLMM":
+        return (
+            "the random-effects logistic model uses the binomial counts as they are, 0 or n "
+            "events included, without a continuity correction (1/2 enters only the "
+            "typical within-study variance of I²)"
+        )
     return _zero_cell_rule(s)
 
 
@@ -284,10 +330,12 @@ def _analysis_plan_sentences(protocol: dict, rob_recorded: bool | None) -> list[
             + ") pooled each subgroup with the outcome's model; a subgroup with a single study "
             "is shown with that study's estimate and without heterogeneity statistics."
         )
-        families = []
+        families, qm_shown = [], False
         for o in protocol["outcomes"]:
             if analysis_plan(protocol, o["id"])["subgroups"]:
-                fam = family(outcome_settings(protocol, o["id"])["method"])
+                method = outcome_settings(protocol, o["id"])["method"]
+                fam = family(method)
+                qm_shown = qm_shown or (fam == "RE" and method != "GLMM")
                 if fam not in families:
                     families.append(fam)
         if families:
@@ -304,7 +352,7 @@ def _analysis_plan_sentences(protocol: dict, rob_recorded: bool | None) -> list[
                 f"taken as the primary one, is {primary}"
                 + (
                     "; the fixed-effect Q-between (metafor's QM) is shown beside it in the tables."
-                    if "RE" in families
+                    if qm_shown
                     else "."
                 )
             )

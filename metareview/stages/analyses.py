@@ -60,12 +60,16 @@ def run_subgroups(ctx: OutcomeContext, plan, out_dir, review_dir) -> list[str]:
     outcome, labels = ctx.outcome, ctx.labels
     out = Output(out_dir, review_dir)
     analyses, warnings = [], []
+    study_rows, study_labels = rows, labels
     for item in plan["subgroups"]:
         column = item["column"]
         name = item.get("label") or column
         level_labels = {str(k): v for k, v in (item.get("levels") or {}).items()}
         title = f"Subgroups: {name}"
         base = {"id": item["id"], "kind": "subgroup", "title": title, **_meta(item)}
+        rows, labels, notes = study_rows, study_labels, []
+        if column == "group" and ctx.group_rows:
+            rows, labels, notes = group_units(ctx, level_labels)
         if rows and column not in rows[0]:
             raise InputError(
                 "studies.csv",
@@ -73,7 +77,6 @@ def run_subgroups(ctx: OutcomeContext, plan, out_dir, review_dir) -> list[str]:
                 column,
                 f"subgroup {item['id']!r} uses column {column!r}, which studies.csv does not have",
             )
-        notes = []
         missing = [labels[r["study"]] for r in rows if str(r.get(column, "")).strip() == ""]
         if missing:
             notes.append(f"Left out (no value in column '{column}'): {', '.join(missing)}.")
@@ -120,6 +123,37 @@ def run_subgroups(ctx: OutcomeContext, plan, out_dir, review_dir) -> list[str]:
         )
     write_json(out.dir / "index.json", {"outcome": outcome, "analyses": analyses})
     return warnings
+
+
+def group_units(ctx: OutcomeContext, level_labels: dict[str, str]):
+    """Rows, labels and the report's notes of an analysis by extraction.csv's ``group``:
+    one unit per study x group (unit ids ``study:group``) whose group is one of the
+    protocol's ``levels`` (all groups when it lists none), studies without groups as they
+    are (then left out for want of a value)."""
+    rows = [r for r in ctx.rows if not str(r.get("group", "")).strip()]
+    labels = dict(ctx.labels)
+    split, other = [], []
+    for r in ctx.group_rows:
+        uid = f"{r['study']}:{r['group']}"
+        if level_labels and str(r["group"]) not in level_labels:
+            other.append(f"{ctx.labels.get(r['study'], r['study'])} ({r['group']})")
+            continue
+        labels[uid] = f"{ctx.labels.get(r['study'], r['study'])} ({r['group']})"
+        rows.append(r | {"study": uid})
+        split.append(r["study"])
+    several = [ctx.labels.get(s, s) for s in dict.fromkeys(split) if split.count(s) > 1]
+    note = (
+        "Each study x group is a unit of this analysis (extraction.csv's row-level "
+        "'group'): the groups of one study are pooled as separate units, and the overall "
+        "line counts such studies once per group"
+        + (f" ({', '.join(several)})." if several else ".")
+    )
+    notes = [note]
+    if other:
+        notes.append(
+            "Left out (a group that is not a level of this analysis): " + ", ".join(other) + "."
+        )
+    return rows, labels, notes
 
 
 # --------------------------------------------------------------------------- sensitivity

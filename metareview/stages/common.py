@@ -3,7 +3,7 @@ outcome's context (protocol read once per job), and a folder of a stage's output
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,17 @@ def read_outcome_table(path: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
+def split_units(rows: list[dict[str, Any]]) -> tuple[list[dict], list[dict]]:
+    """The study rows and the study x group rows of an outcome table (its ``unit``
+    column, written when extraction.csv has row-level columns; dropped here)."""
+    studies: list[dict[str, Any]] = []
+    groups: list[dict[str, Any]] = []
+    for r in rows:
+        unit = r.pop("unit", "study")
+        (groups if unit == "group" else studies).append(r)
+    return studies, groups
+
+
 @dataclass
 class OutcomeContext:
     """One outcome of one review, as a job sees it."""
@@ -33,14 +44,18 @@ class OutcomeContext:
     protocol: dict
     entry: dict
     settings: Settings
+    #: one row per study (a study's groups combined): every analysis but one by ``group``
     rows: list[dict[str, Any]]
+    #: one row per study x group (extraction.csv's ``group``), for analyses by ``group``
+    group_rows: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def load(cls, protocol: dict | str | Path, outcome: str, settings: dict, table_csv):
         if not isinstance(protocol, dict):
             protocol = load_protocol(protocol)
         entry = next(o for o in protocol["outcomes"] if o["id"] == outcome)
-        return cls(protocol, entry, Settings(**settings), read_outcome_table(table_csv))
+        rows, group_rows = split_units(read_outcome_table(table_csv))
+        return cls(protocol, entry, Settings(**settings), rows, group_rows)
 
     @property
     def outcome(self) -> str:

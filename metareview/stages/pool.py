@@ -83,18 +83,57 @@ def pool_outcome(ctx: OutcomeContext, out_json, svg, png) -> list[str]:
             reason = f"outcome '{outcome}': no study has data for this outcome"
         fit = not_pooled(rows, settings, reason)
     fit.update(outcome=outcome, label=entry.get("label", outcome), review_id=protocol["review_id"])
+    row_level(fit, rows)
     for st in fit["studies"]:
         st["label"] = labels.get(st["study"], st["study"])
     write_json(out_json, fit)
     fig = draw_forest(
         fit,
         title=entry.get("label", outcome),
-        study_labels=labels,
+        study_labels=marked_labels(fit, labels),
         rob=table_of_rows(rows, protocol.get("risk_of_bias")),
         **forest_labels(protocol, entry, settings.measure),
     )
     save_figure(fig, svg, png, pdf_path=print_paths(svg)[1])  # forest/<outcome>.pdf too
     return list(fit.get("warnings", []))
+
+
+#: the marker of a study whose outcome definition differs from the protocol's
+DEFINITION_MARK = "\u0394"
+
+
+def row_level(fit: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    """Record in ``fit`` what extraction.csv's row-level columns say (only when it has
+    them): ``combined_groups`` (study -> its groups summed into one unit) and each study
+    record's ``definition`` (how its outcome definition differs; '' when it does not)."""
+    if not rows or "group" not in rows[0]:
+        return
+    by_study = {r["study"]: r for r in rows}
+    fit["combined_groups"] = {
+        r["study"]: r["group"].split("+") for r in rows if "+" in str(r.get("group", ""))
+    }
+    differ = []
+    for st in fit["studies"]:
+        st["definition"] = str(by_study.get(st["study"], {}).get("definition", ""))
+        if st["definition"]:
+            differ.append(
+                f"{by_study[st['study']].get('label') or st['study']} ({st['definition']})"
+            )
+    if differ:
+        fit["warnings"] = list(fit.get("warnings") or []) + [
+            f"{DEFINITION_MARK} outcome definition differs from the protocol's: "
+            + "; ".join(differ)
+        ]
+
+
+def marked_labels(fit: dict[str, Any], labels: dict[str, str]) -> dict[str, str]:
+    """Study labels for the forest plot: a study whose outcome definition differs carries
+    ``DEFINITION_MARK`` (explained in the report's data notes)."""
+    out = dict(labels)
+    for st in fit.get("studies") or []:
+        if st.get("definition"):
+            out[st["study"]] = f"{DEFINITION_MARK} {labels.get(st['study'], st['study'])}"
+    return out
 
 
 def extract_and_pool(

@@ -151,10 +151,11 @@ def build_report(
     validation = _read_json(Path(layout.validation))
     studies = read_csv_dicts(studies_csv) if studies_csv else []
     effects = read_csv_dicts(layout.effects) if Path(layout.effects).is_file() else []
-    outcomes, audit_rows = [], []
+    outcomes, audit_rows, grouped = [], [], False
     for entry in protocol["outcomes"]:
         oid = entry["id"]
         fit = _read_json(Path(layout.pooled(oid)))
+        grouped = grouped or bool(fit.get("combined_groups"))
         settings = outcome_settings(protocol, oid)
         rows = audit_outcome(entry, fit)
         audit_rows += rows
@@ -191,8 +192,12 @@ def build_report(
         protocol=protocol,
         registered=is_registered(protocol),
         prespecified=prespecified_tag(protocol),
-        methods=methods_paragraph(protocol, rob_recorded=rob_recorded(layout.root)),
-        methods_topics=methods_topics(protocol, rob_recorded=rob_recorded(layout.root))
+        methods=methods_paragraph(
+            protocol, rob_recorded=rob_recorded(layout.root), grouped=grouped
+        ),
+        methods_topics=methods_topics(
+            protocol, rob_recorded=rob_recorded(layout.root), grouped=grouped
+        )
         + ([("Certainty of the evidence", grade.methods_text())] if sof else []),
         sof=sof,
         study_table=study_characteristics(protocol, studies, effects, rob_overall(layout))

@@ -9,7 +9,12 @@ import sys
 from snakemake.exceptions import WorkflowError
 
 from metareview.errors import InputError
-from metareview.inputs.protocol import analysis_plan, load_protocol, outcome_settings
+from metareview.inputs.protocol import (
+    analysis_plan,
+    load_protocol,
+    outcome_settings,
+    rows_outcome,
+)
 from metareview.inputs.rob import tool_path
 from metareview.inputs.scaffold import not_ready
 from metareview.inputs.screening.summary import screening_files
@@ -81,7 +86,11 @@ def outcome_digest(wildcards):
     studies.csv and its protocol entry. Editing another outcome's rows leaves it unchanged,
     so only the edited outcome's jobs rerun (the raw files are `ancient` inputs)."""
     h = hashlib.sha256()
-    outcome_rows_digest(raw(wildcards.review, "extraction"), wildcards.outcome, h)
+    outcome_rows_digest(
+        raw(wildcards.review, "extraction"),
+        rows_outcome(protocol(wildcards.review), wildcards.outcome),
+        h,
+    )
     h.update(bytes_or_reason(raw(wildcards.review, "studies")))
     entry = next(
         (
