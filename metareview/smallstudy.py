@@ -392,6 +392,13 @@ def egger(es: EffectSizes, *, level: float = 95.0) -> RegTestResult:
     return regtest(es, model="lm", predictor="sei", level=level)
 
 
+def _binary_only(test: str, measure: str) -> str:
+    return (
+        f"{test} is for binary outcomes (it weights by event counts); not applicable to "
+        f"measure {measure}, which has none: use Egger's test (regtest)"
+    )
+
+
 def peters(es: EffectSizes, *, level: float = 95.0) -> RegTestResult:
     """Peters' test (Peters, Sutton, Jones, Abrams & Rushton 2006, JAMA 295:676).
 
@@ -419,7 +426,7 @@ def peters(es: EffectSizes, *, level: float = 95.0) -> RegTestResult:
         events = np.asarray(counts["xi"], float)
         n = np.asarray(counts["ni"], float)
     else:
-        raise AnalysisError("Peters' test needs the event counts and sample sizes")
+        raise AnalysisError(_binary_only("Peters' test", es.measure))
     nonevents = n - events
     use = _usable(es) & np.isfinite(n)
     informative = (events > 0) & (nonevents > 0)
@@ -471,7 +478,9 @@ def harbord(es: EffectSizes, *, level: float = 95.0) -> RegTestResult:
     """
     counts = es.counts
     if not all(c in counts for c in TWO_ARM_COUNTS):
-        raise AnalysisError("Harbord's test needs two-arm event counts (ai, n1i, ci, n2i)")
+        if "xi" in counts:
+            raise AnalysisError("Harbord's test needs two-arm event counts (ai, n1i, ci, n2i)")
+        raise AnalysisError(_binary_only("Harbord's test", es.measure))
     a, n1, c, n2 = (np.asarray(counts[x], float) for x in TWO_ARM_COUNTS)
     b, d = n1 - a, n2 - c
     n = n1 + n2
@@ -793,7 +802,9 @@ def trimfill(
 
 # --------------------------------------------------------------------------- funnel data
 
-TWO_ARM_MEASURES = ("OR", "RR", "RD", "PETO")
+TWO_ARM_MEASURES = ("OR", "RR", "RD", "PETO", "MD", "SMD", "ROM", "HR", "GEN")
+"""Measures whose null effect is 0 on the analysis scale (the contour funnel's centre);
+single proportions and means (MN) have none."""
 
 
 def _points_from_fit(fit: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -974,10 +985,15 @@ def assess(
         run("egger", lambda: egger(es, level=level))
         run("regtest_rma", lambda: regtest(es, model="rma", method=method, level=level))
     two_arm = all(c in es.counts for c in TWO_ARM_COUNTS)
-    if "peters" in wanted and (two_arm or "xi" in es.counts):
+    binary = two_arm or "xi" in es.counts
+    if "peters" in wanted and binary:
         run("peters", lambda: peters(es, level=level))
     if "harbord" in wanted and two_arm and es.measure == "OR":
         run("harbord", lambda: harbord(es, level=level))
+    if not binary:  # continuous or generic inverse-variance data: say why, do not omit
+        for name, label in (("peters", "Peters' test"), ("harbord", "Harbord's test")):
+            if name in wanted:
+                out[name] = {"error": _binary_only(label, es.measure)}
     if "begg" in wanted:
         run("ranktest", lambda: ranktest(es))
     if "trimfill" in wanted:
