@@ -62,7 +62,8 @@ def hedges_cm(m) -> np.ndarray:
     out = np.full(m.shape, np.nan)
     for i, mi in enumerate(m.tolist()):
         if mi > 1:
-            out[i] = math.exp(math.lgamma(mi / 2) - math.log(math.sqrt(mi / 2)) - math.lgamma((mi - 1) / 2))
+            log_c = math.lgamma(mi / 2) - math.log(math.sqrt(mi / 2)) - math.lgamma((mi - 1) / 2)
+            out[i] = math.exp(log_c)
     return out
 
 
@@ -261,9 +262,7 @@ def invalid_cells(layout: str, row: dict, measure: str = "") -> list[tuple[str, 
         positive("ci_ub", "a ratio's confidence limit on the natural scale")
         positive("sei", "a standard error of the log ratio")
         if given("ci_lb") and given("ci_ub") and not row["ci_lb"] < row["ci_ub"]:
-            bad.append(
-                ("ci_ub", f"ci_ub ({row['ci_ub']!r}) must exceed ci_lb ({row['ci_lb']!r})")
-            )
+            bad.append(("ci_ub", f"ci_ub ({row['ci_ub']!r}) must exceed ci_lb ({row['ci_lb']!r})"))
         elif given("estimate") and given("ci_lb") and given("ci_ub"):
             if not row["ci_lb"] <= row["estimate"] <= row["ci_ub"]:
                 col = "ci_lb" if row["estimate"] < row["ci_lb"] else "ci_ub"

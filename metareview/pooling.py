@@ -4,9 +4,10 @@ Rows are dicts with ``study`` and either ``ai, n1i, ci, n2i`` (two-arm) or ``xi,
 (single-arm), or for continuous and generic inverse-variance outcomes (``layout``):
 ``m1i, sd1i, n1i, m2i, sd2i, n2i`` (MD, SMD, ROM), ``mi, sdi, ni`` (MN), ``yi`` with ``sei``
 or ``vi`` (GEN, or a log ratio with ``scale="log"``; HR without a scale), ``estimate`` with
-``ci_lb, ci_ub`` or ``sei`` (OR, RR, HR with ``scale="natural"``); other keys are covariates. ``Settings`` carries the protocol's choices; its
-defaults are metafor's for the chosen model (``drop00`` is TRUE for ``rma.mh`` and
-``rma.peto``, FALSE otherwise; ``add`` is 0 for PAS/PFT and 1/2 otherwise).
+``ci_lb, ci_ub`` or ``sei`` (OR, RR, HR with ``scale="natural"``); other keys are covariates.
+``Settings`` carries the protocol's choices; its defaults are metafor's for the chosen
+model (``drop00`` is TRUE for ``rma.mh`` and ``rma.peto``, FALSE otherwise; ``add`` is 0
+for PAS/PFT and 1/2 otherwise).
 """
 
 from __future__ import annotations

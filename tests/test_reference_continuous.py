@@ -262,7 +262,7 @@ def test_peters_and_harbord_say_binary_only():
 
 
 def test_fixture_coverage():
-    seen = {(s["settings"]["measure"], s["settings"]["method"], s["settings"]["test"]) for s in SPECS}
+    seen = {tuple(s["settings"][k] for k in ("measure", "method", "test")) for s in SPECS}
     for measure in ("MD", "SMD", "ROM"):
         for method in ("FE", "DL", "REML", "PM"):
             for test in ("z", "knha"):

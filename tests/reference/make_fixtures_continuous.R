@@ -89,13 +89,13 @@ bcg_rr <- escalc(measure = "RR", ai = tpos, bi = tneg, ci = cpos, di = cneg, dat
 bcg_or <- escalc(measure = "OR", ai = tpos, bi = tneg, ci = cpos, di = cneg, data = dat.bcg)
 bcg_cov <- list(alloc = chr(dat.bcg$alloc), ablat = vec(dat.bcg$ablat),
                 year = vec(dat.bcg$year))
-bcg_sei <- c(list(study = chr(dat.bcg$author), yi = vec(bcg_rr$yi),
+bcg_sei <- c(list(study = chr(paste(dat.bcg$author, dat.bcg$year)), yi = vec(bcg_rr$yi),
                   sei = vec(sqrt(bcg_rr$vi))), bcg_cov)
-bcg_vi <- c(list(study = chr(dat.bcg$author), yi = vec(bcg_rr$yi),
+bcg_vi <- c(list(study = chr(paste(dat.bcg$author, dat.bcg$year)), yi = vec(bcg_rr$yi),
                  vi = vec(bcg_rr$vi)), bcg_cov)
 natural <- function(es) {
   z <- qnorm(0.975)
-  list(study = chr(dat.bcg$author), estimate = vec(round(exp(es$yi), 2)),
+  list(study = chr(paste(dat.bcg$author, dat.bcg$year)), estimate = vec(round(exp(es$yi), 2)),
        ci_lb = vec(round(exp(es$yi - z * sqrt(es$vi)), 2)),
        ci_ub = vec(round(exp(es$yi + z * sqrt(es$vi)), 2)))
 }
@@ -235,7 +235,8 @@ spec_pool <- function(name, d, s, extra = NULL) {
   out <- fit_fields(res, s$measure)
   out$studies <- list(yi = vec(es$yi), vi = vec(es$vi), weight = vec(weights_full(res)))
   if (!is.null(extra)) out <- c(out, extra)
-  add_spec(sprintf("%s_%s_%s_%s", name, s$measure, s$method, s$test), "pool", d, s, out)
+  lev <- if (s$level == 95) "" else sprintf("_%g", s$level)
+  add_spec(sprintf("%s_%s_%s_%s%s", name, s$measure, s$method, s$test, lev), "pool", d, s, out)
 }
 
 spec_subgroup <- function(name, d, s, col) {
