@@ -393,9 +393,12 @@ def egger(es: EffectSizes, *, level: float = 95.0) -> RegTestResult:
 
 
 def _binary_only(test: str, measure: str) -> str:
+    counts = "two-arm event counts (ai, n1i, ci, n2i)"
+    if test.startswith("Peters"):
+        counts += " or single-arm (xi, ni)"
     return (
-        f"{test} is for binary outcomes (it weights by event counts); not applicable to "
-        f"measure {measure}, which has none: use Egger's test (regtest)"
+        f"{test} is for binary outcomes: it needs {counts}; measure {measure} here has no "
+        "event counts (use Egger's test, regtest)"
     )
 
 
