@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -667,6 +668,31 @@ def check_count(file: str | Path | None, row: int | None, column: str, text: str
     if error is not None:
         raise error
     return value
+
+
+def check_number(file: str | Path | None, row: int | None, column: str, text: str) -> float:
+    """A cell holding a finite number written plainly (``12``, ``-0.5``, ``1e3``) as ``float``.
+
+    Raises ``InputError`` at (file, row, column) for '', 'nan', 'inf', '1,5', '12 mg', ...
+    """
+    text = str(text).strip()
+    file = None if file is None else str(file)
+    if NUMBER.match(text):
+        value = float(text)
+        if math.isfinite(value):
+            return value
+        why = f"is too large to be a number (got {text[:20]!r})"
+    elif not text:
+        why = "is empty; enter a number (leave the row out if it is not reported)"
+    elif _non_ascii_digits(text):
+        why = f"{_NON_ASCII_DIGITS} (got {text!r})"
+    elif "," in text and NUMBER.match(text.replace(",", ".")):
+        why = f"must be a number (got {text!r}: a decimal comma? write {text.replace(',', '.')})"
+    elif text.startswith(("=", "@")):
+        why = f"must be a number (got the formula {text!r}; export the values, not the formulas)"
+    else:
+        why = f"must be a finite number written with the digits 0-9 (got {text!r})"
+    raise InputError(file, row, column, f"{column} {why}")
 
 
 def load_extraction(
