@@ -36,7 +36,10 @@ import math
 import numpy as np
 
 from metareview.engine import measures
+from metareview.engine.derive import SMALL_SAMPLE, sd_from_ci, sd_from_se
 from metareview.engine.effects import EffectSizes, mark_not_estimable
+
+__all__ = ["SMALL_SAMPLE", "sd_from_ci", "sd_from_se"]  # the derivations, for the CLI and tests
 
 # the registry's records, by kind (a new measure is a record in engine.measures)
 CONTINUOUS_TWO_ARM = measures.codes(measures.TWO_ARM_CONTINUOUS)
@@ -45,7 +48,6 @@ GENERIC = "GEN"
 NATURAL_RATIOS = measures.natural_ratios()  # ratios that may be given on the natural scale
 CONTINUOUS_COLUMNS = measures.get("MD").columns
 MEAN_COLUMNS = measures.get("MN").columns
-SMALL_SAMPLE = 60  # Handbook 6.5.2.3: below this many per group, the CI came from t
 
 
 def _as_float(values) -> np.ndarray:
@@ -162,57 +164,6 @@ def escalc_ratio_natural(
     with np.errstate(divide="ignore", invalid="ignore"):
         yi = np.log(est)
     return escalc_generic(measure, yi, sei=se)
-
-
-# --------------------------------------------------------------------------- SD from SE / CI
-
-
-def _fmt(x: float) -> str:
-    return f"{x:.6g}"
-
-
-def sd_from_se(se: float, n: float) -> tuple[float, str]:
-    """Cochrane Handbook 6.5.2.3: SD = SE x sqrt(n); returns the SD and its derivation."""
-    se, n = float(se), float(n)
-    if not se > 0 or not n >= 2:
-        raise ValueError(f"SD from SE needs SE > 0 and n >= 2 (got SE {se!r}, n {n!r})")
-    sd = se * math.sqrt(n)
-    return sd, f"SD = SE x sqrt(n) = {_fmt(se)} x sqrt({_fmt(n)}) = {_fmt(sd)} (Handbook 6.5.2.3)"
-
-
-def sd_from_ci(
-    lower: float, upper: float, n: float, level: float = 95.0, *, dist: str = "auto"
-) -> tuple[float, str]:
-    """Cochrane Handbook 6.5.2.3: SD = sqrt(n) x (upper - lower) / (2 q) from the CI of one
-    arm's mean. ``q`` is the normal quantile of ``level`` (``dist="z"``: 1.96 for 95%, so
-    the divisor 3.92), the t quantile with n - 1 df (``"t"``), or ``"auto"``: t when n < 60
-    (the Handbook's small-sample case), else z. Returns the SD and its derivation."""
-    lower, upper, n, level = float(lower), float(upper), float(n), float(level)
-    if not upper > lower:
-        raise ValueError(f"the CI's upper limit ({upper!r}) must exceed its lower ({lower!r})")
-    if not n >= 2:
-        raise ValueError(f"SD from a CI needs n >= 2 (got {n!r})")
-    if not 0 < level < 100:
-        raise ValueError(f"CI level {level!r} is not a percentage between 0 and 100")
-    if dist not in ("auto", "z", "t"):
-        raise ValueError(f"unknown distribution {dist!r}: auto, z or t")
-    use_t = dist == "t" or (dist == "auto" and n < SMALL_SAMPLE)
-    p = 1 - (1 - level / 100) / 2
-    if use_t:
-        from scipy import special
-
-        q = float(special.stdtrit(n - 1, p))
-        which = f"t({_fmt(n - 1)} df)"
-    else:
-        q = float(z_quantile(level)[0])
-        which = "normal"
-    sd = math.sqrt(n) * (upper - lower) / (2 * q)
-    text = (
-        f"SD = sqrt(n) x (upper - lower) / (2 x {_fmt(q)}) = sqrt({_fmt(n)}) x "
-        f"({_fmt(upper)} - {_fmt(lower)}) / {_fmt(2 * q)} = {_fmt(sd)} "
-        f"({_fmt(level)}% CI, {which} quantile; Handbook 6.5.2.3)"
-    )
-    return sd, text
 
 
 # --------------------------------------------------------------------------- validation

@@ -22,6 +22,8 @@ SINGLE_ARM_CONTINUOUS = "single_arm_continuous"
 #: generic inverse variance: one estimate with its SE (or CI) per study, comparing two arms
 GENERIC = "generic"
 
+#: columns that hold whole numbers of patients (everything else a measure reads is a float)
+COUNT_COLUMNS = ("ai", "ci", "xi", "n1i", "n2i", "ni")
 #: the per-outcome table's columns of a generic inverse-variance outcome (analysis scale)
 GENERIC_COLUMNS = ("yi", "sei")
 #: extraction.csv's columns of a generic inverse-variance row (reporting scale)

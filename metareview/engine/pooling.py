@@ -98,6 +98,14 @@ _LAYOUTS = {
 }
 
 
+def table_columns(s: Settings) -> tuple[str, ...]:
+    """The measure columns of a per-outcome table for these settings: the registry's, or
+    ``yi, sei`` for estimates given with their SE or CI (``scale="log"``)."""
+    if layout(s) == "generic":
+        return measures.GENERIC_COLUMNS
+    return measures.get(s.measure).columns
+
+
 def describe_layout(s: Settings) -> str:
     return {
         "continuous": f"a continuous outcome ({s.measure})",

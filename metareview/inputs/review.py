@@ -7,10 +7,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from metareview.engine import measures
 from metareview.inputs.protocol import (
     check_against_studies,
     load_protocol,
     outcome_arms,
+    outcome_kind,
+    outcome_measures,
     protocol_arms,
 )
 from metareview.inputs.rob import read_assessments
@@ -18,8 +21,11 @@ from metareview.inputs.tables import (
     ArmTable,
     Extraction,
     StudyTable,
+    continuous_table,
+    generic_table,
     load_extraction,
     load_studies,
+    mean_table,
     single_arm_table,
     two_arm_table,
 )
@@ -46,6 +52,7 @@ class ReviewInputs:
             studies,
             {o["id"] for o in protocol["outcomes"]},
             protocol_arms(protocol),
+            outcome_measures(protocol),
         )
         return cls(protocol, studies, extraction, protocol_path)
 
@@ -53,6 +60,15 @@ class ReviewInputs:
         """Per-study counts of one outcome plus every study covariate."""
         arms = outcome_arms(self.protocol, outcome)
         covariates = [c for c in self.studies.columns if c not in ("study_id",)]
+        kind = outcome_kind(self.protocol, outcome)
+        if kind == measures.GENERIC:
+            return generic_table(self.extraction, self.studies, outcome, covariates)
+        if kind == measures.TWO_ARM_CONTINUOUS:
+            return continuous_table(
+                self.extraction, self.studies, outcome, arms[0], arms[1], covariates
+            )
+        if kind == measures.SINGLE_ARM_CONTINUOUS:
+            return mean_table(self.extraction, self.studies, outcome, arms[0], covariates)
         if len(arms) == 2:
             return two_arm_table(
                 self.extraction, self.studies, outcome, arms[0], arms[1], covariates
