@@ -785,7 +785,7 @@ def outcome_arms(protocol: dict, outcome_id: str) -> tuple[str, ...]:
     """``(intervention, control)`` for a two-arm outcome, ``(arm,)`` for a single-arm one."""
     out = _outcome(protocol, outcome_id)
     arms = protocol.get("arms") or {}
-    if measures.is_two_arm(outcome_settings(protocol, outcome_id)["measure"]):
+    if measures.compares_arms(outcome_settings(protocol, outcome_id)["measure"]):
         return (arms["intervention"], arms["control"])
     return (out.get("arm") or arms["single"],)
 
