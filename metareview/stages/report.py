@@ -18,7 +18,7 @@ from markupsafe import Markup
 
 from metareview.audit import audit_outcome, audit_summary, deviations, published_decimals
 from metareview.inputs.protocol import is_registered, load_protocol, outcome_settings
-from metareview.io import atomic_write_text, write_json
+from metareview.io import atomic_write_text, read_csv_dicts, write_json
 from metareview.present.formats import num, pval
 from metareview.present.methods import methods_paragraph, prespecified_tag
 from metareview.present.tables import i2_text, main_table, pooled, tau2_text
@@ -158,7 +158,11 @@ def build_report(protocol, template_path, review_dir, out_html, out_audit) -> li
         protocol=protocol,
         registered=is_registered(protocol),
         prespecified=prespecified_tag(protocol),
-        methods=methods_paragraph(protocol, rob_recorded=rob_recorded(layout.root)),
+        methods=methods_paragraph(
+            protocol,
+            rob_recorded=rob_recorded(layout.root),
+            provenance=_provenance(protocol, layout),
+        ),
         outcomes=outcomes,
         validation=validation,
         audit=audit,
@@ -168,6 +172,28 @@ def build_report(protocol, template_path, review_dir, out_html, out_audit) -> li
     )
     atomic_write_text(out_html, printable(html))  # no control character in the page
     return []
+
+
+def _provenance(protocol: dict, layout: Layout) -> dict[str, list[dict[str, str]]]:
+    """Per outcome, the studies whose SD or SE was derived (``derivation``) or whose
+    estimate is marked adjusted or unadjusted, from its per-outcome table (binary outcomes
+    have neither column: nothing)."""
+    out: dict[str, list[dict[str, str]]] = {}
+    for entry in protocol["outcomes"]:
+        path = Path(layout.outcome_table(entry["id"]))
+        if not path.is_file():
+            continue
+        rows = read_csv_dicts(path)
+        if rows and ("derivation" in rows[0] or "adjusted" in rows[0]):
+            out[entry["id"]] = [
+                {
+                    "study": r.get("label") or r["study"],
+                    "derivation": r.get("derivation", ""),
+                    "adjusted": r.get("adjusted", ""),
+                }
+                for r in rows
+            ]
+    return out
 
 
 def _inline_svg(text: str):
