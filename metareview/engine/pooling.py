@@ -52,6 +52,13 @@ class Settings:
         drop00 = self.drop00 if self.drop00 is not None else default_drop00(self.method)
         return replace(self, add=add, drop00=drop00)
 
+    def as_record(self) -> dict[str, Any]:
+        """The settings as results record them (``scale`` only when set)."""
+        out = dict(self.__dict__)
+        if out["scale"] is None:
+            del out["scale"]
+        return out
+
     def check(self) -> None:
         if self.measure not in measures.PUBLIC:
             raise AnalysisError(f"unknown measure {self.measure!r}")

@@ -229,7 +229,12 @@ def _variant_analysis(item, title, description, rows, variants, measure, out, na
         fit, err = _try_pool(rows, s, label)
         table_rows.append((label, fit, err))
         records.append(
-            {"analysis": label, "settings": s.resolved().__dict__, "fit": fit, "error": err or None}
+            {
+                "analysis": label,
+                "settings": s.resolved().as_record(),
+                "fit": fit,
+                "error": err or None,
+            }
         )
     write_json(out.dir / f"{name}.json", {"id": item["id"], "variants": records})
     table = fit_table(table_rows, measure)
