@@ -285,3 +285,16 @@ def test_stale_temporaries_are_removed_only_for_the_job_outputs(tmp_path):
     removed = remove_stale_temps([forest / "death.svg", forest / "death.png", tmp_path / "x"])
     assert sorted(removed) == sorted(p.as_posix() for p in [*mine, staging[0]])
     assert all(p.exists() for p in others) and staging[1].exists()
+
+
+def test_outputs_follow_the_umask(tmp_path):
+    """Atomic writes keep the umask's mode (mkstemp's 0600 would hide reports from
+    colleagues and web servers)."""
+    from metareview.io import write_json
+
+    old = os.umask(0o022)
+    try:
+        write_json(tmp_path / "a.json", {"x": 1})
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o644

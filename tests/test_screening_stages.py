@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_pipeline
 
 from metareview.cli import main
 from metareview.errors import InputError
@@ -248,6 +246,7 @@ def test_ingest_test_reviews(tmp_path, review):
     assert rows["new_studies"] == ("NA" if review == "screen-rayyan" else "1")
 
 
+@pytest.mark.slow
 def test_snakemake_runs_both_test_reviews(tmp_path):
     shutil.copytree(ROOT / "workflow", tmp_path / "workflow")
     shutil.copytree(REVIEWS_DIR / "config", tmp_path / "config")
@@ -261,18 +260,10 @@ def test_snakemake_runs_both_test_reviews(tmp_path):
         'include: "workflow/rules/screening.smk"\n\n\n'
         "rule all:\n"
         "    input:\n"
-        '        expand(f"{RESULTS}/{{review}}/screening/prisma.json", review=REVIEWS),\n',
+        '        expand(L.screening("prisma.json"), review=REVIEWS),\n',
         encoding="utf-8",
     )
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    run = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", "2", "--quiet"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env=env,
-    )
+    run = run_pipeline(tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
     for review, expected in E2E.items():
         path = tmp_path / "results" / review / "screening" / "prisma.json"
