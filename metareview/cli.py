@@ -15,6 +15,8 @@ import sys
 
 from metareview.engine import measures
 from metareview.errors import AnalysisError, InputError
+from metareview.inputs.revman import import_revman
+from metareview.inputs.scaffold import init_review
 from metareview.text import describe_character
 
 METHODS = ("FE", "MH", "PETO", "DL", "REML", "ML", "PM", "EB", "SJ", "HE", "HS")
@@ -101,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="json", choices=("json", "csv"))
     add_verify_parser(sub)
     add_prisma_parser(sub)
+    add_review_parsers(sub)
     return parser
 
 
@@ -496,6 +499,41 @@ def run_prisma(args) -> str:
     return json.dumps(counts, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
+def add_review_parsers(sub) -> None:
+    """``metareview init <review-id>`` and ``metareview import revman FILE.rm5 --review ID``."""
+    p = sub.add_parser(
+        "init",
+        help="start a review: config/reviews/<id>.yaml, data/raw/<id>/ (table headers, "
+        "README) and its entry in config/config.yaml; never overwrites",
+    )
+    p.add_argument("review_id", help="letters, digits, '_' and '-' (names files)")
+    p.add_argument(
+        "--rob-tool",
+        default="rob2",
+        help="risk-of-bias tool whose columns studies.csv gets (rob2, robins_i, a template "
+        "path, or 'none')",
+    )
+    p.add_argument("--root", default=".", help="the repository (default: here)")
+    p = sub.add_parser("import", help="import a review from another tool's file")
+    p.add_argument("source", choices=("revman",), help="the file's tool: revman (RevMan 5 .rm5)")
+    p.add_argument("file", help="the RevMan 5 review file (.rm5)")
+    p.add_argument("--review", required=True, help="the new review's id")
+    p.add_argument("--root", default=".", help="the repository (default: here)")
+
+
+def run_review_command(args) -> str:
+    if args.command == "init":
+        tool = None if args.rob_tool.lower() == "none" else args.rob_tool
+        written = init_review(args.review_id, args.root, rob_tool=tool)
+        what = f"review {args.review_id!r} started"
+    else:
+        written = import_revman(args.file, args.review, args.root)
+        what = f"review {args.review!r} imported from {args.file}"
+    lines = [f"metareview: {what}; wrote:", *(f"  {p}" for p in written)]
+    lines.append("next: fill data/raw/<review>/ (see its README.md), then snakemake --cores 4")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -505,6 +543,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_verify(args)
         elif args.command == "prisma":
             sys.stdout.write(run_prisma(args))
+        elif args.command in ("init", "import"):
+            sys.stdout.write(run_review_command(args))
     except (InputError, AnalysisError) as exc:
         print(f"metareview: error: {exc}", file=sys.stderr)
         return 2

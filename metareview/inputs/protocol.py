@@ -22,6 +22,7 @@ import yaml
 
 from metareview.engine import measures
 from metareview.errors import InputError, InputWarning, raise_collected
+from metareview.inputs.conventions import apply_conventions
 from metareview.text import BIDI, bidi_message, control_character, describe_character
 
 # package data (workflow/schemas is a link to this folder, for Snakemake's conventions)
@@ -563,6 +564,7 @@ def _load_protocol(path: str | Path) -> dict:
                     f"outcome {out['id']!r} is neither prespecified nor post_hoc",
                 )
             out.setdefault("post_hoc", True)
+    apply_conventions(data)  # a named preset fills the defaults not written (before the schema's)
     fill_defaults(_load_schema(SCHEMA_PATH), data)
 
     stem = Path(path).stem

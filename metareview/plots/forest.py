@@ -66,6 +66,7 @@ from metareview.plots._table import (
     wrap_words,
 )
 from metareview.plots.common import journal_style, new_figure
+from metareview.present.tables import primary_subgroup_test
 
 __all__ = ["draw_forest", "draw_subgroup_forest", "measure_kind", "default_measure_label"]
 
@@ -1122,18 +1123,13 @@ def _subgroup_test_text(result: Mapping[str, Any], model: str) -> str | None:
     of a fixed-effect model, or for Mantel-Haenszel and Peto fits Q over their subgroup
     estimates). The label names the test that is printed.
     """
-    model = str(model or "").upper()
-    re_test, fe_test = result.get("test_between_re"), result.get("test_between_fe")
-    if model not in ("FE", "MH", "PETO", "") and re_test:
-        test, which = re_test, "random effects, separate tau\u00b2 per subgroup"
-    elif fe_test:
-        test = fe_test
-        which = {
-            "MH": "fixed effect, Mantel-Haenszel subgroup estimates",
-            "PETO": "fixed effect, Peto subgroup estimates",
-        }.get(model, "fixed effect")
-    else:  # a result with only the generic key: its kind is unknown
-        test, which = result.get("test_between"), ""
+    test, fam = primary_subgroup_test(result, model)
+    which = {
+        "RE": "random effects, separate tau\u00b2 per subgroup",
+        "FE": "fixed effect",
+        "MH": "fixed effect, Mantel-Haenszel subgroup estimates",
+        "PETO": "fixed effect, Peto subgroup estimates",
+    }.get(fam, "")  # "": a result with only the generic key, its kind unknown
     if not test or not finite(test.get("q")):
         return None
     q = float(test["q"])

@@ -9,6 +9,7 @@ from typing import Any
 from markupsafe import Markup, escape
 
 from metareview.engine import measures as registry
+from metareview.inputs.conventions import preset
 from metareview.inputs.protocol import (
     analysis_plan,
     is_registered,
@@ -97,6 +98,9 @@ def methods_paragraph(
             "pre-specified cannot be verified against a registration; analyses are described as "
             "planned in the protocol or post hoc."
         )
+    sentence = conventions_sentence(protocol)
+    if sentence:
+        parts.append(sentence)
     parts.append(
         f"Effects were expressed as {_join([_plural(m) for m in measures])} with "
         + _join([f"{lv:g}%" for lv in levels], "or")
@@ -132,6 +136,18 @@ def methods_paragraph(
         "(tolerance 1e-6) on the reference datasets in its test suite."
     )
     return Markup(" ".join(str(escape(p)) if not isinstance(p, Markup) else p for p in parts))
+
+
+def conventions_sentence(protocol: dict) -> str:
+    """The method convention the protocol names (``conventions:``), or "" for none."""
+    name = protocol.get("conventions")
+    if not name:
+        return ""
+    p = preset(name)
+    return (
+        f"Unless the protocol states otherwise, the analyses followed {p['label']} "
+        f"(conventions: {name}; {p['source']})."
+    )
 
 
 def _prediction_interval_sentence(settings: list[dict]) -> str:

@@ -11,7 +11,6 @@ rule report:
         + screening_inputs(wc.review)
         + rob_template(wc.review),
         files=[
-            "config/config.yaml",
             "workflow/schemas/protocol.schema.yaml",
             "workflow/schemas/config.schema.yaml",
         ],
@@ -37,7 +36,7 @@ rule report:
     params:
         review_dir=lambda wc: Layout.of(RESULTS, wc.review).root,
         protocol=lambda wc: protocol(wc.review),
-        config=config,
+        config=lambda wc: review_config(wc.review),
     script:
         "../scripts/report.py"
 
@@ -59,5 +58,5 @@ rule audit_check:
 
 rule audit:
     input:
-        expand(L.audit_ok, review=REVIEWS),
+        expand(L.audit_ok, review=READY),
     localrule: True
