@@ -664,6 +664,12 @@ def _load_protocol(path: str | Path) -> dict:
                     where("correction"),
                     f"outcome {oid!r}: the treatment-arm correction needs two arms",
                 )
+        if (out.get("certainty") or {}).get("comparator_risk") and not measure.two_arm:
+            err(
+                ["outcomes", i, "certainty", "comparator_risk"],
+                f"outcome {oid!r}: a comparator risk is for two-arm measures, not "
+                f"{s['measure']} (a single-arm outcome has no comparator)",
+            )
         rep = out.get("reported") or {}
         lb, ub, est = rep.get("ci_lb"), rep.get("ci_ub"), rep.get("estimate")
         low, high, scale = measure.reported_range
@@ -776,6 +782,12 @@ def outcome_measures(protocol: dict) -> dict[str, tuple[str, str]]:
         o["id"]: (outcome_settings(protocol, o["id"])["measure"], outcome_kind(protocol, o["id"]))
         for o in protocol["outcomes"]
     }
+
+
+def outcome_certainty(protocol: dict, outcome_id: str) -> dict:
+    """The outcome's ``certainty:`` block (GRADE judgements, threshold, comparator risk);
+    {} when the protocol records none."""
+    return dict(_outcome(protocol, outcome_id).get("certainty") or {})
 
 
 def outcome_ids(protocol: dict) -> list[str]:

@@ -70,15 +70,30 @@ def methods_paragraph(
     protocol: dict,
     *,
     rob_recorded: bool | None = None,
-    provenance: dict[str, list[dict[str, str]]] | None = None,
+    derivations: dict[str, list[dict[str, str]]] | None = None,
 ) -> Markup:
     """The statistical methods, in words, from every outcome's effective settings.
 
     ``rob_recorded``: whether any risk-of-bias judgement is recorded (None: not known, the
-    tool is then said to have been used). ``provenance``: per continuous or generic
+    tool is then said to have been used). ``derivations``: per continuous or generic
     outcome, its studies' ``derivation`` and ``adjusted`` cells (how SDs and SEs were
     obtained, which estimates are adjusted). Returns HTML (protocol texts escaped).
     """
+    return Markup(" ").join(
+        text
+        for _, text in methods_topics(protocol, rob_recorded=rob_recorded, derivations=derivations)
+    )
+
+
+def methods_topics(
+    protocol: dict,
+    *,
+    rob_recorded: bool | None = None,
+    derivations: dict[str, list[dict[str, str]]] | None = None,
+) -> list[tuple[str, Markup]]:
+    """The methods paragraph as short paragraphs by topic: (heading, HTML) in the order
+    of :func:`methods_paragraph` (protocol, effect measures and model, heterogeneity, zero
+    cells, additional analyses, software)."""
     ids = [o["id"] for o in protocol["outcomes"]]
     settings = [outcome_settings(protocol, o) for o in ids]
     measures = sorted({s["measure"] for s in settings})
@@ -86,6 +101,7 @@ def methods_paragraph(
     levels = sorted({s["level"] for s in settings})
     tests = sorted({s["test"] for s in settings if s["method"] not in ("MH", "PETO")})
     parts: list[str] = []
+    topics: list[tuple[str, int]] = [("Protocol and registration", 0)]
     reg = protocol.get("registration") or {}
     if is_registered(protocol):
         parts.append(
@@ -101,6 +117,7 @@ def methods_paragraph(
     sentence = conventions_sentence(protocol)
     if sentence:
         parts.append(sentence)
+    topics.append(("Effect measures and model", len(parts)))
     parts.append(
         f"Effects were expressed as {_join([_plural(m) for m in measures])} with "
         + _join([f"{lv:g}%" for lv in levels], "or")
@@ -117,6 +134,7 @@ def methods_paragraph(
         parts.append(
             "Confidence intervals and tests of the pooled effect used the normal (Wald-type) approximation."
         )
+    topics.append(("Heterogeneity", len(parts)))
     if any(m not in FIXED_METHODS for m in methods):
         parts.append(
             "Heterogeneity was quantified with Cochran's Q, I² and tau², with Q-profile confidence intervals for tau² and I²."
@@ -124,18 +142,29 @@ def methods_paragraph(
         parts.append(_prediction_interval_sentence(settings))
     else:
         parts.append("Heterogeneity was quantified with Cochran's Q and I².")
-    parts += _data_sentences(protocol, ids, settings, provenance or {})
+    topics.append(("Continuous and generic inverse-variance data", len(parts)))
+    parts += _data_sentences(protocol, ids, settings, derivations or {})
+    topics.append(("Studies with zero events", len(parts)))
     binary = [i for i, o in enumerate(ids) if outcome_kind(protocol, o) in BINARY_KINDS]
     if binary:
         parts += _zero_cell_sentences(
             protocol, [ids[i] for i in binary], [settings[i] for i in binary]
         )
+    topics.append(("Additional analyses and risk of bias", len(parts)))
     parts += _analysis_plan_sentences(protocol, rob_recorded)
+    topics.append(("Software", len(parts)))
     parts.append(
         "Analyses were run with the metareview pipeline, whose engine reproduces R metafor's results "
         "(tolerance 1e-6) on the reference datasets in its test suite."
     )
-    return Markup(" ".join(str(escape(p)) if not isinstance(p, Markup) else p for p in parts))
+    bounds = [start for _, start in topics] + [len(parts)]
+    out = []
+    for (title, start), end in zip(topics, bounds[1:], strict=True):
+        chunk = parts[start:end]
+        if chunk:
+            text = " ".join(str(escape(p)) if not isinstance(p, Markup) else p for p in chunk)
+            out.append((title, Markup(text)))
+    return out
 
 
 def conventions_sentence(protocol: dict) -> str:

@@ -36,7 +36,7 @@ from metareview.errors import AnalysisError, InputError
 from metareview.inputs.protocol import outcome_settings, parse_filter
 from metareview.io import write_json
 from metareview.plots._table import message_figure
-from metareview.plots.common import save_figure
+from metareview.plots.common import save_figure_set
 from metareview.plots.forest import default_measure_label, draw_subgroup_forest
 from metareview.plots.funnel import draw_funnel
 from metareview.plots.sensitivity import draw_baujat, draw_cumulative, draw_leave_one_out
@@ -323,7 +323,7 @@ def run_small_study(
         note = "No small-study analysis is planned for this outcome in the protocol."
         write_json(out_json, {"outcome": outcome, "planned": False, "analyses": []})
         for path in (funnel_svg, contour_svg):
-            save_figure(message_figure(entry["label"], note), path)
+            save_figure_set(message_figure(entry["label"], note), path)
         return []
     rel = {
         "funnel": Path(funnel_svg).relative_to(review_dir).as_posix(),
@@ -435,14 +435,14 @@ def run_small_study(
             and any("trimfill" in i["tests"] for i in plan["small_study"])
             else None
         )
-        save_figure(draw_funnel(funnel, trimfill=tf, **common), funnel_svg)
+        save_figure_set(draw_funnel(funnel, trimfill=tf, **common), funnel_svg)
         figures = [{"path": rel["funnel"], "caption": funnel_caption(funnel, tf)}]
         if funnel.get("null") is None:  # proportions: no null effect to draw contours around
             why = f"a contour-enhanced funnel needs a null effect; {s.measure} has none"
-            save_figure(message_figure(entry["label"], why), contour_svg)
+            save_figure_set(message_figure(entry["label"], why), contour_svg)
             drawn_note = f"No contour-enhanced funnel plot: {why}."
         else:
-            save_figure(draw_funnel(funnel, contours=True, **common), contour_svg)
+            save_figure_set(draw_funnel(funnel, contours=True, **common), contour_svg)
             figures.append({"path": rel["contour"], "caption": contour_caption(funnel)})
             drawn_note = ""
         for a in analyses:
@@ -452,8 +452,8 @@ def run_small_study(
         # the declared outputs still exist (a message); the report shows no figure
         why = (funnel or result).get("error", "not enough studies")
         warnings.append(f"funnel plot of {outcome}: {why}")
-        save_figure(message_figure(entry["label"], f"Funnel plot not drawn: {why}"), funnel_svg)
-        save_figure(message_figure(entry["label"], f"Funnel plot not drawn: {why}"), contour_svg)
+        for path in (funnel_svg, contour_svg):
+            save_figure_set(message_figure(entry["label"], f"Funnel plot not drawn: {why}"), path)
         for a in analyses:
             if "error" in result:
                 a["notes"] = [f"Not computed, and no funnel plot drawn: {why}."] + [

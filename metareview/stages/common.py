@@ -11,7 +11,7 @@ from metareview.engine import measures
 from metareview.engine.pooling import Settings
 from metareview.inputs.protocol import load_protocol
 from metareview.io import read_csv_dicts
-from metareview.plots.common import save_figure
+from metareview.plots.common import save_figure_set
 
 
 def read_outcome_table(path: str | Path) -> list[dict[str, Any]]:
@@ -68,5 +68,5 @@ class Output:
         return (self.dir / name).relative_to(self.review_dir).as_posix()
 
     def figure(self, fig, name: str, caption: str) -> dict[str, str]:
-        save_figure(fig, self.dir / name)
+        save_figure_set(fig, self.dir / name)  # with its PDF and 300 dpi PNG
         return {"path": self.rel(name), "caption": caption}

@@ -69,6 +69,7 @@ OUTPUT_NAMES = (
     "prisma.csv",
     "prisma.svg",
     "prisma.png",
+    "prisma.pdf",
     "index.json",
 )
 
@@ -216,7 +217,7 @@ def ingest(
         write_csv(stage / "records.csv", RECORD_COLUMNS, [_record_row(r) for r in table.records])
         write_json(stage / "prisma.json", counts)
         write_csv(stage / "prisma.csv", PRISMA_CSV_COLUMNS, prisma_csv_rows(counts))
-        save_figure(fig, stage / "prisma.svg", stage / "prisma.png")
+        save_figure(fig, stage / "prisma.svg", stage / "prisma.png", pdf_path=stage / "prisma.pdf")
         caption = (
             f"PRISMA 2020 flow diagram: {_num(counts['records_identified'])} records "
             f"identified, {_num(counts['new_studies'])} studies "

@@ -15,7 +15,7 @@ from metareview.inputs.protocol import outcome_settings
 from metareview.inputs.review import ReviewInputs
 from metareview.inputs.rob import table_of_rows
 from metareview.io import write_csv, write_json
-from metareview.plots.common import save_figure
+from metareview.plots.common import print_paths, save_figure
 from metareview.plots.forest import draw_forest
 from metareview.present.labels import forest_labels
 from metareview.stages.common import OutcomeContext
@@ -93,7 +93,7 @@ def pool_outcome(ctx: OutcomeContext, out_json, svg, png) -> list[str]:
         rob=table_of_rows(rows, protocol.get("risk_of_bias")),
         **forest_labels(protocol, entry, settings.measure),
     )
-    save_figure(fig, svg, png)
+    save_figure(fig, svg, png, pdf_path=print_paths(svg)[1])  # forest/<outcome>.pdf too
     return list(fit.get("warnings", []))
 
 

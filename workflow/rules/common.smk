@@ -91,6 +91,8 @@ def outcome_digest(wildcards):
         ),
         None,
     )
+    # the GRADE judgements are read by the report only: editing them reruns no pooling
+    entry = {k: v for k, v in (entry or {}).items() if k != "certainty"} or entry
     h.update(json.dumps([entry, settings_of(wildcards)], sort_keys=True).encode())
     return h.hexdigest()
 
@@ -111,7 +113,9 @@ def presentation_of(wildcards):
             digest = f"unreadable: {exc.strerror}"
     return {
         "arms": review.get("arms"),
-        "outcome": {k: v for k, v in entry.items() if k != "reported"},
+        "outcome": {
+            k: v for k, v in entry.items() if k not in ("reported", "certainty")
+        },
         "risk_of_bias": review.get("risk_of_bias"),
         "rob_template_sha256": digest,
     }
