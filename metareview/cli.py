@@ -7,8 +7,6 @@ file, row and column, with exit code 2.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import math
 import sys
@@ -20,24 +18,6 @@ from metareview.inputs.scaffold import init_review
 from metareview.text import describe_character
 
 METHODS = ("FE", "MH", "PETO", "DL", "REML", "ML", "PM", "EB", "SJ", "HE", "HS")
-CSV_FIELDS = (
-    "group",
-    "k",
-    "estimate",
-    "se",
-    "ci_lb",
-    "ci_ub",
-    "pi_lb",
-    "pi_ub",
-    "tau2",
-    "i2",
-    "h2",
-    "q",
-    "q_pval",
-    "stat",
-    "pval",
-    "error",
-)
 
 
 def _finite(text: str) -> float:
@@ -291,7 +271,6 @@ def run_pool(args) -> str:
         pool_mods,
         pool_subgroups,
     )
-    from metareview.io import safe_text
 
     mods = [m.strip() for m in args.mods.split(",") if m.strip()] if args.mods else []
     if args.mods is not None and not mods:
@@ -301,7 +280,6 @@ def run_pool(args) -> str:
             raise InputError(
                 args.file, None, m, f"--mods names column {m!r} twice (collinear with itself)"
             )
-    extra = [c for c in (args.subgroup, args.by) if c]
     settings = Settings(
         measure=args.measure,
         method=args.method,
@@ -333,21 +311,16 @@ def run_pool(args) -> str:
                 f"{', '.join(given)}: zero-cell corrections apply to event counts; "
                 f"{describe_layout(settings)} has none",
             )
+    if args.by and layout(settings) in ("two_arm", "single_arm"):
+        return run_pool_by(args, settings)
+    extra = [c for c in (args.subgroup, args.by) if c]
     rows = read_rows(args.file, args.measure, extra, mods, by=args.by, scale=args.scale)
-    if args.by:
+    if args.by:  # continuous and generic layouts: one group at a time
+        from metareview.present.many import dicts_csv
+
         fits = pool_by(rows, settings, args.by)
         if args.format == "csv":
-            buf = io.StringIO()
-            writer = csv.DictWriter(
-                buf, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n"
-            )
-            writer.writeheader()
-            for f in fits:
-                # group names come from the user's table: guard them against formulas
-                writer.writerow(
-                    {k: ("" if f.get(k) is None else safe_text(f.get(k))) for k in CSV_FIELDS}
-                )
-            return buf.getvalue()
+            return dicts_csv(fits)
         return json.dumps(fits, indent=2, sort_keys=True) + "\n"
     if args.subgroup or mods:
         columns = [args.subgroup] if args.subgroup else mods
@@ -366,6 +339,31 @@ def run_pool(args) -> str:
     else:
         result = pool(rows, settings, what=args.file).to_dict()
     return json.dumps(result, indent=2, sort_keys=True) + "\n"
+
+
+def run_pool_by(args, settings) -> str:
+    """``pool --by``: the table read column-wise, every group fitted in one vectorised pass
+    (Mantel-Haenszel and Peto one group at a time), the output written from arrays."""
+    from metareview.engine.pooling import pool_by, pool_by_columns
+    from metareview.inputs.table_columns import columns_from_rows, read_pool_columns
+    from metareview.present.many import dicts_csv, many_csv, many_json
+
+    counts = ("ai", "n1i", "ci", "n2i") if args.measure in ("OR", "RR", "RD") else ("xi", "ni")
+    two_by_two = settings.method in ("MH", "PETO")
+    table = None if two_by_two else read_pool_columns(args.file, counts, args.by)
+    if table is None:
+        # not plainly valid: the cell-by-cell reader names the first problem
+        rows = read_rows(args.file, args.measure, [args.by], by=args.by)
+        if two_by_two:
+            fits = pool_by(rows, settings, args.by)
+            if args.format == "csv":
+                return dicts_csv(fits)
+            return json.dumps(fits, indent=2, sort_keys=True) + "\n"
+        table = columns_from_rows(rows, counts, args.by)
+    many = pool_by_columns(
+        table.counts, table.codes, table.names, settings, tau2_ci=args.format == "json"
+    )
+    return many_csv(many) if args.format == "csv" else many_json(many)
 
 
 def _check_levels(path: str, rows: list[dict], columns: list[str], by_level: bool) -> None:

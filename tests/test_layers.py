@@ -27,7 +27,7 @@ ALLOWED = {
     "errors": set(),
     "audit": {"errors", "io", "inputs.protocol"},
     "manifest": {"errors", "io", "text"},
-    "cli": {"errors", "io", "text", "engine", "inputs", "manifest"},
+    "cli": {"errors", "io", "text", "engine", "inputs", "present", "manifest"},
     "metareview": set(),  # the package's __init__
 }
 

@@ -12,7 +12,7 @@ for PAS/PFT and 1/2 otherwise).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -29,7 +29,16 @@ from metareview.engine.effects_continuous import (
     escalc_ratio_natural,
 )
 from metareview.engine.measures import default_add, default_drop00
-from metareview.engine.models import Fit, clean, fit_iv_many, pad_groups, rma, rma_mh, rma_peto
+from metareview.engine.models import (
+    Fit,
+    clean,
+    fit_iv_many,
+    pad_codes,
+    pad_groups,
+    rma,
+    rma_mh,
+    rma_peto,
+)
 from metareview.engine.subgroups import metareg, subgroup_analysis
 from metareview.engine.transforms import back_transform
 from metareview.errors import AnalysisError
@@ -375,4 +384,124 @@ def many_fits(rows, s: Settings, groups) -> list[dict[str, Any]]:
             for key in ("estimate", "ci_lb", "ci_ub", "pi_lb", "pi_ub")
         }
         out.append(clean(d))
+    return out
+
+
+#: per-group arrays of ``ManyFits`` (NaN where a group has no fit)
+MANY_FIELDS = (
+    "estimate",
+    "se",
+    "ci_lb",
+    "ci_ub",
+    "stat",
+    "pval",
+    "pi_lb",
+    "pi_ub",
+    "tau2",
+    "tau2_se",
+    "i2",
+    "h2",
+    "q",
+    "q_pval",
+)
+MANY_CI_FIELDS = ("tau2_ci_lb", "tau2_ci_ub", "i2_ci_lb", "i2_ci_ub", "h2_ci_lb", "h2_ci_ub")
+BACK_FIELDS = ("estimate", "ci_lb", "ci_ub", "pi_lb", "pi_ub")
+
+
+@dataclass
+class ManyFits:
+    """One inverse-variance fit per group, as arrays over the groups (in ``groups`` order).
+
+    ``values[name]`` and ``back[name]`` are (G,) float arrays, NaN where there is no
+    value; ``k`` the studies in each fit; ``error[g]`` the reason group g has no fit
+    (None when it has one); ``warnings[g]`` how its tau^2 was found, when that needs saying.
+    """
+
+    settings: Settings
+    groups: list[str]
+    k: np.ndarray
+    values: dict[str, np.ndarray]
+    back: dict[str, np.ndarray]
+    error: list[str | None]
+    warnings: list[list[str]] = field(default_factory=list)
+
+
+def pool_by_columns(
+    counts: dict[str, np.ndarray], codes, groups: list[str], settings: Settings, *, tau2_ci=True
+) -> ManyFits:
+    """``many_fits`` from count columns and integer group codes (``codes[i]`` indexes
+    ``groups``), without a dict per row or per group: the arrays of every group's fit.
+    ``tau2_ci``: also the Q-profile CI of tau^2, I^2 and H^2 (``MANY_CI_FIELDS``)."""
+    s = settings.resolved()
+    s.check()
+    codes = np.asarray(codes, dtype=np.int64)
+    n_groups = len(groups)
+    data = {name: np.asarray(col, dtype=float) for name, col in counts.items()}
+    options = {"add": s.add, "to": s.to, "drop00": s.drop00, "correction": s.correction}
+    if s.to == "if0all":  # the correction is decided within each group
+        yi = np.empty(codes.size)
+        vi = np.empty(codes.size)
+        for g in range(n_groups):
+            sel = codes == g
+            es = escalc(s.measure, {n: c[sel] for n, c in data.items()}, **options)
+            yi[sel], vi[sel] = es.yi, es.vi
+    else:
+        es = escalc(s.measure, data, **options)
+        yi, vi = es.yi, es.vi
+    use = np.isfinite(yi) & np.isfinite(vi)
+    y, v, mask = pad_codes(yi[use], vi[use], codes[use], n_groups)
+    k = mask.sum(1)
+    total = np.bincount(codes, minlength=n_groups)
+    ok = k >= 2
+    if is_two_arm(s.measure):  # as pool(): a group without events has no estimable effect
+        events = (data["ai"] != 0) | (data["ci"] != 0)
+        no_events = np.bincount(codes[events], minlength=n_groups) == 0
+    else:
+        no_events = np.zeros(n_groups, dtype=bool)
+    fit = ok & ~no_events
+    names = MANY_FIELDS + (MANY_CI_FIELDS if tau2_ci and s.method != "FE" else ())
+    values = {name: np.full(n_groups, np.nan) for name in names}
+    warnings: list[list[str]] = [[] for _ in range(n_groups)]
+    converged = np.zeros(n_groups, dtype=bool)
+    idx = np.flatnonzero(fit)
+    if idx.size:
+        res = fit_iv_many(
+            y[idx], v[idx], mask[idx], s.method, s.test, s.level, tau2_ci=names != MANY_FIELDS
+        )
+        for name in names:
+            values[name][idx] = res[name]
+        converged[idx] = res["converged"]
+        for j, notes in enumerate(res["notes"]):
+            if notes:
+                warnings[idx[j]] = list(notes)
+    if s.method == "FE":
+        values["tau2_se"][:] = np.nan
+    error: list[str | None] = [None] * n_groups
+    for g in np.flatnonzero(~(fit & converged)).tolist():
+        if no_events[g]:
+            error[g] = f"group {groups[g]}: no events in any study; the effect is not estimable"
+        elif not ok[g]:
+            error[g] = f"group {groups[g]}: k = {k[g]}; at least two studies are needed"
+        else:
+            error[g] = f"group {groups[g]}: {s.method} did not converge"
+    k_out = np.where(no_events, total, k)
+    failed = np.array([e is not None for e in error], dtype=bool)
+    for name in names:
+        values[name][failed] = np.nan
+    ni = None
+    if s.measure == "PFT":  # the harmonic mean of each group's sample sizes
+        inv = np.bincount(codes[use], weights=1 / data["ni"][use], minlength=n_groups)
+        ni = k / np.where(inv > 0, inv, np.nan)
+    back = {name: _back_many(s.measure, values[name], ni) for name in BACK_FIELDS}
+    return ManyFits(s, list(groups), k_out, values, back, error, warnings)
+
+
+def _back_many(measure, values, hmean):
+    """``back_transform`` of one value per group (PFT with each group's harmonic mean)."""
+    if measure != "PFT":
+        with np.errstate(over="ignore"):
+            return np.asarray(back_transform(measure, values), dtype=float)
+    out = np.full(values.shape, np.nan)
+    for g in np.flatnonzero(np.isfinite(values) & np.isfinite(hmean)).tolist():
+        out[g] = back_transform(measure, values[g], ni=[hmean[g]])
     return out

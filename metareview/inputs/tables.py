@@ -126,7 +126,7 @@ _BINARY_SIGNATURES = (
 )
 
 
-def _decode(file: str, data: bytes) -> str:
+def decode(file: str, data: bytes) -> str:
     for magic, what in _BINARY_SIGNATURES:
         if data.startswith(magic):
             raise InputError(
@@ -269,7 +269,7 @@ def read_csv_table(
         raise InputError(file, None, None, "is a directory, expected a CSV file") from None
     except OSError as exc:
         raise InputError(file, None, None, f"cannot read file: {exc.strerror}") from None
-    text = _decode(file, data)
+    text = decode(file, data)
     expected = ", ".join(required + optional)
     if not text.strip():
         wanted = f": {expected}" if expected else " naming the columns"

@@ -42,6 +42,7 @@ from metareview.inputs.screening.summary import (
 )
 from metareview.inputs.tables import load_studies, read_csv_table
 from metareview.io import write_csv, write_json
+from metareview.stages.layout import SCREENING_FILES
 
 RECORD_COLUMNS = [
     "record_id",
@@ -63,15 +64,7 @@ RECORD_COLUMNS = [
     "row",
     "notes",
 ]
-OUTPUT_NAMES = (
-    "records.csv",
-    "prisma.json",
-    "prisma.csv",
-    "prisma.svg",
-    "prisma.png",
-    "prisma.pdf",
-    "index.json",
-)
+OUTPUT_NAMES = SCREENING_FILES  # the layout names them
 
 
 def _record_row(rec) -> dict[str, Any]:
