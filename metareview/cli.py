@@ -48,8 +48,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="metareview", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("pool", help="pool one meta-analysis (or one per group) and print JSON")
-    p.add_argument("file", help="CSV with study, ai, n1i, ci, n2i (two-arm) or study, xi, ni")
+    p.add_argument(
+        "file",
+        help="CSV with study, ai, n1i, ci, n2i (two-arm) or study, xi, ni; for MD|SMD|ROM "
+        "study, m1i, sd1i, n1i, m2i, sd2i, n2i; for MN study, mi, sdi, ni; for GEN (and HR) "
+        "study, yi, sei or vi; with --scale natural study, estimate, ci_lb, ci_ub (or sei)",
+    )
     p.add_argument("--measure", default="OR", choices=measures.PUBLIC)
+    p.add_argument(
+        "--scale",
+        default=None,
+        choices=("natural", "log"),
+        help="OR|RR|HR given as estimate with ci_lb, ci_ub (natural; the SE of the log ratio "
+        "from the CI at --level) or with sei (an SE of the log ratio); or as yi, sei|vi on "
+        "the log scale (log)",
+    )
     p.add_argument("--method", default="REML", choices=METHODS)
     p.add_argument("--test", default="z", choices=("z", "knha", "t"), help="t: GLMM only")
     p.add_argument("--level", type=_level, default=95.0, help="confidence level, 50 < x < 100")
@@ -130,20 +143,76 @@ def _moderator(path: str, row: int, column: str, text: str) -> None:
     )
 
 
+# the numeric columns of each row layout (pooling.layout): required, optional, whole counts
+LAYOUT_COLUMNS = {
+    "continuous": (("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i"), (), ("n1i", "n2i")),
+    "mean": (("mi", "sdi", "ni"), (), ("ni",)),
+    "generic": (("yi",), ("sei", "vi"), ()),
+    "natural": (("estimate",), ("ci_lb", "ci_ub", "sei"), ()),
+}
+
+
+def _numbers(path: str, r, lay: str, measure: str) -> dict:
+    """The numeric cells of one row of a continuous or generic layout, checked."""
+    from metareview.engine.effects_continuous import invalid_cells
+    from metareview.inputs.tables import check_count, check_number
+
+    required, optional, whole = LAYOUT_COLUMNS[lay]
+    out = {}
+    for col in required:
+        out[col] = (check_count if col in whole else check_number)(path, r.row, col, r[col])
+    for col in optional:
+        if r.get(col, ""):
+            out[col] = check_number(path, r.row, col, r[col])
+    if lay == "generic":
+        if "sei" in out and "vi" in out:
+            raise InputError(path, r.row, "vi", "give sei or vi, not both")
+        if "sei" not in out and "vi" not in out:
+            raise InputError(path, r.row, "sei", "sei (or vi) is empty")
+    if lay == "natural":
+        has_ci = [c for c in ("ci_lb", "ci_ub") if c in out]
+        if has_ci and "sei" in out:
+            raise InputError(path, r.row, "sei", "give the CI (ci_lb, ci_ub) or sei, not both")
+        if len(has_ci) == 1:
+            missing = "ci_ub" if has_ci == ["ci_lb"] else "ci_lb"
+            raise InputError(path, r.row, missing, f"{missing} is empty (the CI needs both)")
+        if not has_ci and "sei" not in out:
+            raise InputError(path, r.row, "ci_lb", "ci_lb and ci_ub (or sei) are empty")
+    for col, message in invalid_cells(lay, out, measure):
+        raise InputError(path, r.row, col, message)
+    return out
+
+
 def read_rows(
     path: str,
     measure: str,
     extra: list[str],
     mods: list[str] | tuple[str, ...] = (),
     by: str | None = None,
+    scale: str | None = None,
 ) -> list[dict]:
     """Read and check the study table; counts become numbers, other columns stay text
     (``mods`` columns are checked cell by cell: finite numbers or category labels).
     Study names are unique within each ``by`` group (one meta-analysis)."""
+    from metareview.engine.pooling import Settings, layout
     from metareview.inputs.tables import check_count, read_csv_table
 
-    counts = measures.get(measure).columns
-    table = read_csv_table(path, ("study",) + counts + tuple(dict.fromkeys([*extra, *mods])))
+    lay = layout(Settings(measure=measure, scale=scale))
+    numeric = lay in LAYOUT_COLUMNS
+    if numeric:
+        counts, optional = LAYOUT_COLUMNS[lay][:2]
+    else:
+        counts, optional = measures.get(measure).columns, ()
+    covariates = tuple(c for c in dict.fromkeys([*extra, *mods]) if c not in optional)
+    table = read_csv_table(path, ("study",) + counts + covariates)  # keeps other columns
+    if optional and not set(optional) & set(table.columns):
+        raise InputError(
+            path,
+            table.header_row,
+            None,
+            f"measure {measure} needs column {' or '.join(optional[:2])} beside "
+            f"{', '.join(counts)} (no such column in the header)",
+        )
     rows, seen = [], {}
     for r in table:
         row = dict(r)
@@ -167,6 +236,14 @@ def read_rows(
                 f"duplicate study {row['study']!r}{within} (also in row {seen[key]})",
             )
         seen[key] = r.row
+        if numeric:
+            for col in optional:
+                row.pop(col, None)
+            row.update(_numbers(path, r, lay, measure))
+            for col in mods:
+                _moderator(path, r.row, col, r[col])
+            rows.append(row)
+            continue
         for col in counts:
             row[col] = check_count(path, r.row, col, row[col])
         for ev, tot in zip(counts[::2], counts[1::2], strict=True):  # events, total per arm
@@ -175,7 +252,7 @@ def read_rows(
             if row[tot] == 0:
                 raise InputError(path, r.row, tot, f"{tot} is 0")
         for col in mods:
-            _moderator(path, r.row, col, row[col])
+            _moderator(path, r.row, col, r[col])
         rows.append(row)
     if not rows:
         raise InputError(path, None, None, "the table has no study rows")
@@ -185,7 +262,15 @@ def read_rows(
 def run_pool(args) -> str:
     import numpy as np
 
-    from metareview.engine.pooling import Settings, pool, pool_mods, pool_subgroups
+    from metareview.engine.pooling import (
+        Settings,
+        describe_layout,
+        layout,
+        pool,
+        pool_by,
+        pool_mods,
+        pool_subgroups,
+    )
 
     mods = [m.strip() for m in args.mods.split(",") if m.strip()] if args.mods else []
     if args.mods is not None and not mods:
@@ -204,11 +289,39 @@ def run_pool(args) -> str:
         to=args.to,
         drop00=args.drop00,
         correction=args.correction,
+        scale=args.scale,
     )
-    if args.by:
+    settings.check()
+    if layout(settings) not in ("two_arm", "single_arm"):
+        given = [
+            flag
+            for flag, value in (
+                ("--add", args.add),
+                ("--to", None if args.to == "only0" else args.to),
+                ("--drop00/--no-drop00", args.drop00),
+                ("--correction", None if args.correction == "constant" else args.correction),
+            )
+            if value is not None
+        ]
+        if given:
+            raise InputError(
+                None,
+                None,
+                None,
+                f"{', '.join(given)}: zero-cell corrections apply to event counts; "
+                f"{describe_layout(settings)} has none",
+            )
+    if args.by and layout(settings) in ("two_arm", "single_arm"):
         return run_pool_by(args, settings)
     extra = [c for c in (args.subgroup, args.by) if c]
-    rows = read_rows(args.file, args.measure, extra, mods, by=args.by)
+    rows = read_rows(args.file, args.measure, extra, mods, by=args.by, scale=args.scale)
+    if args.by:  # continuous and generic layouts: one group at a time
+        from metareview.present.many import dicts_csv
+
+        fits = pool_by(rows, settings, args.by)
+        if args.format == "csv":
+            return dicts_csv(fits)
+        return json.dumps(fits, indent=2, sort_keys=True) + "\n"
     if args.subgroup or mods:
         columns = [args.subgroup] if args.subgroup else mods
         _check_levels(args.file, rows, columns, by_level=bool(args.subgroup))

@@ -15,7 +15,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "metareview"
 #: what each layer may import from the package (besides itself)
 ALLOWED = {
     "engine": {"errors"},
-    "inputs": {"errors", "io", "text", "engine.measures"},
+    # engine.derive: the Handbook's SD/SE derivations (standard library) for extraction rows
+    "inputs": {"errors", "io", "text", "engine.measures", "engine.derive"},
     "present": {"errors", "io", "text", "engine.measures", "inputs"},
     "plots": {"errors", "text", "engine.measures", "present", "inputs.rob"},
     "stages": {

@@ -275,10 +275,11 @@ def test_typo_in_outcome(tmp_path):
 
 
 def test_bad_measure_lists_allowed_values(tmp_path):
-    path = write_protocol(tmp_path, PROTOCOL_TEXT.replace("    measure: OR", "    measure: HR"))
+    path = write_protocol(tmp_path, PROTOCOL_TEXT.replace("    measure: OR", "    measure: IRR"))
     err = error_of(path)
     assert_located(err, path, 15, "outcomes[1].measure")
-    assert "'HR' is not allowed; allowed: OR, RR, RD, PR, PLN, PLO, PAS, PFT" in str(err)
+    allowed = "OR, RR, RD, PR, PLN, PLO, PAS, PFT, MD, SMD, ROM, MN, HR, GEN"
+    assert "'IRR' is not allowed" in str(err) and f"allowed: {allowed}" in str(err)
 
 
 def test_bad_default_method_suggests_case(tmp_path):

@@ -153,7 +153,8 @@ def test_import_writes_a_valid_review(tmp_path):
         tool = load_tool(protocol["risk_of_bias"]["tool"])
     finally:
         os.chdir(cwd)
-    (out,) = protocol["outcomes"]
+    out, smd = protocol["outcomes"]  # the SMD outcome too, now that the registry has SMD
+    assert outcome_settings(protocol, smd["id"])["measure"] == "SMD"
     s = outcome_settings(protocol, out["id"])
     assert (s["measure"], s["method"], s["level"], s["add"], s["drop00"]) == (
         "OR",
@@ -166,9 +167,10 @@ def test_import_writes_a_valid_review(tmp_path):
     assert out["reported"]["decimals"] == 4 and out["reported"]["i2"] == 39.67
     raw = tmp_path / "data/raw/fleiss"
     text = (tmp_path / "config/reviews/fleiss.yaml").read_text()
-    assert "c001-o02" in text and "extraction_continuous.csv" in text  # the SMD outcome waits
-    cont = (raw / "extraction_continuous.csv").read_text().splitlines()
-    assert cont[0] == "study_id,outcome,arm,mean,sd,total,source" and len(cont) == 11
+    assert "c001-o02" in text and not (raw / "extraction_continuous.csv").exists()
+    ext = (raw / "extraction.csv").read_text().splitlines()
+    assert ext[0] == "study_id,outcome,arm,events,mean,sd,total,source"
+    assert sum(",c001-o02," in line for line in ext) == 10  # 5 studies x 2 arms
     studies = list(csv.DictReader((raw / "studies.csv").open()))
     table = read_assessments(studies, tool)
     assert {s.judgements["d2"] for s in table.studies} == {"unclear"}

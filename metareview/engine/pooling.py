@@ -1,9 +1,13 @@
 """One entry point from a table of studies to a fit: used by the CLI and the pipeline alike.
 
 Rows are dicts with ``study`` and either ``ai, n1i, ci, n2i`` (two-arm) or ``xi, ni``
-(single-arm); other keys are covariates. ``Settings`` carries the protocol's choices; its
-defaults are metafor's for the chosen model (``drop00`` is TRUE for ``rma.mh`` and
-``rma.peto``, FALSE otherwise; ``add`` is 0 for PAS/PFT and 1/2 otherwise).
+(single-arm), or for continuous and generic inverse-variance outcomes (``layout``):
+``m1i, sd1i, n1i, m2i, sd2i, n2i`` (MD, SMD, ROM), ``mi, sdi, ni`` (MN), ``yi`` with ``sei``
+or ``vi`` (GEN, or a log ratio with ``scale="log"``; HR without a scale), ``estimate`` with
+``ci_lb, ci_ub`` or ``sei`` (OR, RR, HR with ``scale="natural"``); other keys are covariates.
+``Settings`` carries the protocol's choices; its defaults are metafor's for the chosen
+model (``drop00`` is TRUE for ``rma.mh`` and ``rma.peto``, FALSE otherwise; ``add`` is 0
+for PAS/PFT and 1/2 otherwise).
 """
 
 from __future__ import annotations
@@ -15,6 +19,15 @@ import numpy as np
 
 from metareview.engine import measures
 from metareview.engine.effects import escalc
+from metareview.engine.effects_continuous import (
+    CONTINUOUS_COLUMNS,
+    MEAN_COLUMNS,
+    NATURAL_RATIOS,
+    escalc_continuous,
+    escalc_generic,
+    escalc_mean,
+    escalc_ratio_natural,
+)
 from metareview.engine.glmm import glmm_study_records, rma_glmm_plo
 from metareview.engine.glmm import summary as glmm_summary
 from metareview.engine.measures import default_add, default_drop00
@@ -43,15 +56,37 @@ class Settings:
     to: str = "only0"
     drop00: bool | None = None
     correction: str = "constant"
+    scale: str | None = None  # ratios given as "natural" (estimate, CI) or "log" (yi, sei)
 
     def resolved(self) -> Settings:
         add = self.add if self.add is not None else default_add(self.measure)
         drop00 = self.drop00 if self.drop00 is not None else default_drop00(self.method)
         return replace(self, add=add, drop00=drop00)
 
+    def as_record(self) -> dict[str, Any]:
+        """The settings as results record them (``scale`` only when set)."""
+        out = dict(self.__dict__)
+        if out["scale"] is None:
+            del out["scale"]
+        return out
+
     def check(self) -> None:
         if self.measure not in measures.PUBLIC:
             raise AnalysisError(f"unknown measure {self.measure!r}")
+        if self.scale not in (None, "natural", "log"):
+            raise AnalysisError(f"unknown scale {self.scale!r} (natural or log)")
+        if self.scale is not None and self.measure not in NATURAL_RATIOS:
+            raise AnalysisError(
+                f"scale {self.scale!r} is for ratios ({', '.join(NATURAL_RATIOS)}), "
+                f"not {self.measure}"
+            )
+        lay = layout(self)
+        if self.method in measures.TABLE_METHODS and lay != "two_arm":
+            raise AnalysisError(
+                f"method {self.method} pools 2x2 counts (ai, n1i, ci, n2i); "
+                f"{describe_layout(self)} is pooled by inverse variance: choose FE or a "
+                "random-effects method (DL, REML, PM, ...)"
+            )
         if not measures.accepts(self.method, self.measure):
             if self.method in measures.GLMM_METHODS:
                 raise AnalysisError(
@@ -69,7 +104,45 @@ class Settings:
             raise AnalysisError(f"method {self.method} supports test z only")
 
 
+def layout(s: Settings) -> str:
+    """What a row holds for these settings: ``two_arm`` / ``single_arm`` (event counts),
+    ``continuous`` (two arms' mean, SD, n), ``mean`` (one arm), ``generic`` (yi with sei
+    or vi) or ``natural`` (a ratio with its CI or log-scale SE)."""
+    if s.scale == "natural":
+        return "natural"
+    if s.scale == "log":
+        return "generic"
+    return _LAYOUTS[measures.get(s.measure).kind]
+
+
+_LAYOUTS = {
+    measures.TWO_ARM_BINARY: "two_arm",
+    measures.SINGLE_ARM_BINARY: "single_arm",
+    measures.TWO_ARM_CONTINUOUS: "continuous",
+    measures.SINGLE_ARM_CONTINUOUS: "mean",
+    measures.GENERIC: "generic",
+}
+
+
+def table_columns(s: Settings) -> tuple[str, ...]:
+    """The measure columns of a per-outcome table for these settings: the registry's, or
+    ``yi, sei`` for estimates given with their SE or CI (``scale="log"``)."""
+    if layout(s) == "generic":
+        return measures.GENERIC_COLUMNS
+    return measures.get(s.measure).columns
+
+
+def describe_layout(s: Settings) -> str:
+    return {
+        "continuous": f"a continuous outcome ({s.measure})",
+        "mean": "a single-arm mean (MN)",
+        "generic": f"a generic inverse-variance outcome ({s.measure})",
+        "natural": f"a ratio given with its CI ({s.measure}, natural scale)",
+    }.get(layout(s), f"measure {s.measure}")
+
+
 def is_two_arm(measure: str) -> bool:
+    """A binary two-arm measure (2x2 counts); see ``layout`` for generic ratios."""
     return measures.is_two_arm(measure)
 
 
@@ -77,7 +150,39 @@ def _columns(rows, names):
     return {n: np.array([float(r[n]) for r in rows]) for n in names}
 
 
+def _optional(rows, name):
+    """A column some rows may leave empty ('' or None): NaN there."""
+    out = []
+    for r in rows:
+        v = r.get(name)
+        out.append(np.nan if v is None or v == "" else float(v))
+    return np.array(out, dtype=float)
+
+
 def effect_sizes(rows: list[dict], s: Settings):
+    lay = layout(s)
+    if lay == "continuous":
+        d = _columns(rows, CONTINUOUS_COLUMNS)
+        return escalc_continuous(s.measure, *(d[c] for c in CONTINUOUS_COLUMNS))
+    if lay == "mean":
+        d = _columns(rows, MEAN_COLUMNS)
+        return escalc_mean(d["mi"], d["sdi"], d["ni"])
+    if lay == "generic":
+        return escalc_generic(
+            s.measure,
+            _columns(rows, ("yi",))["yi"],
+            sei=_optional(rows, "sei"),
+            vi=_optional(rows, "vi"),
+        )
+    if lay == "natural":
+        return escalc_ratio_natural(
+            s.measure,
+            _columns(rows, ("estimate",))["estimate"],
+            ci_lb=_optional(rows, "ci_lb"),
+            ci_ub=_optional(rows, "ci_ub"),
+            sei=_optional(rows, "sei"),
+            level=s.level,
+        )
     data = _columns(rows, measures.get(s.measure).columns)
     return escalc(s.measure, data, add=s.add, to=s.to, drop00=s.drop00, correction=s.correction)
 
@@ -102,7 +207,7 @@ def pool(rows: list[dict], settings: Settings, *, what: str = "meta-analysis") -
     if s.method == "GLMM":
         return pool_glmm(rows, s, what=what)
     es = effect_sizes(rows, s)
-    if _all_zero_events(rows, s.measure):
+    if layout(s) == "two_arm" and _all_zero_events(rows, s.measure):
         raise AnalysisError(f"{what}: no events in any study; the effect is not estimable")
     if not np.any(es.usable):
         reasons = sorted({e for e in es.excluded if e})
@@ -322,12 +427,12 @@ def many_fits(rows, s: Settings, groups) -> list[dict[str, Any]]:
     )
     pos = {g: i for i, g in enumerate(order[ok])}
     ni_by_group = {}
-    if not is_two_arm(s.measure):
+    if s.measure == "PFT":  # the back-transformation needs each group's ni
         nis = np.array([float(r["ni"]) for r in rows])[use]
         gg = groups[use]
         ni_by_group = {g: nis[gg == g] for g in order}
     no_events: set = set()
-    if is_two_arm(s.measure):  # as pool(): a group without events has no estimable effect
+    if layout(s) == "two_arm":  # as pool(): a group without events has no estimable effect
         events = np.array([_has_events(r) for r in rows], dtype=bool)
         no_events = set(codes) - set(groups[events].tolist())
     for g in codes:

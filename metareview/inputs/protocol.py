@@ -621,6 +621,22 @@ def _load_protocol(path: str | Path) -> dict:
                 f"outcome {oid!r}: method {s['method']} works only with measure "
                 f"{', '.join(allowed)}, not {s['measure']}",
             )
+        if out.get("data") == "generic" and not (measure.generic or measure.natural):
+            err(
+                ["outcomes", i, "data"],
+                f"outcome {oid!r}: data 'generic' (an estimate with its SE or CI per study) "
+                f"is for {', '.join(measures.natural_ratios())} and the generic measures, "
+                f"not {s['measure']}",
+            )
+        elif (out.get("data") == "generic" or not measure.binary) and (
+            s["method"] in measures.TABLE_METHODS
+        ):
+            err(
+                where("method"),
+                f"outcome {oid!r}: method {s['method']} pools 2x2 counts; "
+                f"{'generic estimates' if out.get('data') else s['measure']} are pooled by "
+                "inverse variance (FE or a random-effects method)",
+            )
         if s["test"] not in measures.tests_for(s["method"]):
             err(
                 where("test"),
@@ -753,6 +769,8 @@ def _settings(protocol: dict, out: dict, resolve: bool = True) -> dict:
             s[key] = out[key]
         else:
             s[key] = defaults.get(key, FALLBACK_SETTINGS[key])
+    if out.get("data") == "generic" and measures.get(s["measure"]).natural:
+        s["scale"] = "log"  # estimates with their CI: the table holds log ratios and SEs
     if not resolve:
         return s
     if s["add"] is None:
@@ -761,6 +779,23 @@ def _settings(protocol: dict, out: dict, resolve: bool = True) -> dict:
     if s["drop00"] is None:
         s["drop00"] = measures.default_drop00(s["method"])
     return s
+
+
+def outcome_kind(protocol: dict, outcome_id: str) -> str:
+    """What an outcome's extraction rows hold: the measure registry's ``kind`` of its
+    measure, or ``generic`` (an estimate with its SE or CI per study) for ``data: generic``."""
+    out = _outcome(protocol, outcome_id)
+    if out.get("data") == "generic":
+        return measures.GENERIC
+    return measures.get(outcome_settings(protocol, outcome_id)["measure"]).kind
+
+
+def outcome_measures(protocol: dict) -> dict[str, tuple[str, str]]:
+    """Outcome id -> (measure, kind) for ``tables.load_extraction``."""
+    return {
+        o["id"]: (outcome_settings(protocol, o["id"])["measure"], outcome_kind(protocol, o["id"]))
+        for o in protocol["outcomes"]
+    }
 
 
 def outcome_certainty(protocol: dict, outcome_id: str) -> dict:
@@ -778,7 +813,7 @@ def outcome_arms(protocol: dict, outcome_id: str) -> tuple[str, ...]:
     """``(intervention, control)`` for a two-arm outcome, ``(arm,)`` for a single-arm one."""
     out = _outcome(protocol, outcome_id)
     arms = protocol.get("arms") or {}
-    if measures.is_two_arm(outcome_settings(protocol, outcome_id)["measure"]):
+    if measures.compares_arms(outcome_settings(protocol, outcome_id)["measure"]):
         return (arms["intervention"], arms["control"])
     return (out.get("arm") or arms["single"],)
 

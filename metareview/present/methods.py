@@ -10,7 +10,12 @@ from markupsafe import Markup, escape
 
 from metareview.engine import measures as registry
 from metareview.inputs.conventions import preset
-from metareview.inputs.protocol import analysis_plan, is_registered, outcome_settings
+from metareview.inputs.protocol import (
+    analysis_plan,
+    is_registered,
+    outcome_kind,
+    outcome_settings,
+)
 from metareview.present.tables import FIXED_METHODS, MIN_K_PI, effect_name, family
 
 METHOD_NAMES = {
@@ -68,21 +73,33 @@ def _join(items: list[str], word: str = "and") -> str:
 
 
 def methods_paragraph(
-    protocol: dict, *, rob_recorded: bool | None = None, grouped: bool = False
+    protocol: dict,
+    *,
+    rob_recorded: bool | None = None,
+    grouped: bool = False,
+    derivations: dict[str, list[dict[str, str]]] | None = None,
 ) -> Markup:
     """The statistical methods, in words, from every outcome's effective settings.
 
     ``rob_recorded``: whether any risk-of-bias judgement is recorded (None: not known, the
     tool is then said to have been used); ``grouped``: whether some study reported its
-    patients in groups (extraction.csv's ``group``) that were combined. Returns HTML
-    (protocol texts escaped).
+    patients in groups (extraction.csv's ``group``) that were combined. ``derivations``: per
+    continuous or generic outcome, its studies' ``derivation`` and ``adjusted`` cells (how
+    SDs and SEs were obtained, which estimates are adjusted). Returns HTML (protocol texts
+    escaped).
     """
-    topics = methods_topics(protocol, rob_recorded=rob_recorded, grouped=grouped)
+    topics = methods_topics(
+        protocol, rob_recorded=rob_recorded, grouped=grouped, derivations=derivations
+    )
     return Markup(" ").join(text for _, text in topics)
 
 
 def methods_topics(
-    protocol: dict, *, rob_recorded: bool | None = None, grouped: bool = False
+    protocol: dict,
+    *,
+    rob_recorded: bool | None = None,
+    grouped: bool = False,
+    derivations: dict[str, list[dict[str, str]]] | None = None,
 ) -> list[tuple[str, Markup]]:
     """The methods paragraph as short paragraphs by topic: (heading, HTML) in the order
     of :func:`methods_paragraph` (protocol, effect measures and model, heterogeneity, zero
@@ -138,8 +155,14 @@ def methods_topics(
         parts.append(_prediction_interval_sentence(settings))
     else:
         parts.append("Heterogeneity was quantified with Cochran's Q and I².")
+    topics.append(("Continuous and generic inverse-variance data", len(parts)))
+    parts += _data_sentences(protocol, ids, settings, derivations or {})
     topics.append(("Studies with zero events", len(parts)))
-    parts += _zero_cell_sentences(protocol, ids, settings)
+    binary = [i for i, o in enumerate(ids) if outcome_kind(protocol, o) in BINARY_KINDS]
+    if binary:
+        parts += _zero_cell_sentences(
+            protocol, [ids[i] for i in binary], [settings[i] for i in binary]
+        )
     if grouped:
         parts.append(GROUPS_SENTENCE)
     topics.append(("Additional analyses and risk of bias", len(parts)))
@@ -277,6 +300,65 @@ def _zero_cell_text(s: dict) -> str:
             "typical within-study variance of I²)"
         )
     return _zero_cell_rule(s)
+
+
+BINARY_KINDS = (registry.TWO_ARM_BINARY, registry.SINGLE_ARM_BINARY)
+
+
+def _data_sentences(
+    protocol: dict, ids: list[str], settings: list[dict], provenance: dict
+) -> list[str]:
+    """What continuous and generic inverse-variance outcomes were computed from: the
+    measure, SDs derived from SEs or CIs (Cochrane Handbook 6.5.2.3), estimates given with
+    their CIs, and which are adjusted."""
+    labels = {o["id"]: o.get("label") or o["id"] for o in protocol["outcomes"]}
+    out = []
+    for oid, s in zip(ids, settings, strict=True):
+        kind = outcome_kind(protocol, oid)
+        if kind in BINARY_KINDS:
+            continue
+        m = registry.get(s["measure"])
+        rows = provenance.get(oid, [])
+        derived = [r["study"] for r in rows if r.get("derivation")]
+        if kind == registry.GENERIC:
+            log = " (log-transformed for pooling)" if m.scale == "log" else ""
+            text = (
+                f"{labels[oid]}: each study's {m.label.lower()} as reported{log} was pooled by "
+                "the generic inverse-variance method"
+            )
+            if derived:
+                ratio = " of the log ratio" if m.scale == "log" else ""
+                text += (
+                    f"; standard errors{ratio} were derived from the confidence interval as "
+                    f"(upper - lower) / (2 z) for {_join(derived)}"
+                )
+            adjusted = [r["study"] for r in rows if r.get("adjusted") == "yes"]
+            unadjusted = [r["study"] for r in rows if r.get("adjusted") == "no"]
+            unstated = [r["study"] for r in rows if r.get("adjusted") not in ("yes", "no")]
+            marks = []
+            if adjusted:
+                marks.append(f"adjusted estimates: {_join(adjusted)}")
+            if unadjusted:
+                marks.append(f"unadjusted: {_join(unadjusted)}")
+            if unstated:
+                marks.append(f"adjustment not stated: {_join(unstated)}")
+            out.append(text + (f" ({'; '.join(marks)})." if marks else "."))
+        else:
+            what = {
+                "SMD": "Hedges' g (the standardised mean difference with metafor's exact "
+                "small-sample correction and its large-sample variance)",
+                "ROM": "the log ratio of means",
+            }.get(m.code, m.effect)
+            text = f"{labels[oid]}: {what} from each arm's mean, standard deviation and size"
+            if derived:
+                text += (
+                    "; standard deviations not reported were derived from the standard error "
+                    "(SD = SE x sqrt(n)) or the confidence interval of the mean (SD = sqrt(n) "
+                    "x width / (2 q), q the t quantile below 60 patients per arm, else the "
+                    f"normal one; Cochrane Handbook 6.5.2.3) for {_join(derived)}"
+                )
+            out.append(text + ".")
+    return out
 
 
 def _zero_cell_sentences(protocol: dict, ids: list[str], settings: list[dict]) -> list[str]:

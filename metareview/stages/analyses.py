@@ -13,7 +13,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from metareview.engine.pooling import Settings, effect_sizes, is_two_arm, pool, pool_subgroups
+from metareview.engine.measures import TABLE_METHODS
+from metareview.engine.pooling import (
+    Settings,
+    describe_layout,
+    effect_sizes,
+    is_two_arm,
+    layout,
+    pool,
+    pool_subgroups,
+)
 from metareview.engine.sensitivity import (
     baujat,
     case_arguments,
@@ -198,7 +207,7 @@ def model_variants(settings: Settings, methods: list[str]) -> list[tuple[str, Se
     for entry in methods:
         m, _, test = entry.partition("+")
         test = test or "z"
-        if m in ("MH", "PETO") and not is_two_arm(settings.measure):
+        if m in ("MH", "PETO") and layout(settings) != "two_arm":
             continue
         if m == "PETO" and settings.measure != "OR":
             continue
@@ -254,7 +263,12 @@ def _variant_analysis(item, title, description, rows, variants, measure, out, na
         fit, err = _try_pool(rows, s, label)
         table_rows.append((label, fit, err))
         records.append(
-            {"analysis": label, "settings": s.resolved().__dict__, "fit": fit, "error": err or None}
+            {
+                "analysis": label,
+                "settings": s.resolved().as_record(),
+                "fit": fit,
+                "error": err or None,
+            }
         )
     write_json(out.dir / f"{name}.json", {"id": item["id"], "variants": records})
     table = fit_table(table_rows, measure)
@@ -678,6 +692,28 @@ def run_sensitivity(ctx: OutcomeContext, plan, out_dir, review_dir, main_fit: di
                     out,
                     item["id"],
                 )
+            )
+            table_methods = [m for m in methods if m.partition("+")[0] in TABLE_METHODS]
+            if table_methods and layout(settings) not in ("two_arm", "single_arm"):
+                analyses[-1]["notes"].append(
+                    f"{' and '.join(METHOD_LABELS[m] for m in table_methods)} left out: they "
+                    f"pool 2x2 event counts, and {describe_layout(settings)} is pooled by "
+                    "inverse variance."
+                )
+        elif kind == "zero_cells" and layout(settings) not in ("two_arm", "single_arm"):
+            analyses.append(
+                {
+                    "id": item["id"],
+                    "kind": kind,
+                    "title": f"Sensitivity: {label}",
+                    **_meta(item),
+                    "tables": [],
+                    "figures": [],
+                    "notes": [
+                        f"Not applicable: {describe_layout(settings)} has no event counts, "
+                        "so no zero cells to correct."
+                    ],
+                }
             )
         elif kind == "zero_cells":
             analyses.append(

@@ -15,14 +15,18 @@ from metareview.plots.common import save_figure_set
 
 
 def read_outcome_table(path: str | Path) -> list[dict[str, Any]]:
-    """The rows of ``extraction/by_outcome/<outcome>.csv``, with the measure's count
-    columns as integers (every other column as written)."""
+    """The rows of ``extraction/by_outcome/<outcome>.csv``, with the measure's columns
+    typed: counts as integers, means, SDs, estimates and SEs as floats (every other column
+    as written). A generic table (``yi, sei``) is recognised by its header."""
     rows = read_csv_dicts(path)
     for r in rows:
         m = measures.find(r.get("measure"))
-        for key in m.columns if m else ():
+        columns = m.columns if m else ()
+        if m and m.natural and "sei" in r and "ai" not in r:
+            columns = measures.GENERIC_COLUMNS  # a ratio given as estimates with their CI
+        for key in columns:
             if key in r and r[key] != "":
-                r[key] = int(r[key])
+                r[key] = int(r[key]) if key in measures.COUNT_COLUMNS else float(r[key])
     return rows
 
 

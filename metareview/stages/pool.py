@@ -8,9 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from metareview.engine import measures
 from metareview.engine.models import STATISTIC_FIELDS, clean, norm_crit, study_records
-from metareview.engine.pooling import Settings, effect_sizes, pool
+from metareview.engine.pooling import Settings, effect_sizes, pool, table_columns
 from metareview.errors import AnalysisError
 from metareview.inputs.protocol import outcome_settings
 from metareview.inputs.review import ReviewInputs
@@ -26,7 +25,7 @@ def extract_outcome(inputs: ReviewInputs, outcome: str, out_csv) -> list[str]:
     """Write the tidy effect-size table of one outcome; returns warnings for the log."""
     settings = Settings(**outcome_settings(inputs.protocol, outcome))
     table = inputs.outcome_table(outcome)
-    counts = list(measures.get(settings.measure).columns)
+    counts = list(table_columns(settings))
     rows = [dict(r) for r in table.rows]
     if rows:
         es = effect_sizes(rows, settings.resolved())
@@ -39,8 +38,9 @@ def extract_outcome(inputs: ReviewInputs, outcome: str, out_csv) -> list[str]:
                 correction=es.correction[i],
                 excluded=es.excluded[i] or "",
             )
-    covariates = [c for c in table.columns if c not in ["study", *counts]]
+    covariates = [c for c in table.columns if c not in ["study", *counts, *table.notes]]
     fields = ["study", "outcome", "measure", *counts, "yi", "vi", "correction", "excluded"]
+    fields = list(dict.fromkeys(fields + table.notes))  # a generic table's counts hold yi
     write_csv(out_csv, fields + covariates, rows)
     return [str(w) for w in table.warnings]
 

@@ -188,15 +188,22 @@ def build_report(
     env.filters["num"] = num
     env.filters["p"] = pval
     env.tests["numeric"] = is_numeric_cell
+    derivations = _derivations(protocol, layout)
     html = env.get_template(Path(template_path).name).render(
         protocol=protocol,
         registered=is_registered(protocol),
         prespecified=prespecified_tag(protocol),
         methods=methods_paragraph(
-            protocol, rob_recorded=rob_recorded(layout.root), grouped=grouped
+            protocol,
+            rob_recorded=rob_recorded(layout.root),
+            grouped=grouped,
+            derivations=derivations,
         ),
         methods_topics=methods_topics(
-            protocol, rob_recorded=rob_recorded(layout.root), grouped=grouped
+            protocol,
+            rob_recorded=rob_recorded(layout.root),
+            grouped=grouped,
+            derivations=derivations,
         )
         + ([("Certainty of the evidence", grade.methods_text())] if sof else []),
         sof=sof,
@@ -213,6 +220,28 @@ def build_report(
     )
     atomic_write_text(out_html, printable(html))  # no control character in the page
     return []
+
+
+def _derivations(protocol: dict, layout: Layout) -> dict[str, list[dict[str, str]]]:
+    """Per outcome, the studies whose SD or SE was derived (``derivation``) or whose
+    estimate is marked adjusted or unadjusted, from its per-outcome table (binary outcomes
+    have neither column: nothing)."""
+    out: dict[str, list[dict[str, str]]] = {}
+    for entry in protocol["outcomes"]:
+        path = Path(layout.outcome_table(entry["id"]))
+        if not path.is_file():
+            continue
+        rows = read_csv_dicts(path)
+        if rows and ("derivation" in rows[0] or "adjusted" in rows[0]):
+            out[entry["id"]] = [
+                {
+                    "study": r.get("label") or r["study"],
+                    "derivation": r.get("derivation", ""),
+                    "adjusted": r.get("adjusted", ""),
+                }
+                for r in rows
+            ]
+    return out
 
 
 def _inline_svg(text: str):

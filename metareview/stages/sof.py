@@ -196,7 +196,15 @@ def outcome_row(protocol: dict, layout: Layout, entry: dict, rob: tuple[set, set
                 f"{given['source']}.",
             )
         else:
-            acr = median_risk([_int(r["ci"]) for r in rows], [_int(r["n2i"]) for r in rows])
+            if all("ci" in r for r in rows):
+                acr = median_risk([_int(r["ci"]) for r in rows], [_int(r["n2i"]) for r in rows])
+            else:  # estimates given with their CIs (generic inverse variance): no counts
+                _note(
+                    row,
+                    "comparator",
+                    "No control-group counts (estimates given with their confidence "
+                    "intervals): no comparator risk, no absolute effect.",
+                )
             row["acr_source"] = f"median control-group risk of the {k} studies"
             if acr is not None:
                 _note(
