@@ -26,6 +26,10 @@ rule analyses:
         f"{RESULTS}/{{review}}/logs/analyses/{{outcome}}.log",
     conda:
         "../envs/metareview.yaml"
+    threads: 1
+    resources:
+        mem_mb=400,
+        runtime=10,
     params:
         settings=settings_of,
         presentation=presentation_of,
@@ -58,6 +62,10 @@ rule studies:
         f"{RESULTS}/{{review}}/logs/studies.log",
     conda:
         "../envs/metareview.yaml"
+    threads: 1
+    resources:
+        mem_mb=300,
+        runtime=10,
     params:
         rob=lambda wc: protocol(wc.review).get("risk_of_bias"),
     script:

@@ -24,6 +24,10 @@ rule pool:
         f"{RESULTS}/{{review}}/logs/pool/{{outcome}}.log",
     conda:
         "../envs/metareview.yaml"
+    threads: 1
+    resources:
+        mem_mb=400,
+        runtime=10,
     params:
         digest=outcome_digest,
         settings=settings_of,

@@ -34,6 +34,10 @@ rule report:
         f"{RESULTS}/{{review}}/logs/report.log",
     conda:
         "../envs/metareview.yaml"
+    threads: 1
+    resources:
+        mem_mb=200,
+        runtime=10,
     params:
         review_dir=lambda wc: f"{RESULTS}/{wc.review}",
         protocol=lambda wc: protocol(wc.review),
@@ -51,6 +55,10 @@ rule audit_check:
         f"{RESULTS}/{{review}}/logs/audit_check.log",
     conda:
         "../envs/metareview.yaml"
+    threads: 1
+    resources:
+        mem_mb=200,
+        runtime=5,
     params:
         fail_on=lambda wc: protocol(wc.review)["audit"]["fail_on"],
     script:

@@ -19,5 +19,9 @@ rule ingest:
         f"{RESULTS}/{{review}}/logs/ingest.log",
     conda:
         "../envs/metareview.yaml"
+    threads: 1
+    resources:
+        mem_mb=300,
+        runtime=10,
     script:
         "../scripts/ingest.py"
