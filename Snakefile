@@ -30,21 +30,6 @@ configfile: CONFIGFILE
 validate(config, "workflow/schemas/config.schema.yaml")
 
 
-# Snakemake's job-rate limiter (default: 100 job starts per 1 s) protects cluster
-# schedulers. On one machine it only costs: every scheduling pass arms a 1 s timer whose
-# firing runs another pass over every ready job's files, so the passes grow with the square
-# of the number of jobs (issue 19: 31.6 of 38 s of the main process's CPU at 220 jobs). A
-# local run with the default limit runs without it; a limit given on the command line or in
-# a profile (any other value) is kept.
-_limit = getattr(workflow.scheduling_settings, "max_jobs_per_timespan", None)
-if (
-    workflow.local_exec
-    and _limit is not None
-    and (_limit.max_jobs, _limit.timespan) == (100, 1)
-):
-    workflow.scheduling_settings.max_jobs_per_timespan = None
-
-
 include: "workflow/rules/common.smk"
 include: "workflow/rules/screening.smk"
 include: "workflow/rules/pool.smk"
