@@ -28,8 +28,6 @@ from metareview.engine.effects_continuous import (
     escalc_mean,
     escalc_ratio_natural,
 )
-from metareview.engine.glmm import glmm_study_records, rma_glmm_plo
-from metareview.engine.glmm import summary as glmm_summary
 from metareview.engine.measures import default_add, default_drop00
 from metareview.engine.models import (
     Fit,
@@ -223,6 +221,10 @@ def pool_glmm(rows: list[dict], s: Settings, *, what: str = "meta-analysis") -> 
     7-point adaptive quadrature). ``q`` is the Wald-type test of heterogeneity;
     ``q_lrt`` the likelihood-ratio test, both against the saturated model."""
     d = _columns(rows, ("xi", "ni"))
+    # scipy.optimize and scipy.stats cost 0.6 s to import: only GLMM outcomes pay it
+    from metareview.engine.glmm import glmm_study_records, rma_glmm_plo
+    from metareview.engine.glmm import summary as glmm_summary
+
     res = rma_glmm_plo(d["xi"], d["ni"], test=s.test, level=s.level, what=what)
     out = glmm_summary(res)
     return Fit(
