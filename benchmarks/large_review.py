@@ -282,6 +282,7 @@ def profile(work: Path, stage: str, outcome: str, top: int) -> None:
             L.pooled(outcome),
             L.forest(outcome),
             L.forest(outcome, "png"),
+            L.forest_pages(outcome),
         )
 
     def analyses_stage():
