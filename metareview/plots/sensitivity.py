@@ -302,6 +302,7 @@ def draw_leave_one_out(
     measure_label: str | None = None,
     favours_left: str = "",
     favours_right: str = "",
+    note: str = "",
 ) -> Figure:
     """Leave-one-out forest plot from ``LeaveOneOut.to_dict()`` and the full ``Fit.to_dict()``.
 
@@ -331,6 +332,8 @@ def draw_leave_one_out(
         failed = sum(1 for r in rows if r.est is None)
         if failed:
             footers.append(f"NA: the model could not be fitted without that study ({failed}).")
+        if note:  # e.g. which rows of a very large review are shown
+            footers.append(clean(note))
         return _draw_rows(
             loo_dict,
             title=clean(title),
@@ -356,6 +359,7 @@ def draw_cumulative(
     measure_label: str | None = None,
     favours_left: str = "",
     favours_right: str = "",
+    note: str = "",
 ) -> Figure:
     """Cumulative forest plot from ``Cumulative.to_dict()``: one row per step.
 
@@ -386,6 +390,8 @@ def draw_cumulative(
             f"Each row: the {_model_text(cumul_dict)} of the studies up to and including that "
             "row; dashed line: all studies."
         ]
+        if note:  # e.g. which steps of a very large review are shown
+            footers.append(clean(note))
         return _draw_rows(
             cumul_dict,
             title=clean(title),
