@@ -87,7 +87,13 @@ def test_small_forests_are_not_paged(n):
     assert paging.pages(n) == []
 
 
-@pytest.mark.parametrize("n", [paging.FOREST_MAX_ROWS + 1, 137, 5000])
+def test_no_pages_beyond_the_drawable():
+    assert paging.is_paged(paging.PAGES_MAX_ROWS + 1)
+    assert paging.pages(paging.PAGES_MAX_ROWS + 1) == []
+    assert "too many to draw" in paging.summary_note(5000, 0)
+
+
+@pytest.mark.parametrize("n", [paging.FOREST_MAX_ROWS + 1, 137, paging.PAGES_MAX_ROWS])
 def test_pages_cover_every_row_once(n):
     per = paging.FOREST_PAGE_ROWS
     pages = paging.pages(n)

@@ -26,6 +26,10 @@ FOREST_MAX_ROWS = 60
 FOREST_PAGE_ROWS = 50
 #: rows of a summarised leave-one-out or cumulative plot of a very large review
 SUMMARY_ROWS = 40
+#: the most study rows drawn as pages: matplotlib draws about 2,000 artists a second, so
+#: pages of thousands of studies would take minutes; beyond this the summary forest plot
+#: says where the study rows are (the outcome's table and fit)
+PAGES_MAX_ROWS = 1000
 
 
 def is_paged(n_rows: int) -> bool:
@@ -56,17 +60,25 @@ class Page:
 
 def pages(n_rows: int, per_page: int = FOREST_PAGE_ROWS) -> list[Page]:
     """The pages of ``n_rows`` rows, in order, each of at most ``per_page`` rows and all but
-    the last full; none when the rows fit one figure (:func:`is_paged` false)."""
+    the last full; none when the rows fit one figure (:func:`is_paged` false) or are more
+    than :data:`PAGES_MAX_ROWS`."""
     if per_page < 1:
         raise ValueError("per_page must be at least 1")
-    if not is_paged(n_rows):
+    if not is_paged(n_rows) or n_rows > PAGES_MAX_ROWS:
         return []
     count = math.ceil(n_rows / per_page)
     return [Page(i + 1, count, i * per_page, min((i + 1) * per_page, n_rows)) for i in range(count)]
 
 
 def summary_note(n_rows: int, n_pages: int) -> str:
-    """The note of a summary forest plot in place of its study rows."""
+    """The note of a summary forest plot in place of its study rows (``n_pages`` 0: the
+    rows are not drawn)."""
+    if n_pages == 0:
+        return (
+            f"{n_rows:,} studies: too many to draw (more than {PAGES_MAX_ROWS:,}); every "
+            "study's estimate and weight is in the outcome's table and fit (pooled/*.json). "
+            "This figure shows the pooled estimate."
+        )
     return (
         f"{n_rows:,} studies: too many for one figure. Their rows are drawn on {n_pages} "
         f"pages of at most {FOREST_PAGE_ROWS} (the report links them); this figure shows "

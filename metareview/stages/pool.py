@@ -19,7 +19,7 @@ from metareview.inputs.rob import table_of_rows
 from metareview.io import write_csv, write_json
 from metareview.plots.common import save_figure
 from metareview.plots.forest import draw_forest, draw_forest_page, draw_forest_summary
-from metareview.plots.paging import pages
+from metareview.plots.paging import is_paged, pages
 from metareview.present.labels import forest_labels
 from metareview.stages.common import OutcomeContext
 
@@ -95,10 +95,11 @@ def pool_outcome(ctx: OutcomeContext, out_json, svg, png, pages_dir=None) -> lis
     texts = forest_labels(protocol, entry, settings.measure)
     rob = table_of_rows(rows, protocol.get("risk_of_bias"))
     title = entry.get("label", outcome)
-    paged = pages(len(fit["studies"])) if pages_dir is not None else []
-    if paged:
+    if pages_dir is not None and is_paged(len(fit["studies"])):
+        paged = pages(len(fit["studies"]))  # none beyond PAGES_MAX_ROWS studies
         fig = draw_forest_summary(fit, pages=len(paged), title=title, **texts)
-        write_forest_pages(fit, paged, pages_dir, title, labels, rob, texts)
+        if paged:
+            write_forest_pages(fit, paged, pages_dir, title, labels, rob, texts)
     else:
         fig = draw_forest(fit, title=title, study_labels=labels, rob=rob, **texts)
     save_figure(fig, svg, png)
