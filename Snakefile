@@ -40,4 +40,4 @@ include: "workflow/rules/report.smk"
 rule all:
     default_target: True
     input:
-        expand(L.manifest, review=REVIEWS),
+        expand(L.manifest, review=READY),

@@ -2,8 +2,11 @@
 
 Every count copied into ``data/raw/<review>/extraction.csv`` comes from
 ``thrombectomy_rcts.csv``; its ``source`` cell quotes the verification row of
-``SOURCES.md`` (source id and the quoted evidence). Empty cells stay empty: a
-value with no source is never filled in. Rerun after the shared data change:
+``SOURCES.md`` (source id and the quoted evidence). The case-series and cohort reviews
+(``dmvo-case-series``, ``rescue-stenting``) come from ``dmvo_case_series.csv`` and
+``rescue_stenting_cohorts.csv``, whose rows carry their own quotes
+(``SOURCES-cohorts-and-case-series.md``). Empty cells stay empty: a value with no source
+is never filled in. Rerun after the shared data change:
 
     python data/import_example_data.py ../shared/example-data
 """
@@ -137,6 +140,167 @@ def main(shared: Path) -> None:
         + ["rob_overall", "category", "region"],
         studies,
     )
+    import_cohorts_and_case_series(shared)
+
+
+# --- case series and cohorts (dmvo_case_series.csv, rescue_stenting_cohorts.csv) ---------
+
+# shared outcome name -> (outcome id, definition recorded when it differs from the protocol's)
+CASE_SERIES_OUTCOMES: dict[str, tuple[str, str] | None] = {
+    "reperfusion_mTICI2b-3": ("reperfusion", ""),
+    "reperfusion_TICI2b-3": ("reperfusion", "TICI 2b-3 (TICI, not mTICI)"),
+    "reperfusion_eTICI2b-3": ("reperfusion", "eTICI 2b-3"),
+    "reperfusion_eTICI2b67-3": ("reperfusion", "eTICI 2b67-3 (stricter)"),
+    "reperfusion_TICI2c-3": ("reperfusion", "TICI 2c-3 (stricter)"),
+    "mRS0-2_90d": ("mrs02", ""),
+    # reported by one series each and not pooled by the published review: not imported
+    "mRS0-1_90d": None,
+    "mRS5-6_90d": None,
+    "sICH": ("sich", ""),
+    "mortality_90d": ("death", ""),
+    "mortality_90d?": ("death", "time point not stated"),
+    "mortality_in_hospital": ("death", "in-hospital, not 90-day"),
+}
+# (study, shared arm) -> row-level group; a study's whole series has no group
+CASE_SERIES_GROUPS = {
+    ("Rikhtegar2021", "primary DMVO"): "primary",
+    ("Rikhtegar2021", "secondary DMVO"): "secondary",
+    ("PerezGarcia2020", "BEMP (mini-SR + aspiration)"): "bemp",
+    ("PerezGarcia2020", "mini stent retriever alone"): "mini-sr",
+    ("JCN2022_ACA", "distal ACA main stem"): "main-stem",
+    ("JCN2022_ACA", "individual branch (pericallosal/callosomarginal)"): "branch",
+    ("T13_43", "primary DMVO"): "primary",
+}
+# rows that cover a different population than the study's series, said in `definition`
+CASE_SERIES_POPULATION = {
+    ("Rikhtegar2021", "sICH"): "all 115 treated patients, incl. 10 iatrogenic occlusions",
+}
+# study-level covariates, classified from the shared `design` column (empty: not stated)
+CASE_SERIES_STUDIES = {
+    "Pfaff2016": ("ACA", "stent_retriever"),
+    "Altenbernd2018": ("MCA", "aspiration"),
+    "Guenego2021": ("", "stent_retriever"),
+    "Rikhtegar2021": ("", "stent_retriever"),
+    "JNIS2021_PCA": ("PCA", "mixed"),
+    "Memon2021": ("PCA", "mixed"),
+    "Baig2022": ("PCA", ""),
+    "PerezGarcia2020": ("", ""),
+    "JCN2022_ACA": ("ACA", "mixed"),
+    "NR2022_PCA": ("PCA", ""),
+    "Onal": ("", "stent_retriever"),
+    "T13_43": ("", "stent_retriever"),
+}
+COHORT_OUTCOMES = {
+    "mRS0-2_90d": ("mrs02", ""),
+    "mRS0-3_90d": ("mrs03", ""),
+    "good_outcome_mRS0-2_or_0-3_if_baseline3": ("mrs02", "mRS 0-2, or 0-3 if baseline mRS was 3"),
+    "mortality": ("death", ""),
+    "sICH": ("sich", ""),
+}
+COHORT_CIRCULATION = {
+    "Chang2018": "anterior",
+    "PCSEARCH": "posterior",
+    "Catalonia": "anterior",
+    "Luo2021": "posterior",
+    "ATTENTION": "posterior",
+    "SAINTpost": "posterior",
+}
+GROUPED_FIELDS = [
+    "study_id", "outcome", "arm", "group", "definition", "events", "total", "source",
+]  # fmt: skip
+
+
+def load_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _year(text: str) -> str:
+    """A year only when the shared file states it plainly ('2021?' and '2024/25?' stay empty)."""
+    return text if re.fullmatch(r"\d{4}", text) else ""
+
+
+def case_series_tables(rows):
+    """(studies, extraction) of dmvo-case-series: every row with a count; arm ``evt``."""
+    extraction, studies = [], {}
+    for r in rows:
+        sid = r["study_id"]
+        if sid not in studies:
+            territory, technique = CASE_SERIES_STUDIES[sid]
+            studies[sid] = {
+                "study_id": sid,
+                "label": r["label"],
+                "year": _year(r["year"]),
+                "design": "single_arm",
+                "reference": "",
+                "description": r["design"],
+                "territory": territory,
+                "technique": technique,
+            }
+        if r["outcome"] == "n" or r["events"].strip() == "":
+            continue
+        if CASE_SERIES_OUTCOMES[r["outcome"]] is None:
+            continue
+        outcome, definition = CASE_SERIES_OUTCOMES[r["outcome"]]
+        population = CASE_SERIES_POPULATION.get((sid, r["outcome"]), "")
+        definition = "; ".join(d for d in (definition, population) if d)
+        extraction.append(
+            {
+                "study_id": sid,
+                "outcome": outcome,
+                "arm": "evt",
+                "group": CASE_SERIES_GROUPS.get((sid, r["arm"]), ""),
+                "definition": definition,
+                "events": r["events"],
+                "total": r["total"],
+                "source": f"{r['arm']}: {r['source']}",
+            }
+        )
+    return list(studies.values()), extraction
+
+
+def cohort_tables(rows):
+    """(studies, extraction) of rescue-stenting: arms ``stent`` and ``no_stent``."""
+    extraction, studies = [], {}
+    sizes = {(r["study_id"], r["arm"]): r["source"] for r in rows if r["outcome"] == "n"}
+    for r in rows:
+        sid = r["study_id"]
+        if sid not in studies:
+            studies[sid] = {
+                "study_id": sid,
+                "label": r["label"],
+                "year": _year(r["year"]),
+                "design": "observational",
+                "reference": "",
+                "description": r["design"],
+                "circulation": COHORT_CIRCULATION[sid],
+            }
+        if r["outcome"] == "n" or r["events"].strip() == "":
+            continue
+        outcome, definition = COHORT_OUTCOMES[r["outcome"]]
+        size = sizes.get((sid, r["arm"]), "")
+        extraction.append(
+            {
+                "study_id": sid,
+                "outcome": outcome,
+                "arm": r["arm"],
+                "group": "",
+                "definition": definition,
+                "events": r["events"],
+                "total": r["total"],
+                "source": f"events: {r['source']}" + (f"; total: {size}" if size else ""),
+            }
+        )
+    return list(studies.values()), extraction
+
+
+def import_cohorts_and_case_series(shared: Path) -> None:
+    studies, extraction = case_series_tables(load_csv(shared / "dmvo_case_series.csv"))
+    write_csv(HERE / "raw/dmvo-case-series/extraction.csv", GROUPED_FIELDS, extraction)
+    write_csv(HERE / "raw/dmvo-case-series/studies.csv", list(studies[0]), studies)
+    studies, extraction = cohort_tables(load_csv(shared / "rescue_stenting_cohorts.csv"))
+    write_csv(HERE / "raw/rescue-stenting/extraction.csv", GROUPED_FIELDS, extraction)
+    write_csv(HERE / "raw/rescue-stenting/studies.csv", list(studies[0]), studies)
 
 
 if __name__ == "__main__":

@@ -7,35 +7,17 @@ file, row and column, with exit code 2.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import math
 import sys
 
 from metareview.engine import measures
 from metareview.errors import AnalysisError, InputError
+from metareview.inputs.revman import import_revman
+from metareview.inputs.scaffold import init_review
 from metareview.text import describe_character
 
-METHODS = ("FE", "MH", "PETO", "DL", "REML", "ML", "PM", "EB", "SJ", "HE", "HS")
-CSV_FIELDS = (
-    "group",
-    "k",
-    "estimate",
-    "se",
-    "ci_lb",
-    "ci_ub",
-    "pi_lb",
-    "pi_ub",
-    "tau2",
-    "i2",
-    "h2",
-    "q",
-    "q_pval",
-    "stat",
-    "pval",
-    "error",
-)
+METHODS = ("FE", "MH", "PETO", "DL", "REML", "ML", "PM", "EB", "SJ", "HE", "HS", "GLMM")
 
 
 def _finite(text: str) -> float:
@@ -66,10 +48,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="metareview", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("pool", help="pool one meta-analysis (or one per group) and print JSON")
-    p.add_argument("file", help="CSV with study, ai, n1i, ci, n2i (two-arm) or study, xi, ni")
+    p.add_argument(
+        "file",
+        help="CSV with study, ai, n1i, ci, n2i (two-arm) or study, xi, ni; for MD|SMD|ROM "
+        "study, m1i, sd1i, n1i, m2i, sd2i, n2i; for MN study, mi, sdi, ni; for GEN (and HR) "
+        "study, yi, sei or vi; with --scale natural study, estimate, ci_lb, ci_ub (or sei)",
+    )
     p.add_argument("--measure", default="OR", choices=measures.PUBLIC)
+    p.add_argument(
+        "--scale",
+        default=None,
+        choices=("natural", "log"),
+        help="OR|RR|HR given as estimate with ci_lb, ci_ub (natural; the SE of the log ratio "
+        "from the CI at --level) or with sei (an SE of the log ratio); or as yi, sei|vi on "
+        "the log scale (log)",
+    )
     p.add_argument("--method", default="REML", choices=METHODS)
-    p.add_argument("--test", default="z", choices=("z", "knha"))
+    p.add_argument("--test", default="z", choices=("z", "knha", "t"), help="t: GLMM only")
     p.add_argument("--level", type=_level, default=95.0, help="confidence level, 50 < x < 100")
     p.add_argument("--add", type=_add, default=None, help="continuity correction (metafor default)")
     p.add_argument("--to", default="only0", choices=("only0", "all", "if0all", "none"))
@@ -88,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="json", choices=("json", "csv"))
     add_verify_parser(sub)
     add_prisma_parser(sub)
+    add_review_parsers(sub)
     return parser
 
 
@@ -147,20 +143,76 @@ def _moderator(path: str, row: int, column: str, text: str) -> None:
     )
 
 
+# the numeric columns of each row layout (pooling.layout): required, optional, whole counts
+LAYOUT_COLUMNS = {
+    "continuous": (("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i"), (), ("n1i", "n2i")),
+    "mean": (("mi", "sdi", "ni"), (), ("ni",)),
+    "generic": (("yi",), ("sei", "vi"), ()),
+    "natural": (("estimate",), ("ci_lb", "ci_ub", "sei"), ()),
+}
+
+
+def _numbers(path: str, r, lay: str, measure: str) -> dict:
+    """The numeric cells of one row of a continuous or generic layout, checked."""
+    from metareview.engine.effects_continuous import invalid_cells
+    from metareview.inputs.tables import check_count, check_number
+
+    required, optional, whole = LAYOUT_COLUMNS[lay]
+    out = {}
+    for col in required:
+        out[col] = (check_count if col in whole else check_number)(path, r.row, col, r[col])
+    for col in optional:
+        if r.get(col, ""):
+            out[col] = check_number(path, r.row, col, r[col])
+    if lay == "generic":
+        if "sei" in out and "vi" in out:
+            raise InputError(path, r.row, "vi", "give sei or vi, not both")
+        if "sei" not in out and "vi" not in out:
+            raise InputError(path, r.row, "sei", "sei (or vi) is empty")
+    if lay == "natural":
+        has_ci = [c for c in ("ci_lb", "ci_ub") if c in out]
+        if has_ci and "sei" in out:
+            raise InputError(path, r.row, "sei", "give the CI (ci_lb, ci_ub) or sei, not both")
+        if len(has_ci) == 1:
+            missing = "ci_ub" if has_ci == ["ci_lb"] else "ci_lb"
+            raise InputError(path, r.row, missing, f"{missing} is empty (the CI needs both)")
+        if not has_ci and "sei" not in out:
+            raise InputError(path, r.row, "ci_lb", "ci_lb and ci_ub (or sei) are empty")
+    for col, message in invalid_cells(lay, out, measure):
+        raise InputError(path, r.row, col, message)
+    return out
+
+
 def read_rows(
     path: str,
     measure: str,
     extra: list[str],
     mods: list[str] | tuple[str, ...] = (),
     by: str | None = None,
+    scale: str | None = None,
 ) -> list[dict]:
     """Read and check the study table; counts become numbers, other columns stay text
     (``mods`` columns are checked cell by cell: finite numbers or category labels).
     Study names are unique within each ``by`` group (one meta-analysis)."""
+    from metareview.engine.pooling import Settings, layout
     from metareview.inputs.tables import check_count, read_csv_table
 
-    counts = measures.get(measure).columns
-    table = read_csv_table(path, ("study",) + counts + tuple(dict.fromkeys([*extra, *mods])))
+    lay = layout(Settings(measure=measure, scale=scale))
+    numeric = lay in LAYOUT_COLUMNS
+    if numeric:
+        counts, optional = LAYOUT_COLUMNS[lay][:2]
+    else:
+        counts, optional = measures.get(measure).columns, ()
+    covariates = tuple(c for c in dict.fromkeys([*extra, *mods]) if c not in optional)
+    table = read_csv_table(path, ("study",) + counts + covariates)  # keeps other columns
+    if optional and not set(optional) & set(table.columns):
+        raise InputError(
+            path,
+            table.header_row,
+            None,
+            f"measure {measure} needs column {' or '.join(optional[:2])} beside "
+            f"{', '.join(counts)} (no such column in the header)",
+        )
     rows, seen = [], {}
     for r in table:
         row = dict(r)
@@ -184,6 +236,14 @@ def read_rows(
                 f"duplicate study {row['study']!r}{within} (also in row {seen[key]})",
             )
         seen[key] = r.row
+        if numeric:
+            for col in optional:
+                row.pop(col, None)
+            row.update(_numbers(path, r, lay, measure))
+            for col in mods:
+                _moderator(path, r.row, col, r[col])
+            rows.append(row)
+            continue
         for col in counts:
             row[col] = check_count(path, r.row, col, row[col])
         for ev, tot in zip(counts[::2], counts[1::2], strict=True):  # events, total per arm
@@ -192,7 +252,7 @@ def read_rows(
             if row[tot] == 0:
                 raise InputError(path, r.row, tot, f"{tot} is 0")
         for col in mods:
-            _moderator(path, r.row, col, row[col])
+            _moderator(path, r.row, col, r[col])
         rows.append(row)
     if not rows:
         raise InputError(path, None, None, "the table has no study rows")
@@ -202,8 +262,15 @@ def read_rows(
 def run_pool(args) -> str:
     import numpy as np
 
-    from metareview.engine.pooling import Settings, pool, pool_by, pool_mods, pool_subgroups
-    from metareview.io import safe_text
+    from metareview.engine.pooling import (
+        Settings,
+        describe_layout,
+        layout,
+        pool,
+        pool_by,
+        pool_mods,
+        pool_subgroups,
+    )
 
     mods = [m.strip() for m in args.mods.split(",") if m.strip()] if args.mods else []
     if args.mods is not None and not mods:
@@ -213,8 +280,6 @@ def run_pool(args) -> str:
             raise InputError(
                 args.file, None, m, f"--mods names column {m!r} twice (collinear with itself)"
             )
-    extra = [c for c in (args.subgroup, args.by) if c]
-    rows = read_rows(args.file, args.measure, extra, mods, by=args.by)
     settings = Settings(
         measure=args.measure,
         method=args.method,
@@ -224,21 +289,38 @@ def run_pool(args) -> str:
         to=args.to,
         drop00=args.drop00,
         correction=args.correction,
+        scale=args.scale,
     )
-    if args.by:
+    settings.check()
+    if layout(settings) not in ("two_arm", "single_arm"):
+        given = [
+            flag
+            for flag, value in (
+                ("--add", args.add),
+                ("--to", None if args.to == "only0" else args.to),
+                ("--drop00/--no-drop00", args.drop00),
+                ("--correction", None if args.correction == "constant" else args.correction),
+            )
+            if value is not None
+        ]
+        if given:
+            raise InputError(
+                None,
+                None,
+                None,
+                f"{', '.join(given)}: zero-cell corrections apply to event counts; "
+                f"{describe_layout(settings)} has none",
+            )
+    if args.by and layout(settings) in ("two_arm", "single_arm"):
+        return run_pool_by(args, settings)
+    extra = [c for c in (args.subgroup, args.by) if c]
+    rows = read_rows(args.file, args.measure, extra, mods, by=args.by, scale=args.scale)
+    if args.by:  # continuous and generic layouts: one group at a time
+        from metareview.present.many import dicts_csv
+
         fits = pool_by(rows, settings, args.by)
         if args.format == "csv":
-            buf = io.StringIO()
-            writer = csv.DictWriter(
-                buf, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n"
-            )
-            writer.writeheader()
-            for f in fits:
-                # group names come from the user's table: guard them against formulas
-                writer.writerow(
-                    {k: ("" if f.get(k) is None else safe_text(f.get(k))) for k in CSV_FIELDS}
-                )
-            return buf.getvalue()
+            return dicts_csv(fits)
         return json.dumps(fits, indent=2, sort_keys=True) + "\n"
     if args.subgroup or mods:
         columns = [args.subgroup] if args.subgroup else mods
@@ -257,6 +339,31 @@ def run_pool(args) -> str:
     else:
         result = pool(rows, settings, what=args.file).to_dict()
     return json.dumps(result, indent=2, sort_keys=True) + "\n"
+
+
+def run_pool_by(args, settings) -> str:
+    """``pool --by``: the table read column-wise, every group fitted in one vectorised pass
+    (Mantel-Haenszel and Peto one group at a time), the output written from arrays."""
+    from metareview.engine.pooling import pool_by, pool_by_columns
+    from metareview.inputs.table_columns import columns_from_rows, read_pool_columns
+    from metareview.present.many import dicts_csv, many_csv, many_json
+
+    counts = ("ai", "n1i", "ci", "n2i") if args.measure in ("OR", "RR", "RD") else ("xi", "ni")
+    two_by_two = settings.method in ("MH", "PETO")
+    table = None if two_by_two else read_pool_columns(args.file, counts, args.by)
+    if table is None:
+        # not plainly valid: the cell-by-cell reader names the first problem
+        rows = read_rows(args.file, args.measure, [args.by], by=args.by)
+        if two_by_two:
+            fits = pool_by(rows, settings, args.by)
+            if args.format == "csv":
+                return dicts_csv(fits)
+            return json.dumps(fits, indent=2, sort_keys=True) + "\n"
+        table = columns_from_rows(rows, counts, args.by)
+    many = pool_by_columns(
+        table.counts, table.codes, table.names, settings, tau2_ci=args.format == "json"
+    )
+    return many_csv(many) if args.format == "csv" else many_json(many)
 
 
 def _check_levels(path: str, rows: list[dict], columns: list[str], by_level: bool) -> None:
@@ -390,6 +497,41 @@ def run_prisma(args) -> str:
     return json.dumps(counts, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
+def add_review_parsers(sub) -> None:
+    """``metareview init <review-id>`` and ``metareview import revman FILE.rm5 --review ID``."""
+    p = sub.add_parser(
+        "init",
+        help="start a review: config/reviews/<id>.yaml, data/raw/<id>/ (table headers, "
+        "README) and its entry in config/config.yaml; never overwrites",
+    )
+    p.add_argument("review_id", help="letters, digits, '_' and '-' (names files)")
+    p.add_argument(
+        "--rob-tool",
+        default="rob2",
+        help="risk-of-bias tool whose columns studies.csv gets (rob2, robins_i, a template "
+        "path, or 'none')",
+    )
+    p.add_argument("--root", default=".", help="the repository (default: here)")
+    p = sub.add_parser("import", help="import a review from another tool's file")
+    p.add_argument("source", choices=("revman",), help="the file's tool: revman (RevMan 5 .rm5)")
+    p.add_argument("file", help="the RevMan 5 review file (.rm5)")
+    p.add_argument("--review", required=True, help="the new review's id")
+    p.add_argument("--root", default=".", help="the repository (default: here)")
+
+
+def run_review_command(args) -> str:
+    if args.command == "init":
+        tool = None if args.rob_tool.lower() == "none" else args.rob_tool
+        written = init_review(args.review_id, args.root, rob_tool=tool)
+        what = f"review {args.review_id!r} started"
+    else:
+        written = import_revman(args.file, args.review, args.root)
+        what = f"review {args.review!r} imported from {args.file}"
+    lines = [f"metareview: {what}; wrote:", *(f"  {p}" for p in written)]
+    lines.append("next: fill data/raw/<review>/ (see its README.md), then snakemake --cores 4")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -399,6 +541,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_verify(args)
         elif args.command == "prisma":
             sys.stdout.write(run_prisma(args))
+        elif args.command in ("init", "import"):
+            sys.stdout.write(run_review_command(args))
     except (InputError, AnalysisError) as exc:
         print(f"metareview: error: {exc}", file=sys.stderr)
         return 2

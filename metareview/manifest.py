@@ -10,6 +10,7 @@ import re
 import stat
 import subprocess
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,46 @@ def git_state(cwd: str | Path = ".") -> dict[str, object]:
     except (OSError, subprocess.CalledProcessError):
         return {"commit": None, "dirty": None}
     return {"commit": commit, "dirty": dirty}
+
+
+def data_date(paths, cwd: str | Path = ".") -> str | None:
+    """The date of the data (YYYY-MM-DD): the last commit that changed ``paths``, or, when
+    any of them differs from that commit (or is not tracked), the latest modification date
+    of the files (UTC). None when no file exists."""
+    paths = [str(p) for p in paths if Path(p).is_file()]
+    if not paths:
+        return None
+    try:
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--", *paths],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        date = subprocess.run(
+            ["git", "log", "-1", "--format=%cs", "--", *paths],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        if date and not changed:
+            return date
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    latest = max(Path(p).stat().st_mtime for p in paths)
+    return datetime.fromtimestamp(latest, tz=UTC).strftime("%Y-%m-%d")
+
+
+def provenance(data_files, cwd: str | Path = ".") -> dict[str, object]:
+    """What the report prints of where its results came from: the package version, the
+    commit and dirty flag of the repository and the date of the data."""
+    try:
+        version = metadata.version("metareview")
+    except metadata.PackageNotFoundError:
+        version = None
+    return {**git_state(cwd), "version": version, "data_date": data_date(data_files, cwd)}
 
 
 def write_manifest(*, inputs, outputs, protocol, config, path) -> None:

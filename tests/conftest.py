@@ -59,7 +59,8 @@ def pipeline_workdir(tmp_path_factory) -> Path:
     """A copy of the repository's pipeline with the bundled reviews run once, cold. Tests
     read it; a test that changes files works on its own copy (``copy_of_run``)."""
     work = fresh_copy(tmp_path_factory.mktemp("pipeline"))
-    run = run_pipeline(work)
+    # under the usual umask 022, whatever the test runner's: test_outputs checks the modes
+    run = run_pipeline(work, preexec_fn=lambda: os.umask(0o022))
     assert run.returncode == 0, run.stderr[-4000:]
     return work
 

@@ -15,7 +15,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "metareview"
 #: what each layer may import from the package (besides itself)
 ALLOWED = {
     "engine": {"errors"},
-    "inputs": {"errors", "io", "text", "engine.measures"},
+    # engine.derive: the Handbook's SD/SE derivations (standard library) for extraction rows
+    "inputs": {"errors", "io", "text", "engine.measures", "engine.derive"},
     "present": {"errors", "io", "text", "engine.measures", "inputs"},
     "plots": {"errors", "text", "engine.measures", "present", "inputs.rob"},
     "stages": {
@@ -26,7 +27,7 @@ ALLOWED = {
     "errors": set(),
     "audit": {"errors", "io", "inputs.protocol"},
     "manifest": {"errors", "io", "text"},
-    "cli": {"errors", "io", "text", "engine", "inputs", "manifest"},
+    "cli": {"errors", "io", "text", "engine", "inputs", "present", "manifest"},
     "metareview": set(),  # the package's __init__
 }
 

@@ -275,10 +275,11 @@ def test_typo_in_outcome(tmp_path):
 
 
 def test_bad_measure_lists_allowed_values(tmp_path):
-    path = write_protocol(tmp_path, PROTOCOL_TEXT.replace("    measure: OR", "    measure: HR"))
+    path = write_protocol(tmp_path, PROTOCOL_TEXT.replace("    measure: OR", "    measure: IRR"))
     err = error_of(path)
     assert_located(err, path, 15, "outcomes[1].measure")
-    assert "'HR' is not allowed; allowed: OR, RR, RD, PR, PLN, PLO, PAS, PFT" in str(err)
+    allowed = "OR, RR, RD, PR, PLN, PLO, PAS, PFT, MD, SMD, ROM, MN, HR, GEN"
+    assert "'IRR' is not allowed" in str(err) and f"allowed: {allowed}" in str(err)
 
 
 def test_bad_default_method_suggests_case(tmp_path):
@@ -626,3 +627,34 @@ def test_unknown_rob_tool_is_a_protocol_error(tmp_path):
     assert "unknown risk-of-bias tool 'cochrane-x'" in str(err)
     path.write_text(PROTOCOL_TEXT + "risk_of_bias:\n  tool: RoB 2\n", encoding="utf-8")
     assert load_protocol(path)["risk_of_bias"] == {"tool": "RoB 2"}
+
+
+# --------------------------------------------------------------------------- certainty
+
+
+def test_certainty_block_is_read_and_checked(tmp_path):
+    from metareview.inputs.protocol import outcome_certainty
+
+    data = copy.deepcopy(BASE)
+    data["outcomes"][1]["certainty"] = {
+        "risk_of_bias": {"rating": "serious", "reason": "open-label, unblinded assessment"},
+        "threshold": 20,
+        "comparator_risk": {"risk": 0.2, "source": "national registry 2022"},
+    }
+    protocol = load_protocol(write_protocol(tmp_path, data))
+    assert outcome_certainty(protocol, "death")["threshold"] == 20
+    assert outcome_certainty(protocol, "mrs02") == {}
+
+    data["outcomes"][1]["certainty"]["inconsistency"] = {"rating": "severe", "reason": "x"}
+    path = write_protocol(tmp_path, data)
+    err = error_of(path)
+    assert "severe" in str(err) and "not serious" in str(err)
+    assert err.column == "outcomes[1].certainty.inconsistency.rating"
+
+    data = copy.deepcopy(BASE)
+    data["outcomes"].append(
+        {"id": "tici", "label": "mTICI 2b-3", "direction": "higher_is_better", "measure": "PR",
+         "arm": "stenting", "certainty": {"comparator_risk": {"risk": 0.3, "source": "s"}}}
+    )  # fmt: skip
+    err = error_of(write_protocol(tmp_path, data))
+    assert "comparator risk is for two-arm measures" in str(err)

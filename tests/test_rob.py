@@ -268,14 +268,24 @@ def test_all_bad_cells_reported_at_once():
     ]
 
 
-def test_missing_column_and_duplicate_study(tmp_path):
+def test_absent_column_is_not_assessed_and_duplicate_study(tmp_path):
     rows = synthetic_rows()
     for r in rows:
         del r["rob_d4"]
+    table = read_assessments(rows, "rob2")
+    assert all(s.judgements["d4"] is None for s in table.studies)
+    assert table.studies[0].judgements["d1"] is not None
+    # no risk-of-bias column at all: nothing assessed, no error
+    bare = [{"study_id": r["study_id"], "label": r["label"]} for r in synthetic_rows()]
+    assert not any(s.assessed for s in read_assessments(bare, "rob2"))
+    # a misspelt tool column is named, not silently ignored
+    rows = synthetic_rows()
+    for r in rows:
+        r["rob_D4"] = r.pop("rob_d4")
     with pytest.raises(InputError) as info:
         read_assessments(rows, "rob2")
-    assert (info.value.row, info.value.column) == (1, "rob_d4")
-    assert "missing column 'rob_d4'" in info.value.message
+    assert (info.value.row, info.value.column) == (1, "rob_D4")
+    assert "did you mean 'rob_d4'" in info.value.message
     rows = synthetic_rows()
     rows[3]["study_id"] = rows[0]["study_id"]
     with pytest.raises(InputError, match="duplicate study_id 'Synthetic trial A': rows 2 and 5"):

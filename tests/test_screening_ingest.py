@@ -17,11 +17,12 @@ from metareview.inputs.protocol import load_protocol
 from metareview.inputs.screening import identities, screening_settings, summarise
 from metareview.plots.prisma import COLUMN_WIDTH, PAGE_WIDTH, draw_prisma
 from metareview.stages.ingest import ingest
+from metareview.stages.layout import SCREENING_FILES
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data" / "screening"
 REVIEWS = ["dmvo-mt-vs-bmm", "evt-vs-medical-rcts"]
-OUTPUTS = ["records.csv", "prisma.json", "prisma.csv", "prisma.svg", "prisma.png", "index.json"]
+OUTPUTS = sorted(SCREENING_FILES)
 
 
 def run_ingest(review: str, out: Path, screening: Path | None = None) -> list[str]:

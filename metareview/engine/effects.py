@@ -37,7 +37,7 @@ ZERO_RULES = ("only0", "all", "if0all", "none")
 NOT_ESTIMABLE = "effect size not estimable (zero cell without correction)"
 
 
-def _mark_not_estimable(yi, vi, excluded):
+def mark_not_estimable(yi, vi, excluded):
     """Set studies with a non-finite effect or a non-positive variance to missing."""
     bad = ~(np.isfinite(yi) & np.isfinite(vi) & (vi > 0))
     for i in np.flatnonzero(bad):
@@ -149,7 +149,7 @@ def escalc_two_arm(
     applied = rows & (add > 0)
     label = _label(add, to, correction)
     labels = [label if a else "none" for a in applied.tolist()]
-    _mark_not_estimable(yi, vi, excluded)
+    mark_not_estimable(yi, vi, excluded)
     return EffectSizes(
         measure, yi, vi, labels, excluded, {"ai": ai, "n1i": n1i, "ci": ci, "n2i": n2i}
     )
@@ -197,7 +197,7 @@ def escalc_single_arm(
     label = _label(add, to)
     labels = [label if a else "none" for a in applied.tolist()]
     excluded: list[str | None] = [None] * k
-    _mark_not_estimable(yi, vi, excluded)
+    mark_not_estimable(yi, vi, excluded)
     return EffectSizes(measure, yi, vi, labels, excluded, {"xi": xi, "ni": ni})
 
 

@@ -17,25 +17,39 @@ from dataclasses import dataclass
 #: kinds of data a measure is computed from
 TWO_ARM_BINARY = "two_arm_binary"
 SINGLE_ARM_BINARY = "single_arm_binary"
+TWO_ARM_CONTINUOUS = "two_arm_continuous"
+SINGLE_ARM_CONTINUOUS = "single_arm_continuous"
+#: generic inverse variance: one estimate with its SE (or CI) per study, comparing two arms
+GENERIC = "generic"
+
+#: columns that hold whole numbers of patients (everything else a measure reads is a float)
+COUNT_COLUMNS = ("ai", "ci", "xi", "n1i", "n2i", "ni")
+#: the per-outcome table's columns of a generic inverse-variance outcome (analysis scale)
+GENERIC_COLUMNS = ("yi", "sei")
+#: extraction.csv's columns of a generic inverse-variance row (reporting scale)
+GENERIC_EXTRACTION = ("estimate", "se", "ci_lb", "ci_ub", "level", "adjusted")
 
 #: pooling methods that take the 2x2 tables themselves rather than yi/vi
 TABLE_METHODS = ("MH", "PETO")
+#: pooling methods that fit a likelihood to the counts themselves (metafor's ``rma.glmm``)
+GLMM_METHODS = ("GLMM",)
 
 
 @dataclass(frozen=True)
 class Measure:
     code: str
     #: what the data are: ``two_arm_binary`` (2x2 tables), ``single_arm_binary`` (events
-    #: out of totals)
+    #: out of totals), ``two_arm_continuous`` (mean, SD, n per arm), ``single_arm_continuous``
+    #: (one arm's mean, SD, n), ``generic`` (an estimate with its SE or CI per study)
     kind: str
     #: the columns ``metareview pool`` reads and the per-outcome table holds (metafor's names)
     columns: tuple[str, ...]
-    #: the per-arm columns of extraction.csv
+    #: the per-arm columns of extraction.csv (per study for ``generic``)
     extraction: tuple[str, ...]
     #: analysis scale: ``log``, ``identity``, ``logit``, ``arcsine``, ``freeman_tukey``
     scale: str
     #: axis of the figures: ``ratio`` (log axis, null at 1), ``difference`` (null at 0),
-    #: ``proportion`` (no null)
+    #: ``proportion`` or ``mean`` (no null)
     axis: str
     #: the figures' axis title
     label: str
@@ -52,10 +66,26 @@ class Measure:
     reported_range: tuple[float | None, float | None, str] = (None, None, "")
     #: selectable in a protocol and on the command line (PETO is the Peto model's own)
     public: bool = True
+    #: a ratio that may be given as a generic inverse-variance estimate on the natural scale
+    #: with its CI (``metareview pool --scale natural``; an extraction row's ``estimate``)
+    natural: bool = False
 
     @property
     def arms(self) -> int:
-        return 2 if self.kind.startswith("two_arm") else 1
+        """How many arms the measure compares (a generic estimate compares two)."""
+        return 2 if self.kind.startswith("two_arm") or self.kind == GENERIC else 1
+
+    @property
+    def binary(self) -> bool:
+        return self.kind in (TWO_ARM_BINARY, SINGLE_ARM_BINARY)
+
+    @property
+    def continuous(self) -> bool:
+        return self.kind in (TWO_ARM_CONTINUOUS, SINGLE_ARM_CONTINUOUS)
+
+    @property
+    def generic(self) -> bool:
+        return self.kind == GENERIC
 
     @property
     def two_arm(self) -> bool:
@@ -68,13 +98,20 @@ class Measure:
     @property
     def null(self) -> float | None:
         """The no-effect value on the analysis scale (None for proportions)."""
-        return None if self.axis == "proportion" else 0.0
+        return None if self.axis in ("proportion", "mean") else 0.0
 
 
 _PROPORTION = (0, 1, "a proportion lies between 0 and 1")
 
 
-def _single_arm(code: str, scale: str, plural: str, effect: str, add: float = 0.5) -> Measure:
+def _single_arm(
+    code: str,
+    scale: str,
+    plural: str,
+    effect: str,
+    add: float = 0.5,
+    table_methods: tuple[str, ...] = (),
+) -> Measure:
     return Measure(
         code,
         SINGLE_ARM_BINARY,
@@ -86,11 +123,19 @@ def _single_arm(code: str, scale: str, plural: str, effect: str, add: float = 0.
         plural,
         effect,
         default_add=add,
+        table_methods=table_methods,
         reported_range=_PROPORTION,
     )
 
 
 _TWO_ARM = (TWO_ARM_BINARY, ("ai", "n1i", "ci", "n2i"), ("events", "total"))
+
+_CONTINUOUS = (
+    TWO_ARM_CONTINUOUS,
+    ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i"),
+    ("mean", "sd", "total"),
+)
+_GENERIC = (GENERIC, GENERIC_COLUMNS, GENERIC_EXTRACTION)
 
 MEASURES: dict[str, Measure] = {
     m.code: m
@@ -105,6 +150,7 @@ MEASURES: dict[str, Measure] = {
             "log odds ratio",
             table_methods=("MH", "PETO"),
             reported_range=(0, None, "an odds ratio is greater than 0"),
+            natural=True,
         ),
         Measure(
             "RR",
@@ -116,6 +162,7 @@ MEASURES: dict[str, Measure] = {
             "log risk ratio",
             table_methods=("MH",),
             reported_range=(0, None, "a risk ratio is greater than 0"),
+            natural=True,
         ),
         Measure(
             "RD",
@@ -141,7 +188,13 @@ MEASURES: dict[str, Measure] = {
         ),
         _single_arm("PR", "identity", "proportions", "proportion"),
         _single_arm("PLN", "log", "log-transformed proportions", "log proportion"),
-        _single_arm("PLO", "logit", "logit-transformed proportions", "logit proportion"),
+        _single_arm(
+            "PLO",
+            "logit",
+            "logit-transformed proportions",
+            "logit proportion",
+            table_methods=("GLMM",),
+        ),
         _single_arm(
             "PAS", "arcsine", "arcsine-transformed proportions", "arcsine proportion", add=0.0
         ),
@@ -151,6 +204,71 @@ MEASURES: dict[str, Measure] = {
             "Freeman-Tukey-transformed proportions",
             "Freeman-Tukey proportion",
             add=0.0,
+        ),
+        Measure(
+            "MD",
+            *_CONTINUOUS,
+            "identity",
+            "difference",
+            "Mean difference",
+            "mean differences",
+            "mean difference",
+            default_add=0.0,
+        ),
+        Measure(
+            "SMD",
+            *_CONTINUOUS,
+            "identity",
+            "difference",
+            "Standardised mean difference",
+            "standardised mean differences (Hedges' g)",
+            "standardised mean difference",
+            default_add=0.0,
+        ),
+        Measure(
+            "ROM",
+            *_CONTINUOUS,
+            "log",
+            "ratio",
+            "Ratio of means",
+            "ratios of means",
+            "log ratio of means",
+            default_add=0.0,
+            reported_range=(0, None, "a ratio of means is greater than 0"),
+        ),
+        Measure(
+            "MN",
+            SINGLE_ARM_CONTINUOUS,
+            ("mi", "sdi", "ni"),
+            ("mean", "sd", "total"),
+            "identity",
+            "mean",
+            "Mean",
+            "means",
+            "mean",
+            default_add=0.0,
+        ),
+        Measure(
+            "HR",
+            *_GENERIC,
+            "log",
+            "ratio",
+            "Hazard ratio",
+            "hazard ratios",
+            "log hazard ratio",
+            default_add=0.0,
+            reported_range=(0, None, "a hazard ratio is greater than 0"),
+            natural=True,
+        ),
+        Measure(
+            "GEN",
+            *_GENERIC,
+            "identity",
+            "difference",
+            "Effect estimate",
+            "effect estimates (generic inverse variance)",
+            "effect estimate",
+            default_add=0.0,
         ),
     )
 }
@@ -182,8 +300,20 @@ def codes(kind: str | None = None, *, public: bool = True) -> tuple[str, ...]:
 
 
 def is_two_arm(code: str) -> bool:
+    """Whether ``code`` is computed from two arms' event counts (a 2x2 table)."""
+    m = find(code)
+    return bool(m and m.kind == TWO_ARM_BINARY)
+
+
+def compares_arms(code: str) -> bool:
+    """Whether ``code`` compares two arms (2x2 tables, two arms' means, generic estimates)."""
     m = find(code)
     return bool(m and m.two_arm)
+
+
+def natural_ratios() -> tuple[str, ...]:
+    """The ratios that may be given on the natural scale with their CI (OR, RR, HR)."""
+    return tuple(c for c in PUBLIC if MEASURES[c].natural)
 
 
 def is_ratio(code: str) -> bool:
@@ -204,12 +334,22 @@ def default_drop00(method: str) -> bool:
 
 def accepts(method: str, code: str) -> bool:
     """Whether pooling ``method`` accepts ``code`` (inverse-variance methods take all)."""
-    if method not in TABLE_METHODS:
+    if method not in TABLE_METHODS + GLMM_METHODS:
         return True
     m = find(code)
     return bool(m and method in m.table_methods)
 
 
 def methods_accepting(method: str) -> tuple[str, ...]:
-    """The public measures a table method (MH, PETO) accepts."""
+    """The public measures a table method (MH, PETO) or GLMM accepts."""
     return tuple(c for c in PUBLIC if method in MEASURES[c].table_methods)
+
+
+def tests_for(method: str) -> tuple[str, ...]:
+    """The tests a pooling method offers: z only for MH and Peto, z or t for ``rma.glmm``,
+    z or knha (Knapp-Hartung) for the inverse-variance models."""
+    if method in TABLE_METHODS:
+        return ("z",)
+    if method in GLMM_METHODS:
+        return ("z", "t")
+    return ("z", "knha")

@@ -13,6 +13,7 @@ tau^2 and I^2 confidence intervals: Q-profile method (Viechtbauer 2007, Stat Med
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,9 +37,40 @@ class _LazySpecial:
     (effect tables, screening, the report) skip its import (~0.3 s per process)."""
 
     def __getattr__(self, name: str):
-        from scipy import special as module
+        return getattr(import_special(), name)
 
-        return getattr(module, name)
+
+#: numpy submodules that numpy imports on first attribute access and ``scipy.special`` never
+#: uses; scipy >= 1.15's array-API layer (``array_api_compat.numpy``) touches every name in
+#: ``numpy.__all__`` and ``dir(numpy)`` while it is imported, loading them all (~0.15 s).
+_UNUSED_NUMPY = frozenset(
+    ("f2py", "testing", "ma", "ctypeslib", "polynomial", "random", "rec", "char", "strings")
+)
+
+
+def import_special():
+    """``scipy.special``, importing only what it uses: while scipy is imported, numpy's
+    ``__all__`` and ``dir()`` leave out the ``_UNUSED_NUMPY`` submodules not yet loaded;
+    afterwards the array-API namespace scipy built answers those names from numpy itself
+    (on first use), so nothing is missing from it."""
+    if "scipy.special" in sys.modules:
+        return sys.modules["scipy.special"]
+    hidden = {n for n in _UNUSED_NUMPY if f"numpy.{n}" not in sys.modules}
+    names, listing = np.__all__, np.__dir__
+    np.__all__ = [n for n in names if n not in hidden]
+    np.__dir__ = lambda: [n for n in listing() if n not in hidden]
+    try:
+        from scipy import special
+    finally:
+        np.__all__, np.__dir__ = names, listing
+    compat = sys.modules.get("scipy._lib.array_api_compat.numpy")
+    if compat is not None and "__getattr__" not in vars(compat):
+        compat.__getattr__ = lambda name: getattr(np, name) if name in hidden else _no(name)
+    return special
+
+
+def _no(name: str):
+    raise AttributeError(name)
 
 
 special = _LazySpecial()
@@ -172,6 +204,30 @@ def pad_groups(yi, vi, groups):
     v[rows, pos] = vi[order]
     mask[rows, pos] = True
     return y, v, mask, codes
+
+
+def pad_codes(yi, vi, codes, n_groups):
+    """Long arrays + integer group codes (0..n_groups-1) -> padded (G, kmax) arrays and mask.
+
+    As ``pad_groups`` without sorting group names: row g holds group g's studies in file
+    order (a group with no study is an empty row).
+    """
+    yi = np.asarray(yi, dtype=float)
+    vi = np.asarray(vi, dtype=float)
+    codes = np.asarray(codes, dtype=np.int64)
+    order = np.argsort(codes, kind="stable")
+    counts = np.bincount(codes, minlength=n_groups)
+    kmax = int(counts.max()) if counts.size else 0
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    pos = np.arange(order.size) - np.repeat(starts, counts)
+    rows = codes[order]
+    y = np.zeros((n_groups, kmax))
+    v = np.ones((n_groups, kmax))
+    mask = np.zeros((n_groups, kmax), dtype=bool)
+    y[rows, pos] = yi[order]
+    v[rows, pos] = vi[order]
+    mask[rows, pos] = True
+    return y, v, mask
 
 
 def fit_iv_many(y, v, mask, method="REML", test="z", level=95.0, tau2_ci=False):

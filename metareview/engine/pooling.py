@@ -1,23 +1,47 @@
 """One entry point from a table of studies to a fit: used by the CLI and the pipeline alike.
 
 Rows are dicts with ``study`` and either ``ai, n1i, ci, n2i`` (two-arm) or ``xi, ni``
-(single-arm); other keys are covariates. ``Settings`` carries the protocol's choices; its
-defaults are metafor's for the chosen model (``drop00`` is TRUE for ``rma.mh`` and
-``rma.peto``, FALSE otherwise; ``add`` is 0 for PAS/PFT and 1/2 otherwise).
+(single-arm), or for continuous and generic inverse-variance outcomes (``layout``):
+``m1i, sd1i, n1i, m2i, sd2i, n2i`` (MD, SMD, ROM), ``mi, sdi, ni`` (MN), ``yi`` with ``sei``
+or ``vi`` (GEN, or a log ratio with ``scale="log"``; HR without a scale), ``estimate`` with
+``ci_lb, ci_ub`` or ``sei`` (OR, RR, HR with ``scale="natural"``); other keys are covariates.
+``Settings`` carries the protocol's choices; its defaults are metafor's for the chosen
+model (``drop00`` is TRUE for ``rma.mh`` and ``rma.peto``, FALSE otherwise; ``add`` is 0
+for PAS/PFT and 1/2 otherwise).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from metareview.engine import measures
 from metareview.engine.effects import escalc
+from metareview.engine.effects_continuous import (
+    CONTINUOUS_COLUMNS,
+    MEAN_COLUMNS,
+    NATURAL_RATIOS,
+    escalc_continuous,
+    escalc_generic,
+    escalc_mean,
+    escalc_ratio_natural,
+)
+from metareview.engine.glmm import glmm_study_records, rma_glmm_plo
+from metareview.engine.glmm import summary as glmm_summary
 from metareview.engine.measures import default_add, default_drop00
-from metareview.engine.models import Fit, clean, fit_iv_many, pad_groups, rma, rma_mh, rma_peto
-from metareview.engine.subgroups import metareg, subgroup_analysis
+from metareview.engine.models import (
+    Fit,
+    clean,
+    fit_iv_many,
+    pad_codes,
+    pad_groups,
+    rma,
+    rma_mh,
+    rma_peto,
+)
+from metareview.engine.subgroups import metareg, q_between, subgroup_analysis
 from metareview.engine.transforms import back_transform
 from metareview.errors import AnalysisError
 
@@ -32,25 +56,93 @@ class Settings:
     to: str = "only0"
     drop00: bool | None = None
     correction: str = "constant"
+    scale: str | None = None  # ratios given as "natural" (estimate, CI) or "log" (yi, sei)
 
     def resolved(self) -> Settings:
         add = self.add if self.add is not None else default_add(self.measure)
         drop00 = self.drop00 if self.drop00 is not None else default_drop00(self.method)
         return replace(self, add=add, drop00=drop00)
 
+    def as_record(self) -> dict[str, Any]:
+        """The settings as results record them (``scale`` only when set)."""
+        out = dict(self.__dict__)
+        if out["scale"] is None:
+            del out["scale"]
+        return out
+
     def check(self) -> None:
         if self.measure not in measures.PUBLIC:
             raise AnalysisError(f"unknown measure {self.measure!r}")
+        if self.scale not in (None, "natural", "log"):
+            raise AnalysisError(f"unknown scale {self.scale!r} (natural or log)")
+        if self.scale is not None and self.measure not in NATURAL_RATIOS:
+            raise AnalysisError(
+                f"scale {self.scale!r} is for ratios ({', '.join(NATURAL_RATIOS)}), "
+                f"not {self.measure}"
+            )
+        lay = layout(self)
+        if self.method in measures.TABLE_METHODS and lay != "two_arm":
+            raise AnalysisError(
+                f"method {self.method} pools 2x2 counts (ai, n1i, ci, n2i); "
+                f"{describe_layout(self)} is pooled by inverse variance: choose FE or a "
+                "random-effects method (DL, REML, PM, ...)"
+            )
         if not measures.accepts(self.method, self.measure):
+            if self.method in measures.GLMM_METHODS:
+                raise AnalysisError(
+                    "method GLMM pools proportions on the logit scale (measure PLO)"
+                )
             if self.method == "PETO":
                 raise AnalysisError("the Peto method pools odds ratios only (measure OR)")
             accepted = ", ".join(measures.methods_accepting(self.method))
             raise AnalysisError(f"method {self.method} needs a two-arm measure ({accepted})")
-        if self.method in measures.TABLE_METHODS and self.test != "z":
+        if self.test not in measures.tests_for(self.method):
+            if self.method in measures.GLMM_METHODS:
+                raise AnalysisError("method GLMM supports test z or t (metafor's rma.glmm)")
+            if self.test == "t":
+                raise AnalysisError("test t is rma.glmm's (method GLMM); use knha for rma")
             raise AnalysisError(f"method {self.method} supports test z only")
 
 
+def layout(s: Settings) -> str:
+    """What a row holds for these settings: ``two_arm`` / ``single_arm`` (event counts),
+    ``continuous`` (two arms' mean, SD, n), ``mean`` (one arm), ``generic`` (yi with sei
+    or vi) or ``natural`` (a ratio with its CI or log-scale SE)."""
+    if s.scale == "natural":
+        return "natural"
+    if s.scale == "log":
+        return "generic"
+    return _LAYOUTS[measures.get(s.measure).kind]
+
+
+_LAYOUTS = {
+    measures.TWO_ARM_BINARY: "two_arm",
+    measures.SINGLE_ARM_BINARY: "single_arm",
+    measures.TWO_ARM_CONTINUOUS: "continuous",
+    measures.SINGLE_ARM_CONTINUOUS: "mean",
+    measures.GENERIC: "generic",
+}
+
+
+def table_columns(s: Settings) -> tuple[str, ...]:
+    """The measure columns of a per-outcome table for these settings: the registry's, or
+    ``yi, sei`` for estimates given with their SE or CI (``scale="log"``)."""
+    if layout(s) == "generic":
+        return measures.GENERIC_COLUMNS
+    return measures.get(s.measure).columns
+
+
+def describe_layout(s: Settings) -> str:
+    return {
+        "continuous": f"a continuous outcome ({s.measure})",
+        "mean": "a single-arm mean (MN)",
+        "generic": f"a generic inverse-variance outcome ({s.measure})",
+        "natural": f"a ratio given with its CI ({s.measure}, natural scale)",
+    }.get(layout(s), f"measure {s.measure}")
+
+
 def is_two_arm(measure: str) -> bool:
+    """A binary two-arm measure (2x2 counts); see ``layout`` for generic ratios."""
     return measures.is_two_arm(measure)
 
 
@@ -58,7 +150,39 @@ def _columns(rows, names):
     return {n: np.array([float(r[n]) for r in rows]) for n in names}
 
 
+def _optional(rows, name):
+    """A column some rows may leave empty ('' or None): NaN there."""
+    out = []
+    for r in rows:
+        v = r.get(name)
+        out.append(np.nan if v is None or v == "" else float(v))
+    return np.array(out, dtype=float)
+
+
 def effect_sizes(rows: list[dict], s: Settings):
+    lay = layout(s)
+    if lay == "continuous":
+        d = _columns(rows, CONTINUOUS_COLUMNS)
+        return escalc_continuous(s.measure, *(d[c] for c in CONTINUOUS_COLUMNS))
+    if lay == "mean":
+        d = _columns(rows, MEAN_COLUMNS)
+        return escalc_mean(d["mi"], d["sdi"], d["ni"])
+    if lay == "generic":
+        return escalc_generic(
+            s.measure,
+            _columns(rows, ("yi",))["yi"],
+            sei=_optional(rows, "sei"),
+            vi=_optional(rows, "vi"),
+        )
+    if lay == "natural":
+        return escalc_ratio_natural(
+            s.measure,
+            _columns(rows, ("estimate",))["estimate"],
+            ci_lb=_optional(rows, "ci_lb"),
+            ci_ub=_optional(rows, "ci_ub"),
+            sei=_optional(rows, "sei"),
+            level=s.level,
+        )
     data = _columns(rows, measures.get(s.measure).columns)
     return escalc(s.measure, data, add=s.add, to=s.to, drop00=s.drop00, correction=s.correction)
 
@@ -80,8 +204,10 @@ def pool(rows: list[dict], settings: Settings, *, what: str = "meta-analysis") -
         if s.method == "MH":
             return rma_mh(d["ai"], d["n1i"], d["ci"], d["n2i"], ids, measure=s.measure, **kwargs)
         return rma_peto(d["ai"], d["n1i"], d["ci"], d["n2i"], ids, **kwargs)
+    if s.method == "GLMM":
+        return pool_glmm(rows, s, what=what)
     es = effect_sizes(rows, s)
-    if _all_zero_events(rows, s.measure):
+    if layout(s) == "two_arm" and _all_zero_events(rows, s.measure):
         raise AnalysisError(f"{what}: no events in any study; the effect is not estimable")
     if not np.any(es.usable):
         reasons = sorted({e for e in es.excluded if e})
@@ -90,6 +216,84 @@ def pool(rows: list[dict], settings: Settings, *, what: str = "meta-analysis") -
             + (f" ({'; '.join(reasons)})" if reasons else "")
         )
     return rma(es, ids, method=s.method, test=s.test, level=s.level, what=what)
+
+
+def pool_glmm(rows: list[dict], s: Settings, *, what: str = "meta-analysis") -> Fit:
+    """``rma.glmm(measure = "PLO", xi, ni)``: the random-intercept logistic model (ML,
+    7-point adaptive quadrature). ``q`` is the Wald-type test of heterogeneity;
+    ``q_lrt`` the likelihood-ratio test, both against the saturated model."""
+    d = _columns(rows, ("xi", "ni"))
+    res = rma_glmm_plo(d["xi"], d["ni"], test=s.test, level=s.level, what=what)
+    out = glmm_summary(res)
+    return Fit(
+        measure=s.measure,
+        method="GLMM",
+        test=s.test,
+        level=s.level,
+        model=res.model,
+        k=res.k,
+        estimate=out["estimate"],
+        se=out["se"],
+        ci_lb=out["ci_lb"],
+        ci_ub=out["ci_ub"],
+        stat=out["stat"],
+        pval=out["pval"],
+        df=res.df,
+        pi_lb=out["pi_lb"],
+        pi_ub=out["pi_ub"],
+        tau2=res.tau2,
+        tau2_se=None,
+        tau2_ci_lb=None,
+        tau2_ci_ub=None,
+        i2=res.i2,
+        i2_ci_lb=None,
+        i2_ci_ub=None,
+        h2=res.h2,
+        h2_ci_lb=None,
+        h2_ci_ub=None,
+        q=res.q_wald,
+        q_df=res.q_df,
+        q_pval=res.q_wald_pval,
+        back=out["back"],
+        studies=glmm_study_records([r["study"] for r in rows], d["xi"], d["ni"], s.level),
+        warnings=list(res.warnings),
+        extra={
+            "q_lrt": res.q_lrt,
+            "q_lrt_pval": res.q_lrt_pval,
+            "vt": res.vt,
+            "ll": res.ll,
+            "nagq": 7,
+        },
+    )
+
+
+def _subgroups_glmm(rows: list[dict], s: Settings, column: str) -> dict[str, Any]:
+    """One ``rma.glmm`` per level, each with its own tau2 (as ``meta::metaprop`` with
+    subgroups), and Cochran's Q over the level estimates with weights 1/se^2 as the test
+    for subgroup differences; the same shape as ``SubgroupResult.to_dict``."""
+    subgroups, est, se = [], [], []
+    for level in sorted({str(r[column]) for r in rows}):
+        sub = [r for r in rows if str(r[column]) == level]
+        try:
+            fit = pool_glmm(sub, s, what=f"subgroup {level}")
+        except AnalysisError as exc:
+            subgroups.append({"level": level, "k": len(sub), "not_pooled": str(exc)})
+            continue
+        subgroups.append(fit.to_dict() | {"level": level})
+        est.append(fit.estimate)
+        se.append(fit.se)
+    between = q_between(est, se) if len(est) >= 2 else None
+    return clean(
+        {
+            "subgroup": column,
+            "subgroups": subgroups,
+            "test_between": between,
+            "test_between_fe": None,
+            "test_between_re": between,
+            "overall": pool(rows, s).to_dict(),
+            "warnings": [] if between else ["fewer than two subgroups could be pooled"],
+        }
+    )
 
 
 def _has_events(row) -> bool:
@@ -109,6 +313,8 @@ def pool_subgroups(rows: list[dict], settings: Settings, column: str) -> dict[st
         raise AnalysisError(f"subgroup column '{column}' not found")
     if s.method in ("MH", "PETO"):
         return _subgroups_2x2(rows, s, column).to_dict()
+    if s.method in measures.GLMM_METHODS:
+        return _subgroups_glmm(rows, s, column)
     es = effect_sizes(rows, s)
     res = subgroup_analysis(
         es,
@@ -153,7 +359,7 @@ def _subgroups_2x2(rows: list[dict], s: Settings, column: str):
 def pool_mods(rows: list[dict], settings: Settings, mods: list[str]) -> dict[str, Any]:
     s = settings.resolved()
     s.check()
-    if s.method in ("MH", "PETO"):
+    if s.method in measures.TABLE_METHODS + measures.GLMM_METHODS:
         raise AnalysisError("meta-regression needs an inverse-variance model")
     es = effect_sizes(rows, s)
     use = es.usable
@@ -172,7 +378,7 @@ def pool_by(rows: list[dict], settings: Settings, by: str) -> list[dict[str, Any
     s = settings.resolved()
     s.check()
     groups = [str(r[by]) for r in rows]
-    if s.method in ("MH", "PETO"):
+    if s.method in measures.TABLE_METHODS + measures.GLMM_METHODS:
         out = []
         for g in sorted(set(groups)):
             sub = [r for r, gg in zip(rows, groups, strict=True) if gg == g]
@@ -221,12 +427,12 @@ def many_fits(rows, s: Settings, groups) -> list[dict[str, Any]]:
     )
     pos = {g: i for i, g in enumerate(order[ok])}
     ni_by_group = {}
-    if not is_two_arm(s.measure):
+    if s.measure == "PFT":  # the back-transformation needs each group's ni
         nis = np.array([float(r["ni"]) for r in rows])[use]
         gg = groups[use]
         ni_by_group = {g: nis[gg == g] for g in order}
     no_events: set = set()
-    if is_two_arm(s.measure):  # as pool(): a group without events has no estimable effect
+    if layout(s) == "two_arm":  # as pool(): a group without events has no estimable effect
         events = np.array([_has_events(r) for r in rows], dtype=bool)
         no_events = set(codes) - set(groups[events].tolist())
     for g in codes:
@@ -270,4 +476,124 @@ def many_fits(rows, s: Settings, groups) -> list[dict[str, Any]]:
             for key in ("estimate", "ci_lb", "ci_ub", "pi_lb", "pi_ub")
         }
         out.append(clean(d))
+    return out
+
+
+#: per-group arrays of ``ManyFits`` (NaN where a group has no fit)
+MANY_FIELDS = (
+    "estimate",
+    "se",
+    "ci_lb",
+    "ci_ub",
+    "stat",
+    "pval",
+    "pi_lb",
+    "pi_ub",
+    "tau2",
+    "tau2_se",
+    "i2",
+    "h2",
+    "q",
+    "q_pval",
+)
+MANY_CI_FIELDS = ("tau2_ci_lb", "tau2_ci_ub", "i2_ci_lb", "i2_ci_ub", "h2_ci_lb", "h2_ci_ub")
+BACK_FIELDS = ("estimate", "ci_lb", "ci_ub", "pi_lb", "pi_ub")
+
+
+@dataclass
+class ManyFits:
+    """One inverse-variance fit per group, as arrays over the groups (in ``groups`` order).
+
+    ``values[name]`` and ``back[name]`` are (G,) float arrays, NaN where there is no
+    value; ``k`` the studies in each fit; ``error[g]`` the reason group g has no fit
+    (None when it has one); ``warnings[g]`` how its tau^2 was found, when that needs saying.
+    """
+
+    settings: Settings
+    groups: list[str]
+    k: np.ndarray
+    values: dict[str, np.ndarray]
+    back: dict[str, np.ndarray]
+    error: list[str | None]
+    warnings: list[list[str]] = field(default_factory=list)
+
+
+def pool_by_columns(
+    counts: dict[str, np.ndarray], codes, groups: list[str], settings: Settings, *, tau2_ci=True
+) -> ManyFits:
+    """``many_fits`` from count columns and integer group codes (``codes[i]`` indexes
+    ``groups``), without a dict per row or per group: the arrays of every group's fit.
+    ``tau2_ci``: also the Q-profile CI of tau^2, I^2 and H^2 (``MANY_CI_FIELDS``)."""
+    s = settings.resolved()
+    s.check()
+    codes = np.asarray(codes, dtype=np.int64)
+    n_groups = len(groups)
+    data = {name: np.asarray(col, dtype=float) for name, col in counts.items()}
+    options = {"add": s.add, "to": s.to, "drop00": s.drop00, "correction": s.correction}
+    if s.to == "if0all":  # the correction is decided within each group
+        yi = np.empty(codes.size)
+        vi = np.empty(codes.size)
+        for g in range(n_groups):
+            sel = codes == g
+            es = escalc(s.measure, {n: c[sel] for n, c in data.items()}, **options)
+            yi[sel], vi[sel] = es.yi, es.vi
+    else:
+        es = escalc(s.measure, data, **options)
+        yi, vi = es.yi, es.vi
+    use = np.isfinite(yi) & np.isfinite(vi)
+    y, v, mask = pad_codes(yi[use], vi[use], codes[use], n_groups)
+    k = mask.sum(1)
+    total = np.bincount(codes, minlength=n_groups)
+    ok = k >= 2
+    if is_two_arm(s.measure):  # as pool(): a group without events has no estimable effect
+        events = (data["ai"] != 0) | (data["ci"] != 0)
+        no_events = np.bincount(codes[events], minlength=n_groups) == 0
+    else:
+        no_events = np.zeros(n_groups, dtype=bool)
+    fit = ok & ~no_events
+    names = MANY_FIELDS + (MANY_CI_FIELDS if tau2_ci and s.method != "FE" else ())
+    values = {name: np.full(n_groups, np.nan) for name in names}
+    warnings: list[list[str]] = [[] for _ in range(n_groups)]
+    converged = np.zeros(n_groups, dtype=bool)
+    idx = np.flatnonzero(fit)
+    if idx.size:
+        res = fit_iv_many(
+            y[idx], v[idx], mask[idx], s.method, s.test, s.level, tau2_ci=names != MANY_FIELDS
+        )
+        for name in names:
+            values[name][idx] = res[name]
+        converged[idx] = res["converged"]
+        for j, notes in enumerate(res["notes"]):
+            if notes:
+                warnings[idx[j]] = list(notes)
+    if s.method == "FE":
+        values["tau2_se"][:] = np.nan
+    error: list[str | None] = [None] * n_groups
+    for g in np.flatnonzero(~(fit & converged)).tolist():
+        if no_events[g]:
+            error[g] = f"group {groups[g]}: no events in any study; the effect is not estimable"
+        elif not ok[g]:
+            error[g] = f"group {groups[g]}: k = {k[g]}; at least two studies are needed"
+        else:
+            error[g] = f"group {groups[g]}: {s.method} did not converge"
+    k_out = np.where(no_events, total, k)
+    failed = np.array([e is not None for e in error], dtype=bool)
+    for name in names:
+        values[name][failed] = np.nan
+    ni = None
+    if s.measure == "PFT":  # the harmonic mean of each group's sample sizes
+        inv = np.bincount(codes[use], weights=1 / data["ni"][use], minlength=n_groups)
+        ni = k / np.where(inv > 0, inv, np.nan)
+    back = {name: _back_many(s.measure, values[name], ni) for name in BACK_FIELDS}
+    return ManyFits(s, list(groups), k_out, values, back, error, warnings)
+
+
+def _back_many(measure, values, hmean):
+    """``back_transform`` of one value per group (PFT with each group's harmonic mean)."""
+    if measure != "PFT":
+        with np.errstate(over="ignore"):
+            return np.asarray(back_transform(measure, values), dtype=float)
+    out = np.full(values.shape, np.nan)
+    for g in np.flatnonzero(np.isfinite(values) & np.isfinite(hmean)).tolist():
+        out[g] = back_transform(measure, values[g], ni=[hmean[g]])
     return out

@@ -393,6 +393,16 @@ def egger(es: EffectSizes, *, level: float = 95.0) -> RegTestResult:
     return regtest(es, model="lm", predictor="sei", level=level)
 
 
+def _binary_only(test: str, measure: str) -> str:
+    counts = "two-arm event counts (ai, n1i, ci, n2i)"
+    if test.startswith("Peters"):
+        counts += " or single-arm (xi, ni)"
+    return (
+        f"{test} is for binary outcomes: it needs {counts}; measure {measure} here has no "
+        "event counts (use Egger's test, regtest)"
+    )
+
+
 def peters(es: EffectSizes, *, level: float = 95.0) -> RegTestResult:
     """Peters' test (Peters, Sutton, Jones, Abrams & Rushton 2006, JAMA 295:676).
 
@@ -420,7 +430,7 @@ def peters(es: EffectSizes, *, level: float = 95.0) -> RegTestResult:
         events = np.asarray(counts["xi"], float)
         n = np.asarray(counts["ni"], float)
     else:
-        raise AnalysisError("Peters' test needs the event counts and sample sizes")
+        raise AnalysisError(_binary_only("Peters' test", es.measure))
     nonevents = n - events
     use = _usable(es) & np.isfinite(n)
     informative = (events > 0) & (nonevents > 0)
@@ -472,7 +482,9 @@ def harbord(es: EffectSizes, *, level: float = 95.0) -> RegTestResult:
     """
     counts = es.counts
     if not all(c in counts for c in TWO_ARM_COUNTS):
-        raise AnalysisError("Harbord's test needs two-arm event counts (ai, n1i, ci, n2i)")
+        if "xi" in counts:
+            raise AnalysisError("Harbord's test needs two-arm event counts (ai, n1i, ci, n2i)")
+        raise AnalysisError(_binary_only("Harbord's test", es.measure))
     a, n1, c, n2 = (np.asarray(counts[x], float) for x in TWO_ARM_COUNTS)
     b, d = n1 - a, n2 - c
     n = n1 + n2
@@ -993,10 +1005,15 @@ def assess(
         run("egger", lambda: egger(es, level=level))
         run("regtest_rma", lambda: regtest(es, model="rma", method=method, level=level))
     two_arm = all(c in es.counts for c in TWO_ARM_COUNTS)
-    if "peters" in wanted and (two_arm or "xi" in es.counts):
+    binary = two_arm or "xi" in es.counts
+    if "peters" in wanted and binary:
         run("peters", lambda: peters(es, level=level))
     if "harbord" in wanted and two_arm and es.measure == "OR":
         run("harbord", lambda: harbord(es, level=level))
+    if not binary:  # continuous or generic inverse-variance data: say why, do not omit
+        for name, label in (("peters", "Peters' test"), ("harbord", "Harbord's test")):
+            if name in wanted:
+                out[name] = {"error": _binary_only(label, es.measure)}
     if "begg" in wanted:
         run("ranktest", lambda: ranktest(es))
     if "trimfill" in wanted:

@@ -10,7 +10,9 @@ and iteration rules follow metafor's ``rma.uni`` (Viechtbauer 2005, J Educ Behav
 * HS  Hunter & Schmidt (2004):     (Q - k) / sum w
 * SJ  Sidik & Jonkman (2005):      tau0 * RSS(tau0) / (k-1), tau0 = mean((y - ybar)^2)
 * ML, REML, EB: Fisher scoring from the (truncated) HE estimate, step-halving at 0,
-  stopping when the change is <= 1e-5 (at most 100 iterations), as metafor does
+  stopping when the change is <= 1e-5 (at most 100 iterations), as metafor does; where
+  it fails, the group is refitted with the step halved (metafor's ``stepadj = 0.5``,
+  1000 iterations) and then by a bracketed search on [0, tau2_max] (``fisher_scoring``)
 * PM  Paule & Mandel (1982): root of Q(tau^2) = k-1 by Brent's method exactly as R's
   ``uniroot`` (tolerance ``.Machine$double.eps^0.25``) on [0, max(100, 10 mad(y)^2)];
   ``zeroin_many`` runs R's zeroin for all groups in lock-step
@@ -154,11 +156,22 @@ def _log_lik(y, v, mask, tau2, reml: bool):
     return -0.5 * k * np.log(2 * np.pi) - 0.5 * logdet - 0.5 * rss
 
 
-def fisher_scoring(y, v, mask, method: str) -> Tau2Result:
-    """ML, REML or EB by metafor's Fisher scoring, all groups iterated together."""
+STEPADJ = 0.5
+"""Step adjustment of the first fallback (metafor's ``control = list(stepadj = 0.5)``)."""
+STEPADJ_MAXITER = 1000
+"""Iterations of the step-halved Fisher scoring (metafor's ``maxiter = 1000`` in that refit)."""
+GRID_POINTS = 161
+"""Points of the log-likelihood grid that brackets the optimum in the last fallback."""
+
+
+def _fisher_loop(y, v, mask, method, tau2, stepadj=1.0, maxiter=MAXITER):
+    """metafor's Fisher scoring loop from ``tau2`` (all groups together): ``adj`` times
+    ``stepadj``, halved while it would take tau^2 below 0, until the change is <=
+    ``THRESHOLD``; more than ``maxiter`` iterations (or an infinite step) is a failure.
+    Returns ``(tau2, converged, iterations)``."""
     g = y.shape[0]
     k = mask.sum(1)
-    tau2 = he(y, v, mask)
+    tau2 = np.array(tau2, dtype=float)
     active = np.ones(g, dtype=bool)
     converged = np.ones(g, dtype=bool)
     iterations = np.zeros(g, dtype=int)
@@ -182,6 +195,8 @@ def fisher_scoring(y, v, mask, method: str) -> Tau2Result:
         # group stops here, not converged
         broken = ~np.isfinite(adj)
         adj = np.where(broken, 0.0, adj)
+        if stepadj != 1.0:
+            adj = adj * stepadj
         neg = ta + adj < 0
         while neg.any():
             adj = np.where(neg, adj / 2, adj)
@@ -193,16 +208,147 @@ def fisher_scoring(y, v, mask, method: str) -> Tau2Result:
         iterations[idx] = it
         converged[idx[broken]] = False
         done = (change <= THRESHOLD) | broken
-        if it > MAXITER:
+        if it > maxiter:
             converged[idx[~done]] = False
             converged[idx] = False
             break
         active[idx[done]] = False
+    return tau2, converged, iterations
+
+
+def _score(y, v, mask, tau2, method):
+    """Derivative of the (restricted) log-likelihood in tau^2 (ML, REML), per group."""
+    w, sw, _, resid, _ = weighted_parts(y, v, mask, tau2)
+    py = w * resid
+    if method == "REML":
+        return 0.5 * (_wsum(py**2) - p_traces(w, sw)[0])
+    return 0.5 * (_wsum(py**2) - sw)
+
+
+def tau2_upper(y, mask):
+    """Upper end of the last fallback's search: max(100, 10 s^2), s^2 the variance of y."""
+    k = mask.sum(1)
+    ybar = _wsum(np.where(mask, y, 0.0)) / k
+    s2 = _wsum(np.where(mask, (y - ybar[:, None]) ** 2, 0.0)) / np.maximum(k - 1, 1)
+    return np.maximum(100.0, 10 * s2)
+
+
+def bracketed_optimum(y, v, mask, method):
+    """tau^2 by a bracketed search on [0, tau2_max] (``tau2_upper``), one group at a time.
+
+    ML, REML: the log-likelihood on a grid (0 and ``GRID_POINTS`` points from 1e-8 tau2_max
+    to tau2_max, geometric) locates the global maximum; the score (its derivative) is then
+    solved by R's zeroin between the grid neighbours, and tau^2 = 0 wins when its
+    likelihood is not lower. EB: the root of its estimating equation, Q(tau^2) = k - 1 (0
+    when Q(0) < k - 1). Returns ``(tau2, found, upper)``; ``found`` is False only when
+    the likelihood is nowhere finite or Q(tau2_max) > k - 1 (EB).
+    """
+    g = y.shape[0]
+    upper = tau2_upper(y, mask)
+    tau2 = np.full(g, np.nan)
+    found = np.zeros(g, dtype=bool)
+    for i in range(g):
+        m = mask[i]
+        yi, vi = y[i, m][None, :], v[i, m][None, :]
+        mi = np.ones_like(yi, dtype=bool)
+        if method == "EB":
+            kk = yi.size
+
+            def f(t, yi=yi, vi=vi, mi=mi, kk=kk):
+                return float(q_generalised(yi, vi, mi, np.array([t]))[0]) - (kk - 1)
+
+            f0, f1 = f(0.0), f(float(upper[i]))
+            if not (np.isfinite(f0) and np.isfinite(f1)) or f1 > 0:
+                continue
+            tau2[i] = 0.0 if f0 < 0 else zeroin(f, 0.0, float(upper[i]), f0, f1, tol=1e-12)[0]
+            found[i] = True
+            continue
+        grid = np.concatenate([[0.0], upper[i] * np.logspace(-8, 0, GRID_POINTS)])
+        reml = method == "REML"
+        rows_y = np.repeat(yi, grid.size, 0)
+        rows_v = np.repeat(vi, grid.size, 0)
+        rows_m = np.ones_like(rows_y, dtype=bool)
+        with np.errstate(all="ignore"):
+            ll = _log_lik(rows_y, rows_v, rows_m, grid, reml)
+        if not np.isfinite(ll).any():
+            continue
+        j = int(np.nanargmax(np.where(np.isfinite(ll), ll, -np.inf)))
+
+        def score(t, yi=yi, vi=vi, mi=mi):
+            with np.errstate(all="ignore"):
+                return float(_score(yi, vi, mi, np.array([t]), method)[0])
+
+        best, best_ll = grid[j], ll[j]
+        lo, hi = grid[max(j - 1, 0)], grid[min(j + 1, grid.size - 1)]
+        s_lo, s_hi = score(lo), score(hi)
+        if s_lo > 0 > s_hi:
+            root = zeroin(score, lo, hi, s_lo, s_hi, tol=1e-14)[0]
+            with np.errstate(all="ignore"):
+                ll_root = float(_log_lik(yi, vi, mi, np.array([root]), reml)[0])
+            if ll_root >= best_ll:
+                best, best_ll = root, ll_root
+        if ll[0] >= best_ll:
+            best = 0.0
+        tau2[i] = best
+        found[i] = True
+    return tau2, found, upper
+
+
+def fisher_scoring(y, v, mask, method: str) -> Tau2Result:
+    """ML, REML or EB by metafor's Fisher scoring, all groups iterated together.
+
+    A group whose scoring fails (more than ``MAXITER`` iterations, or an infinite step) is
+    refitted alone, first with the step halved (``STEPADJ``, at most ``STEPADJ_MAXITER``
+    iterations: metafor's ``control = list(stepadj = 0.5, maxiter = 1000)``), then by
+    ``bracketed_optimum``; a note says how its tau^2 was found. Only a group for which
+    neither finds an optimum is left not converged.
+    """
+    g = y.shape[0]
+    init = he(y, v, mask)
+    tau2, converged, iterations = _fisher_loop(y, v, mask, method, init)
     notes: list[list[str]] = [[] for _ in range(g)]
+    failed = np.flatnonzero(~converged)
+    searched = np.zeros(g, dtype=bool)
+    if failed.size:
+        ys, vs, ms = y[failed], v[failed], mask[failed]
+        t_half, ok_half, it_half = _fisher_loop(
+            ys, vs, ms, method, init[failed], STEPADJ, STEPADJ_MAXITER
+        )
+        for j in np.flatnonzero(ok_half):
+            i = failed[j]
+            tau2[i], converged[i], iterations[i] = t_half[j], True, it_half[j]
+            notes[i].append(
+                f"{method}: Fisher scoring did not converge in {MAXITER} iterations; tau^2 "
+                f"found by Fisher scoring with the step halved (step adjustment {STEPADJ}, "
+                f"converged after {int(it_half[j])} iterations; metafor: "
+                f"control = list(stepadj = {STEPADJ}, maxiter = {STEPADJ_MAXITER}))"
+            )
+        rest = np.flatnonzero(~ok_half)
+        if rest.size:
+            t_opt, ok_opt, upper = bracketed_optimum(ys[rest], vs[rest], ms[rest], method)
+            what = {
+                "REML": "maximising the restricted log-likelihood",
+                "ML": "maximising the log-likelihood",
+                "EB": "solving its estimating equation Q(tau^2) = k - 1",
+            }[method]
+            for j in np.flatnonzero(ok_opt):
+                i = failed[rest[j]]
+                tau2[i], converged[i], searched[i] = t_opt[j], True, True
+                notes[i].append(
+                    f"{method}: Fisher scoring did not converge, with or without step "
+                    f"halving; tau^2 found by {what} on [0, {upper[j]:.6g}]"
+                )
+            for j in np.flatnonzero(~ok_opt):
+                i = failed[rest[j]]
+                tau2[i] = np.nan
+                notes[i].append(
+                    f"{method}: no optimum found: Fisher scoring did not converge (nor with "
+                    f"step halving) and the search on [0, {upper[j]:.6g}] found none"
+                )
     if method in ("ML", "REML"):
         ll0 = _log_lik(y, v, mask, np.zeros(g), method == "REML")
         ll = _log_lik(y, v, mask, tau2, method == "REML")
-        stuck = converged & (ll0 - ll > UNIROOT_TOL) & (tau2 > THRESHOLD)
+        stuck = converged & ~searched & (ll0 - ll > UNIROOT_TOL) & (tau2 > THRESHOLD)
         for i in np.flatnonzero(stuck):
             notes[i].append(
                 "Fisher scoring may have stopped at a local maximum; tau^2 set to 0 (metafor rule)"

@@ -1,6 +1,8 @@
 """Back-transformations from the analysis scale to the reporting scale.
 
-They follow metafor's ``transf.*`` functions: ``exp`` for log ratios and log proportions,
+They follow metafor's ``transf.*`` functions: ``exp`` for log ratios (OR, RR, HR, ROM) and
+log proportions, the identity for differences, means and generic estimates (RD, PR, MD,
+SMD, MN, GEN),
 ``transf.ilogit``, ``transf.iarcsin`` and, for the Freeman-Tukey double arcsine, the
 inversion of Miller (1978, Am Stat 32:138) evaluated at the harmonic mean of the sample
 sizes (``transf.ipft.hm``).
@@ -52,6 +54,6 @@ def back_transform(measure: str, values, ni=None):
         if ni is None:
             raise ValueError("PFT back-transformation needs the sample sizes (harmonic mean)")
         out = ipft(arr, harmonic_mean(ni))
-    else:  # RD, PR: identity
+    else:  # RD, PR, MD, SMD, MN, GEN: identity
         out = arr
     return out if np.ndim(values) else float(out)

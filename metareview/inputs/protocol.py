@@ -22,6 +22,8 @@ import yaml
 
 from metareview.engine import measures
 from metareview.errors import InputError, InputWarning, raise_collected
+from metareview.inputs.conventions import apply_conventions
+from metareview.inputs.tables import EXTRACTION_OPTIONAL
 from metareview.text import BIDI, bidi_message, control_character, describe_character
 
 # package data (workflow/schemas is a link to this folder, for Snakemake's conventions)
@@ -563,6 +565,7 @@ def _load_protocol(path: str | Path) -> dict:
                     f"outcome {out['id']!r} is neither prespecified nor post_hoc",
                 )
             out.setdefault("post_hoc", True)
+    apply_conventions(data)  # a named preset fills the defaults not written (before the schema's)
     fill_defaults(_load_schema(SCHEMA_PATH), data)
 
     stem = Path(path).stem
@@ -618,8 +621,28 @@ def _load_protocol(path: str | Path) -> dict:
                 f"outcome {oid!r}: method {s['method']} works only with measure "
                 f"{', '.join(allowed)}, not {s['measure']}",
             )
-        if s["test"] == "knha" and s["method"] in measures.TABLE_METHODS:
-            err(where("test"), f"outcome {oid!r}: test knha is not available with {s['method']}")
+        if out.get("data") == "generic" and not (measure.generic or measure.natural):
+            err(
+                ["outcomes", i, "data"],
+                f"outcome {oid!r}: data 'generic' (an estimate with its SE or CI per study) "
+                f"is for {', '.join(measures.natural_ratios())} and the generic measures, "
+                f"not {s['measure']}",
+            )
+        elif (out.get("data") == "generic" or not measure.binary) and (
+            s["method"] in measures.TABLE_METHODS
+        ):
+            err(
+                where("method"),
+                f"outcome {oid!r}: method {s['method']} pools 2x2 counts; "
+                f"{'generic estimates' if out.get('data') else s['measure']} are pooled by "
+                "inverse variance (FE or a random-effects method)",
+            )
+        if s["test"] not in measures.tests_for(s["method"]):
+            err(
+                where("test"),
+                f"outcome {oid!r}: test {s['test']} is not available with {s['method']} "
+                f"(available: {', '.join(measures.tests_for(s['method']))})",
+            )
         if measure.two_arm:
             if "intervention" not in arms:
                 err(
@@ -645,6 +668,21 @@ def _load_protocol(path: str | Path) -> dict:
                 err(
                     where("correction"),
                     f"outcome {oid!r}: the treatment-arm correction needs two arms",
+                )
+        if (out.get("certainty") or {}).get("comparator_risk") and not measure.two_arm:
+            err(
+                ["outcomes", i, "certainty", "comparator_risk"],
+                f"outcome {oid!r}: a comparator risk is for two-arm measures, not "
+                f"{s['measure']} (a single-arm outcome has no comparator)",
+            )
+        if "rows_of" in out:
+            ids = {o["id"]: o for o in data["outcomes"]}
+            source = ids.get(out["rows_of"])
+            if source is None or out["rows_of"] == oid or "rows_of" in source:
+                err(
+                    ["outcomes", i, "rows_of"],
+                    f"outcome {oid!r}: rows_of must name another outcome of the protocol "
+                    "that has rows of its own",
                 )
         rep = out.get("reported") or {}
         lb, ub, est = rep.get("ci_lb"), rep.get("ci_ub"), rep.get("estimate")
@@ -731,6 +769,8 @@ def _settings(protocol: dict, out: dict, resolve: bool = True) -> dict:
             s[key] = out[key]
         else:
             s[key] = defaults.get(key, FALLBACK_SETTINGS[key])
+    if out.get("data") == "generic" and measures.get(s["measure"]).natural:
+        s["scale"] = "log"  # estimates with their CI: the table holds log ratios and SEs
     if not resolve:
         return s
     if s["add"] is None:
@@ -739,6 +779,29 @@ def _settings(protocol: dict, out: dict, resolve: bool = True) -> dict:
     if s["drop00"] is None:
         s["drop00"] = measures.default_drop00(s["method"])
     return s
+
+
+def outcome_kind(protocol: dict, outcome_id: str) -> str:
+    """What an outcome's extraction rows hold: the measure registry's ``kind`` of its
+    measure, or ``generic`` (an estimate with its SE or CI per study) for ``data: generic``."""
+    out = _outcome(protocol, outcome_id)
+    if out.get("data") == "generic":
+        return measures.GENERIC
+    return measures.get(outcome_settings(protocol, outcome_id)["measure"]).kind
+
+
+def outcome_measures(protocol: dict) -> dict[str, tuple[str, str]]:
+    """Outcome id -> (measure, kind) for ``tables.load_extraction``."""
+    return {
+        o["id"]: (outcome_settings(protocol, o["id"])["measure"], outcome_kind(protocol, o["id"]))
+        for o in protocol["outcomes"]
+    }
+
+
+def outcome_certainty(protocol: dict, outcome_id: str) -> dict:
+    """The outcome's ``certainty:`` block (GRADE judgements, threshold, comparator risk);
+    {} when the protocol records none."""
+    return dict(_outcome(protocol, outcome_id).get("certainty") or {})
 
 
 def outcome_ids(protocol: dict) -> list[str]:
@@ -750,9 +813,15 @@ def outcome_arms(protocol: dict, outcome_id: str) -> tuple[str, ...]:
     """``(intervention, control)`` for a two-arm outcome, ``(arm,)`` for a single-arm one."""
     out = _outcome(protocol, outcome_id)
     arms = protocol.get("arms") or {}
-    if measures.is_two_arm(outcome_settings(protocol, outcome_id)["measure"]):
+    if measures.compares_arms(outcome_settings(protocol, outcome_id)["measure"]):
         return (arms["intervention"], arms["control"])
     return (out.get("arm") or arms["single"],)
+
+
+def rows_outcome(protocol: dict, outcome_id: str) -> str:
+    """The outcome whose extraction.csv rows ``outcome_id`` analyses (its ``rows_of``, or
+    itself)."""
+    return _outcome(protocol, outcome_id).get("rows_of") or outcome_id
 
 
 def protocol_arms(protocol: dict) -> set[str]:
@@ -836,7 +905,10 @@ def check_against_studies(protocol: dict, protocol_path: str | Path, studies) ->
         for j, column in enumerate(item.get("order_by") or []):
             what = f"sensitivity analysis {item['id']!r}"
             wanted.append((["sensitivity", i, "order_by", j], what, column))
-    missing = [(p, what, c) for p, what, c in wanted if c not in columns]
+    # extraction.csv's row-level columns (group, definition) are checked by the analyses
+    missing = [
+        (p, what, c) for p, what, c in wanted if c not in columns and c not in EXTRACTION_OPTIONAL
+    ]
     if not missing and not unmatched:
         return
     try:

@@ -7,19 +7,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from metareview.engine import measures
 from metareview.inputs.protocol import (
     check_against_studies,
     load_protocol,
     outcome_arms,
+    outcome_kind,
+    outcome_measures,
     protocol_arms,
+    rows_outcome,
 )
 from metareview.inputs.rob import read_assessments
 from metareview.inputs.tables import (
     ArmTable,
     Extraction,
     StudyTable,
+    continuous_table,
+    generic_table,
     load_extraction,
     load_studies,
+    mean_table,
     single_arm_table,
     two_arm_table,
 )
@@ -46,6 +53,7 @@ class ReviewInputs:
             studies,
             {o["id"] for o in protocol["outcomes"]},
             protocol_arms(protocol),
+            outcome_measures(protocol),
         )
         return cls(protocol, studies, extraction, protocol_path)
 
@@ -53,8 +61,21 @@ class ReviewInputs:
         """Per-study counts of one outcome plus every study covariate."""
         arms = outcome_arms(self.protocol, outcome)
         covariates = [c for c in self.studies.columns if c not in ("study_id",)]
-        if len(arms) == 2:
-            return two_arm_table(
-                self.extraction, self.studies, outcome, arms[0], arms[1], covariates
+        source = rows_outcome(self.protocol, outcome)
+        kind = outcome_kind(self.protocol, outcome)
+        if kind == measures.GENERIC:
+            return generic_table(self.extraction, self.studies, source, covariates)
+        if kind == measures.TWO_ARM_CONTINUOUS:
+            return continuous_table(
+                self.extraction, self.studies, source, arms[0], arms[1], covariates
             )
-        return single_arm_table(self.extraction, self.studies, outcome, arms[0], covariates)
+        if kind == measures.SINGLE_ARM_CONTINUOUS:
+            return mean_table(self.extraction, self.studies, source, arms[0], covariates)
+        if len(arms) == 2:
+            table = two_arm_table(
+                self.extraction, self.studies, source, arms[0], arms[1], covariates
+            )
+        else:
+            table = single_arm_table(self.extraction, self.studies, source, arms[0], covariates)
+        table.outcome = outcome
+        return table

@@ -8,9 +8,9 @@ A revised tool is a new template file, not new code.
 
 * :func:`load_tool` reads and validates a template (errors name the file, line and key).
 * :func:`read_assessments` reads the judgements of each study from the rows of
-  ``studies.csv``: an empty cell means "not assessed"; an unknown judgement raises
-  ``InputError`` naming the file, the row (as a spreadsheet user sees it, the header is
-  row 1, as ``metareview.inputs.tables`` counts) and the column.
+  ``studies.csv``: an empty cell or an absent column means "not assessed"; an unknown
+  judgement raises ``InputError`` naming the file, the row (as a spreadsheet user sees
+  it, the header is row 1, as ``metareview.inputs.tables`` counts) and the column.
 * :func:`summary` gives, per domain, the proportion of studies with each judgement,
   optionally weighted by the studies' meta-analysis weights (as robvis ``rob_summary(...,
   weighted = TRUE)``).
@@ -554,9 +554,10 @@ def read_assessments(
     errors is the row's ``row`` attribute (header = row 1); plain dicts count from row 2.
     ``tool``: a tool name or template path (see :func:`load_tool`) or a loaded tool.
 
-    An empty cell is "not assessed" (None). Raises ``InputError`` (all problems of one
-    pass) naming ``path``, the row and the column for an unknown judgement, a missing
-    tool column, an empty or duplicate ``study_id``.
+    An empty cell, or a tool column absent from the table, is "not assessed" (None).
+    Raises ``InputError`` (all problems of one pass) naming ``path``, the row and the
+    column for an unknown judgement, a column that looks like a misspelt tool column
+    (``rob_D4`` for ``rob_d4``), an empty or duplicate ``study_id``.
     """
     rob_tool = load_tool(tool)
     if str(path) == "studies.csv" and getattr(studies_rows, "file", None):
@@ -568,15 +569,25 @@ def read_assessments(
     items = list(studies_rows)
     header_row = getattr(studies_rows, "header_row", 1)
     rows = [_row_values(item) for item in items]
+    # an absent column means "not assessed" (a review that has not assessed risk of bias
+    # yet need not carry empty columns); a header that looks like a misspelt tool column
+    # is an error, so that judgements are never silently ignored
+    present = set().union(*(values.keys() for values, _ in rows)) if rows else set()
+    tool_columns = {col.column for col in rob_tool.columns}
+    absent = {col.column for col in rob_tool.columns if col.column not in present}
+    strays = sorted(present - tool_columns)
     for col in rob_tool.columns:
-        if rows and all(col.column not in values for values, _ in rows):
+        if col.column not in absent:
+            continue
+        close = difflib.get_close_matches(col.column, strays, 1, 0.8)
+        if close:
             errors.append(
                 InputError(
                     file,
                     header_row,
-                    col.column,
-                    f"missing column {col.column!r} ({rob_tool.name}: {col.label}); add it "
-                    "(leave a cell empty for a study not assessed)",
+                    close[0],
+                    f"column {close[0]!r} is not a {rob_tool.name} column: did you mean "
+                    f"{col.column!r} ({col.label})? (a tool column left out means not assessed)",
                 )
             )
     raise_collected(errors)
@@ -597,10 +608,8 @@ def read_assessments(
         judgements: dict[str, str | None] = {}
         for col in rob_tool.columns:
             cell = values.get(col.column)
-            if cell is None:
-                errors.append(
-                    InputError(file, row, col.column, f"column {col.column!r} is missing")
-                )
+            if cell is None:  # column absent: not assessed
+                judgements[col.id] = None
                 continue
             cell = str(cell).strip()
             j = rob_tool.parse(cell)

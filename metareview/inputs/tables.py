@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from metareview.engine import measures
+from metareview.engine.derive import sd_from_ci, sd_from_se, se_from_ci
 from metareview.errors import InputError, InputWarning, raise_collected
 from metareview.io import NUMBER
 from metareview.text import BIDI, CONTROL, bidi_message, control_character
@@ -32,6 +35,17 @@ DESIGNS = ("rct", "observational", "single_arm")
 YEAR_RANGE = (1900, 2100)
 
 EXTRACTION_REQUIRED = ("study_id", "outcome", "arm", "events", "total", "source")
+#: optional row-level columns of extraction.csv: ``group`` (one patient group, technique or
+#: territory of a study; a study contributes several rows per outcome and arm, one per
+#: group), ``definition`` (how the row's outcome definition differs from the protocol's;
+#: empty when it does not); continuous rows (mean, sd, total per arm; or se, or
+#: ci_lb/ci_ub at level, for the SD) and generic inverse-variance rows (estimate with se or
+#: ci_lb/ci_ub at level; adjusted yes/no): absent columns read as empty
+EXTRACTION_OPTIONAL = (
+    *("group", "definition"),
+    *("mean", "sd", "se", "ci_lb", "ci_ub", "level", "estimate", "adjusted"),
+)
+_CONTINUOUS_CELLS = ("mean", "sd", "estimate")
 
 _DELIMITERS = ((";", "semicolon"), ("\t", "tab"), ("|", "pipe"))
 MAX_COUNT = 10**9
@@ -72,6 +86,8 @@ class CsvTable:
     rows: list[CsvRow]
     header_row: int = 1
     warnings: list[InputWarning] = field(default_factory=list)
+    #: optional columns the header does not have (they read as '')
+    absent: tuple[str, ...] = ()
 
     def __iter__(self) -> Iterator[CsvRow]:
         return iter(self.rows)
@@ -118,7 +134,7 @@ _BINARY_SIGNATURES = (
 )
 
 
-def _decode(file: str, data: bytes) -> str:
+def decode(file: str, data: bytes) -> str:
     for magic, what in _BINARY_SIGNATURES:
         if data.startswith(magic):
             raise InputError(
@@ -261,7 +277,7 @@ def read_csv_table(
         raise InputError(file, None, None, "is a directory, expected a CSV file") from None
     except OSError as exc:
         raise InputError(file, None, None, f"cannot read file: {exc.strerror}") from None
-    text = _decode(file, data)
+    text = decode(file, data)
     expected = ", ".join(required + optional)
     if not text.strip():
         wanted = f": {expected}" if expected else " naming the columns"
@@ -372,6 +388,7 @@ def read_csv_table(
     raise_collected(errors[:MAX_ERRORS])
     columns = [n for n in names if n] + [n for n in optional if n not in seen]
     table = CsvTable(file=file, columns=columns, rows=rows, header_row=header_row)
+    table.absent = tuple(n for n in optional if n not in seen)
     if CONTROL.search(text) or BIDI.search(text):
         table.warnings = check_characters(table)
     linked = outside_repository(path)
@@ -586,10 +603,18 @@ class ExtractionRecord:
     study_id: str
     outcome: str
     arm: str
-    events: int
-    total: int
+    events: int | None
+    total: int | None
     source: str
     row: int | None = None
+    group: str = ""
+    definition: str = ""
+    #: continuous rows: mean, sd; generic rows: estimate, se (analysis scale), level
+    values: dict[str, float] = field(default_factory=dict)
+    #: how a continuous row's SD or a generic row's SE was obtained ('' when given)
+    derivation: str = ""
+    #: generic rows: 'yes', 'no' or '' (not stated)
+    adjusted: str = ""
 
 
 @dataclass
@@ -599,6 +624,8 @@ class Extraction:
     file: str
     records: list[ExtractionRecord]
     warnings: list[InputWarning] = field(default_factory=list)
+    #: the optional row-level columns (``group``, ``definition``) the file has
+    row_columns: tuple[str, ...] = ()
 
     def __iter__(self) -> Iterator[ExtractionRecord]:
         return iter(self.records)
@@ -669,11 +696,37 @@ def check_count(file: str | Path | None, row: int | None, column: str, text: str
     return value
 
 
+def check_number(file: str | Path | None, row: int | None, column: str, text: str) -> float:
+    """A cell holding a finite number written plainly (``12``, ``-0.5``, ``1e3``) as ``float``.
+
+    Raises ``InputError`` at (file, row, column) for '', 'nan', 'inf', '1,5', '12 mg', ...
+    """
+    text = str(text).strip()
+    file = None if file is None else str(file)
+    if NUMBER.match(text):
+        value = float(text)
+        if math.isfinite(value):
+            return value
+        why = f"is too large to be a number (got {text[:20]!r})"
+    elif not text:
+        why = "is empty; enter a number (leave the row out if it is not reported)"
+    elif _non_ascii_digits(text):
+        why = f"{_NON_ASCII_DIGITS} (got {text!r})"
+    elif "," in text and NUMBER.match(text.replace(",", ".")):
+        why = f"must be a number (got {text!r}: a decimal comma? write {text.replace(',', '.')})"
+    elif text.startswith(("=", "@")):
+        why = f"must be a number (got the formula {text!r}; export the values, not the formulas)"
+    else:
+        why = f"must be a finite number written with the digits 0-9 (got {text!r})"
+    raise InputError(file, row, column, f"{column} {why}")
+
+
 def load_extraction(
     path: str | Path,
     studies: StudyTable | Iterable[Study],
     outcomes: set[str] | None,
     arms: set[str] | None,
+    outcome_measures: dict[str, tuple[str, str]] | None = None,
 ) -> Extraction:
     """Read and validate ``extraction.csv`` against the studies and the protocol.
 
@@ -682,8 +735,16 @@ def load_extraction(
     numbers; events > total; total == 0; duplicate (study_id, outcome, arm); a file with
     a header but no rows. Warnings: a study x arm whose total differs between outcomes; a
     study with no rows at all.
+
+    ``outcome_measures`` maps an outcome to ``(measure, kind)`` (``kind`` as the measure
+    registry's, ``generic`` for estimates with an SE or CI); outcomes it does not name are
+    binary. Continuous rows carry ``mean``, ``sd`` (or ``se``, or ``ci_lb``/``ci_ub`` at
+    ``level``, converted as the Cochrane Handbook 6.5.2.3 says) and ``total``; generic rows
+    ``estimate`` with ``se`` or ``ci_lb``/``ci_ub`` (and ``level``, ``adjusted``), one row
+    per study with an empty ``arm`` (or the intervention arm).
     """
-    table = read_csv_table(path, EXTRACTION_REQUIRED)
+    table = read_csv_table(path, EXTRACTION_REQUIRED, EXTRACTION_OPTIONAL)
+    outcome_measures = outcome_measures or {}
     file = table.file
     study_list = list(studies)
     known = {s.study_id: s for s in study_list}
@@ -691,7 +752,8 @@ def load_extraction(
     studies_name = Path(studies_file).name if studies_file else "studies.csv"
     errors: list[InputError] = []
     records: list[ExtractionRecord] = []
-    first_row: dict[tuple[str, str, str], int] = {}
+    first_row: dict[tuple[str, str, str, str], int] = {}
+    row_columns = tuple(c for c in ("group", "definition") if c not in table.absent)
 
     def unknown(row, column, value, allowed, where):
         if not value:
@@ -712,30 +774,92 @@ def load_extraction(
             errors.append(unknown(r.row, "study_id", sid, known, studies_name))
         if outcome == "" or (outcomes is not None and outcome not in outcomes):
             errors.append(unknown(r.row, "outcome", outcome, outcomes or (), "the protocol"))
-        if arm == "" or (arms is not None and arm not in arms):
+        measure, kind = outcome_measures.get(outcome, ("", measures.TWO_ARM_BINARY))
+        generic = kind == measures.GENERIC
+        if (arm == "" and not generic) or (arm and arms is not None and arm not in arms):
             errors.append(unknown(r.row, "arm", arm, arms or (), "the protocol's arms"))
-        events, err_e = _count(file, r.row, "events", r["events"])
-        total, err_t = _count(file, r.row, "total", r["total"])
-        errors.extend(e for e in (err_e, err_t) if e is not None)
-        if total is not None and total == 0:
-            errors.append(InputError(file, r.row, "total", "total is 0; a group needs patients"))
-        elif events is not None and total is not None and events > total:
-            errors.append(InputError(file, r.row, "events", f"events ({events}) > total ({total})"))
-        key = (sid, outcome, arm)
+        values: dict[str, float] = {}
+        derivation = ""
+        events = None
+        if kind in (measures.TWO_ARM_BINARY, measures.SINGLE_ARM_BINARY):
+            for column in _CONTINUOUS_CELLS:
+                if r[column]:
+                    errors.append(
+                        InputError(
+                            file,
+                            r.row,
+                            column,
+                            f"outcome {outcome!r} is binary ({measure or 'events of total'}): "
+                            f"a {column} belongs to a continuous or generic outcome; give "
+                            "events and total",
+                        )
+                    )
+                    break
+            events, err_e = _count(file, r.row, "events", r["events"])
+            total, err_t = _count(file, r.row, "total", r["total"])
+            errors.extend(e for e in (err_e, err_t) if e is not None)
+            if total is not None and total == 0:
+                errors.append(
+                    InputError(file, r.row, "total", "total is 0; a group needs patients")
+                )
+            elif events is not None and total is not None and events > total:
+                errors.append(
+                    InputError(file, r.row, "events", f"events ({events}) > total ({total})")
+                )
+        elif generic:
+            total = None
+            values, derivation, found = _generic_cells(file, r, outcome, measure)
+            errors.extend(found)
+        else:
+            total, err_t = _count(file, r.row, "total", r["total"])
+            if err_t is not None:
+                errors.append(err_t)
+            values, derivation, found = _continuous_cells(file, r, outcome, total)
+            errors.extend(found)
+        group = r.get("group", "")
+        key = (sid, outcome, arm, group)
         if key in first_row:
+            of_group = f", group {group!r}" if group else ""
             errors.append(
                 InputError(
                     file,
                     r.row,
                     None,
-                    f"duplicate row for study_id {sid!r}, outcome {outcome!r}, arm {arm!r}: "
-                    f"rows {first_row[key]} and {r.row}",
+                    f"duplicate row for study_id {sid!r}, outcome {outcome!r}, arm {arm!r}"
+                    f"{of_group}: rows {first_row[key]} and {r.row}",
                 )
             )
         else:
             first_row[key] = r.row
+        whole, parts = (sid, outcome, arm, ""), [k for k in first_row if k[:3] == key[:3]]
+        if group and whole in first_row or not group and len(parts) > 1:
+            errors.append(
+                InputError(
+                    file,
+                    r.row,
+                    "group",
+                    f"study_id {sid!r}, outcome {outcome!r}, arm {arm!r} has a row for all its "
+                    f"patients (empty group, row {first_row[whole]}) and rows for groups of "
+                    "them: give either the groups or the whole, not both",
+                )
+            )
         if len(errors) == bad:
-            records.append(ExtractionRecord(sid, outcome, arm, events, total, r["source"], r.row))
+            records.append(
+                ExtractionRecord(
+                    sid,
+                    outcome,
+                    arm,
+                    events,
+                    total,
+                    r["source"],
+                    r.row,
+                    group,
+                    r.get("definition", ""),
+                    values,
+                    derivation,
+                    norm_choice(r["adjusted"]),
+                )
+            )
         if len(errors) >= MAX_ERRORS:
             break
     raise_collected(errors[:MAX_ERRORS])
@@ -749,10 +873,11 @@ def load_extraction(
         )
 
     warnings: list[InputWarning] = list(table.warnings)
-    by_arm: dict[tuple[str, str], list[ExtractionRecord]] = {}
+    by_arm: dict[tuple[str, str, str], list[ExtractionRecord]] = {}
     for rec in records:
-        by_arm.setdefault((rec.study_id, rec.arm), []).append(rec)
-    for (sid, arm), recs in by_arm.items():
+        if rec.total is not None:
+            by_arm.setdefault((rec.study_id, rec.arm, rec.group), []).append(rec)
+    for (sid, arm, _group), recs in by_arm.items():
         totals: dict[int, list[ExtractionRecord]] = {}
         for rec in recs:
             totals.setdefault(rec.total, []).append(rec)
@@ -785,7 +910,162 @@ def load_extraction(
                     f"study {study.study_id!r} has no rows in {file}; it contributes to no outcome",
                 )
             )
-    return Extraction(file=file, records=records, warnings=warnings)
+    return Extraction(file=file, records=records, warnings=warnings, row_columns=row_columns)
+
+
+def _number_cell(file, r, column, errors) -> float | None:
+    """A cell that is a finite number, None when empty; an error appended otherwise."""
+    if not r[column]:
+        return None
+    try:
+        return check_number(file, r.row, column, r[column])
+    except InputError as exc:
+        errors.append(exc)
+        return None
+
+
+def _level_cell(file, r, errors) -> float:
+    level = _number_cell(file, r, "level", errors)
+    if level is None:
+        return 95.0
+    if not 50 < level < 100:
+        errors.append(
+            InputError(file, r.row, "level", f"level {level!r} must be a percentage, 50-100")
+        )
+    return level
+
+
+def _continuous_cells(file, r, outcome, total) -> tuple[dict, str, list[InputError]]:
+    """mean and SD of one arm (the SD from se or a CI when not given); Handbook 6.5.2.3."""
+    errors: list[InputError] = []
+    mean = _number_cell(file, r, "mean", errors)
+    sd = _number_cell(file, r, "sd", errors)
+    se = _number_cell(file, r, "se", errors)
+    lb = _number_cell(file, r, "ci_lb", errors)
+    ub = _number_cell(file, r, "ci_ub", errors)
+    level = _level_cell(file, r, errors)
+    if errors:
+        return {}, "", errors
+    if r["events"]:
+        errors.append(
+            InputError(
+                file,
+                r.row,
+                "events",
+                f"outcome {outcome!r} is continuous: give mean, sd and total, not events",
+            )
+        )
+    if mean is None:
+        errors.append(InputError(file, r.row, "mean", f"mean is empty (outcome {outcome!r})"))
+    if total is not None and total < 2:
+        errors.append(
+            InputError(file, r.row, "total", f"total is {total}: an SD needs at least 2 patients")
+        )
+    derivation = ""
+    if sd is None and se is not None:
+        if not se > 0:
+            errors.append(InputError(file, r.row, "se", f"se must be > 0 (got {se!r})"))
+        elif total is not None and total >= 2:
+            sd, derivation = sd_from_se(se, total)
+    elif sd is None and (lb is not None or ub is not None):
+        column = "ci_ub" if lb is not None else "ci_lb"
+        if lb is None or ub is None:
+            errors.append(InputError(file, r.row, column, f"{column} is empty (a CI needs both)"))
+        elif not lb < ub:
+            errors.append(InputError(file, r.row, "ci_ub", f"ci_ub ({ub!r}) <= ci_lb ({lb!r})"))
+        elif mean is not None and not lb <= mean <= ub:
+            errors.append(
+                InputError(
+                    file,
+                    r.row,
+                    "ci_lb" if mean < lb else "ci_ub",
+                    f"the CI [{lb!r}, {ub!r}] does not contain the mean {mean!r}",
+                )
+            )
+        elif total is not None and total >= 2:
+            sd, derivation = sd_from_ci(lb, ub, total, level)  # t below 60 per group
+    elif sd is None:
+        errors.append(
+            InputError(file, r.row, "sd", "sd is empty (give sd, or se, or ci_lb and ci_ub)")
+        )
+    elif not sd > 0:
+        errors.append(InputError(file, r.row, "sd", f"sd must be > 0 (got {sd!r})"))
+    if errors:
+        return {}, "", errors
+    return {"mean": mean, "sd": sd}, derivation, errors
+
+
+def _generic_cells(file, r, outcome, measure) -> tuple[dict, str, list[InputError]]:
+    """estimate and its SE on the analysis scale (log for ratios) from se or a CI."""
+    errors: list[InputError] = []
+    est = _number_cell(file, r, "estimate", errors)
+    se = _number_cell(file, r, "se", errors)
+    lb = _number_cell(file, r, "ci_lb", errors)
+    ub = _number_cell(file, r, "ci_ub", errors)
+    level = _level_cell(file, r, errors)
+    if errors:
+        return {}, "", errors
+    m = measures.find(measure)
+    log = bool(m and m.scale == "log")
+    for column in ("events", "total", "mean", "sd"):
+        if r[column]:
+            errors.append(
+                InputError(
+                    file,
+                    r.row,
+                    column,
+                    f"outcome {outcome!r} takes generic inverse-variance rows (estimate with "
+                    f"se or ci_lb/ci_ub): {column} does not belong here",
+                )
+            )
+            return {}, "", errors
+    if r["adjusted"] and norm_choice(r["adjusted"]) not in ("yes", "no"):
+        errors.append(
+            InputError(file, r.row, "adjusted", f"adjusted {r['adjusted']!r}: yes, no or empty")
+        )
+    if est is None:
+        errors.append(InputError(file, r.row, "estimate", "estimate is empty"))
+        return {}, "", errors
+    if log:
+        for column, value in (("estimate", est), ("ci_lb", lb), ("ci_ub", ub)):
+            if value is not None and not value > 0:
+                errors.append(
+                    InputError(
+                        file,
+                        r.row,
+                        column,
+                        f"{column} {value!r}: a {m.label.lower()} on the natural scale is > 0",
+                    )
+                )
+        if errors:
+            return {}, "", errors
+    derivation = ""
+    if se is not None:
+        if not se > 0:
+            errors.append(InputError(file, r.row, "se", f"se must be > 0 (got {se!r})"))
+    elif lb is None or ub is None:
+        column = "ci_ub" if lb is not None else ("ci_lb" if ub is not None else "se")
+        what = "a CI needs both" if column != "se" else "give se or ci_lb and ci_ub"
+        errors.append(InputError(file, r.row, column, f"{column} is empty ({what})"))
+    elif not lb < ub:
+        errors.append(InputError(file, r.row, "ci_ub", f"ci_ub ({ub!r}) <= ci_lb ({lb!r})"))
+    elif not lb <= est <= ub:
+        errors.append(
+            InputError(
+                file,
+                r.row,
+                "ci_lb" if est < lb else "ci_ub",
+                f"the CI [{lb!r}, {ub!r}] does not contain the estimate {est!r}",
+            )
+        )
+    else:
+        se = se_from_ci(lb, ub, level, log=log)
+        scale = "log(ci_ub) - log(ci_lb)" if log else "ci_ub - ci_lb"
+        derivation = f"SE = ({scale}) / (2 x z) = {se:.6g} ({level:.6g}% CI)"
+    if errors:
+        return {}, "", errors
+    yi = math.log(est) if log else est
+    return {"estimate": est, "yi": yi, "se": se}, derivation, errors
 
 
 # --------------------------------------------------------------------------- analysis tables
@@ -799,6 +1079,8 @@ class ArmTable:
     columns: list[str]
     rows: list[dict[str, object]]
     warnings: list[InputWarning] = field(default_factory=list)
+    #: provenance columns that are not covariates (``derivation``, ``adjusted``)
+    notes: list[str] = field(default_factory=list)
 
     def __iter__(self) -> Iterator[dict[str, object]]:
         return iter(self.rows)
@@ -826,6 +1108,42 @@ def _study_columns(studies, study: Study) -> set[str]:
     )
 
 
+def _row_columns(extraction) -> list[str]:
+    """The row-level columns an outcome table carries: ``group``, ``definition`` and
+    ``unit`` when ``extraction.csv`` has a ``group`` or ``definition`` column, else none."""
+    present = getattr(extraction, "row_columns", ())
+    return ["group", "definition", "unit"] if present else []
+
+
+def _combined(recs: list[ExtractionRecord]) -> tuple[int, int, str, str]:
+    """A study's groups of one arm combined: counts summed, the groups joined by '+',
+    the distinct non-empty definitions joined by '; '."""
+    events = sum(r.events for r in recs)
+    total = sum(r.total for r in recs)
+    group = "+".join(r.group for r in recs if r.group)
+    definition = "; ".join(dict.fromkeys(r.definition for r in recs if r.definition))
+    return events, total, group, definition
+
+
+def _by_arm(extraction, outcome: str) -> dict[tuple[str, str], list[ExtractionRecord]]:
+    cells: dict[tuple[str, str], list[ExtractionRecord]] = {}
+    for r in extraction:
+        if r.outcome == outcome:
+            cells.setdefault((r.study_id, r.arm), []).append(r)
+    return cells
+
+
+def _combined_warning(file, study_id: str, outcome: str, recs) -> InputWarning:
+    groups = ", ".join(dict.fromkeys(r.group for r in recs))
+    return InputWarning(
+        file,
+        recs[0].row,
+        "group",
+        f"study {study_id!r}, outcome {outcome!r}: groups {groups} combined (counts summed) "
+        "so that the study is one unit of the pooled analysis",
+    )
+
+
 def two_arm_table(
     extraction: Extraction | Iterable[ExtractionRecord],
     studies: StudyTable | Iterable[Study],
@@ -837,8 +1155,112 @@ def two_arm_table(
     """Rows ``{study, ai, n1i, ci, n2i}`` (+ ``covariates`` columns of ``studies.csv``).
 
     Studies with both arms for ``outcome`` are kept in ``studies.csv`` order; a study with
-    only one of the two arms gives a warning and is left out.
+    only one of the two arms gives a warning and is left out. A study whose rows carry
+    groups (extraction.csv's ``group``) is one row with each arm's groups summed
+    (``unit = study``), followed by one row per group that has both arms
+    (``unit = group``), which only an analysis by ``group`` uses.
     """
+    covariates = list(covariates)
+    file = getattr(extraction, "file", None)
+    extra = _row_columns(extraction)
+    cells = _by_arm(extraction, outcome)
+    rows: list[dict[str, object]] = []
+    warnings: list[InputWarning] = []
+    for study in studies:
+        a = cells.get((study.study_id, intervention))
+        c = cells.get((study.study_id, control))
+        if a is not None and c is not None:
+            ai, n1i, g1, d1 = _combined(a)
+            ci, n2i, g2, d2 = _combined(c)
+            row = {"study": study.study_id, "ai": ai, "n1i": n1i, "ci": ci, "n2i": n2i}
+            if extra:
+                groups = "+".join(dict.fromkeys(g for g in g1.split("+") + g2.split("+") if g))
+                definition = "; ".join(dict.fromkeys(d for d in (d1, d2) if d))
+                row |= {"group": groups, "definition": definition, "unit": "study"}
+            rows.append(row | _covariates(studies, study, covariates))
+            if len(a) > 1 or len(c) > 1:
+                warnings.append(_combined_warning(file, study.study_id, outcome, a + c))
+            if extra and (len(a) > 1 or len(c) > 1 or a[0].group):
+                arm_c = {r.group: r for r in c}
+                for ra in a:
+                    rc = arm_c.get(ra.group)
+                    if rc is None or not ra.group:
+                        continue
+                    definition = "; ".join(
+                        dict.fromkeys(d for d in (ra.definition, rc.definition) if d)
+                    )
+                    unit = {"study": study.study_id, "ai": ra.events, "n1i": ra.total}
+                    unit |= {"ci": rc.events, "n2i": rc.total, "group": ra.group}
+                    unit |= {"definition": definition, "unit": "group"}
+                    rows.append(unit | _covariates(studies, study, covariates))
+        elif a is not None or c is not None:
+            have_recs, missing = (a, control) if a is not None else (c, intervention)
+            have = have_recs[0]
+            warnings.append(
+                InputWarning(
+                    file,
+                    have.row,
+                    "arm",
+                    f"study {study.study_id!r} has outcome {outcome!r} for arm {have.arm!r} "
+                    f"but not for arm {missing!r}; left out of this outcome",
+                )
+            )
+    columns = ["study", "ai", "n1i", "ci", "n2i", *extra, *covariates]
+    return ArmTable(outcome=outcome, columns=columns, rows=rows, warnings=warnings)
+
+
+def single_arm_table(
+    extraction: Extraction | Iterable[ExtractionRecord],
+    studies: StudyTable | Iterable[Study],
+    outcome: str,
+    arm: str,
+    covariates: Iterable[str] = (),
+) -> ArmTable:
+    """Rows ``{study, xi, ni}`` (+ ``covariates``) of the studies with ``arm`` for ``outcome``.
+
+    A study whose rows carry groups is one row with the groups' counts summed
+    (``unit = study``), followed by one row per group (``unit = group``), which only an
+    analysis by ``group`` uses."""
+    covariates = list(covariates)
+    file = getattr(extraction, "file", None)
+    extra = _row_columns(extraction)
+    cells = _by_arm(extraction, outcome)
+    rows: list[dict[str, object]] = []
+    warnings: list[InputWarning] = []
+    for study in studies:
+        recs = cells.get((study.study_id, arm))
+        if recs is None:
+            continue
+        xi, ni, group, definition = _combined(recs)
+        row = {"study": study.study_id, "xi": xi, "ni": ni}
+        if extra:
+            row |= {"group": group, "definition": definition, "unit": "study"}
+        rows.append(row | _covariates(studies, study, covariates))
+        if len(recs) > 1:
+            warnings.append(_combined_warning(file, study.study_id, outcome, recs))
+        if extra and recs[0].group:
+            for rec in recs:
+                unit = {"study": study.study_id, "xi": rec.events, "ni": rec.total}
+                unit |= {"group": rec.group, "definition": rec.definition, "unit": "group"}
+                rows.append(unit | _covariates(studies, study, covariates))
+    columns = ["study", "xi", "ni", *extra, *covariates]
+    return ArmTable(outcome=outcome, columns=columns, rows=rows, warnings=warnings)
+
+
+def _derivations(pairs) -> str:
+    return "; ".join(f"{arm}: {rec.derivation}" for arm, rec in pairs if rec.derivation)
+
+
+def continuous_table(
+    extraction: Extraction | Iterable[ExtractionRecord],
+    studies: StudyTable | Iterable[Study],
+    outcome: str,
+    intervention: str,
+    control: str,
+    covariates: Iterable[str] = (),
+) -> ArmTable:
+    """Rows ``{study, m1i, sd1i, n1i, m2i, sd2i, n2i, derivation}`` (+ ``covariates``) of
+    a two-arm continuous outcome; a study with one of the two arms is left out, warned."""
     covariates = list(covariates)
     file = getattr(extraction, "file", None)
     cells = {(r.study_id, r.arm): r for r in extraction if r.outcome == outcome}
@@ -848,8 +1270,10 @@ def two_arm_table(
         a = cells.get((study.study_id, intervention))
         c = cells.get((study.study_id, control))
         if a is not None and c is not None:
-            row = {"study": study.study_id, "ai": a.events, "n1i": a.total}
-            row |= {"ci": c.events, "n2i": c.total}
+            row = {"study": study.study_id}
+            row |= {"m1i": a.values["mean"], "sd1i": a.values["sd"], "n1i": a.total}
+            row |= {"m2i": c.values["mean"], "sd2i": c.values["sd"], "n2i": c.total}
+            row["derivation"] = _derivations(((intervention, a), (control, c)))
             rows.append(row | _covariates(studies, study, covariates))
         elif a is not None or c is not None:
             have, missing = (a, control) if a is not None else (c, intervention)
@@ -862,28 +1286,65 @@ def two_arm_table(
                     f"but not for arm {missing!r}; left out of this outcome",
                 )
             )
-    columns = ["study", "ai", "n1i", "ci", "n2i", *covariates]
-    return ArmTable(outcome=outcome, columns=columns, rows=rows, warnings=warnings)
+    columns = ["study", *measures.get("MD").columns, "derivation", *covariates]
+    return ArmTable(outcome, columns, rows, warnings, notes=["derivation"])
 
 
-def single_arm_table(
+def mean_table(
     extraction: Extraction | Iterable[ExtractionRecord],
     studies: StudyTable | Iterable[Study],
     outcome: str,
     arm: str,
     covariates: Iterable[str] = (),
 ) -> ArmTable:
-    """Rows ``{study, xi, ni}`` (+ ``covariates``) of the studies with ``arm`` for ``outcome``."""
+    """Rows ``{study, mi, sdi, ni, derivation}`` (+ ``covariates``) of a single-arm mean."""
     covariates = list(covariates)
     cells = {r.study_id: r for r in extraction if r.outcome == outcome and r.arm == arm}
     rows: list[dict[str, object]] = []
     for study in studies:
         rec = cells.get(study.study_id)
         if rec is not None:
-            row = {"study": study.study_id, "xi": rec.events, "ni": rec.total}
+            row = {"study": study.study_id, "mi": rec.values["mean"], "sdi": rec.values["sd"]}
+            row |= {"ni": rec.total, "derivation": _derivations(((arm, rec),))}
             rows.append(row | _covariates(studies, study, covariates))
-    columns = ["study", "xi", "ni", *covariates]
-    return ArmTable(outcome=outcome, columns=columns, rows=rows)
+    columns = ["study", *measures.get("MN").columns, "derivation", *covariates]
+    return ArmTable(outcome, columns, rows, notes=["derivation"])
+
+
+def generic_table(
+    extraction: Extraction | Iterable[ExtractionRecord],
+    studies: StudyTable | Iterable[Study],
+    outcome: str,
+    covariates: Iterable[str] = (),
+) -> ArmTable:
+    """Rows ``{study, yi, sei, adjusted, derivation}`` (+ ``covariates``) of a generic
+    inverse-variance outcome: one estimate per study on the analysis scale (log for
+    ratios). A second row of a study for the outcome is an error naming both rows."""
+    covariates = list(covariates)
+    file = getattr(extraction, "file", None)
+    cells: dict[str, ExtractionRecord] = {}
+    for r in extraction:
+        if r.outcome != outcome:
+            continue
+        if r.study_id in cells:
+            raise InputError(
+                file,
+                r.row,
+                "study_id",
+                f"study {r.study_id!r} has two estimates for outcome {outcome!r} (rows "
+                f"{cells[r.study_id].row} and {r.row}): a generic inverse-variance outcome "
+                "takes one row per study",
+            )
+        cells[r.study_id] = r
+    rows: list[dict[str, object]] = []
+    for study in studies:
+        rec = cells.get(study.study_id)
+        if rec is not None:
+            row = {"study": study.study_id, "yi": rec.values["yi"], "sei": rec.values["se"]}
+            row |= {"adjusted": rec.adjusted, "derivation": rec.derivation}
+            rows.append(row | _covariates(studies, study, covariates))
+    columns = ["study", *measures.GENERIC_COLUMNS, "adjusted", "derivation", *covariates]
+    return ArmTable(outcome, columns, rows, notes=["adjusted", "derivation"])
 
 
 # --------------------------------------------------------------------------- CSV output

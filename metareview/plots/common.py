@@ -30,7 +30,9 @@ __all__ = [
     "SAVE_RC",
     "journal_style",
     "new_figure",
+    "print_paths",
     "save_figure",
+    "save_figure_set",
 ]
 
 #: Only DejaVu Sans, which ships with matplotlib: text is measured (for truncation and
@@ -87,6 +89,10 @@ SAVE_RC: dict[str, object] = {
 
 _SVG_METADATA = {"Date": None, "Creator": None}
 _PNG_METADATA = {"Software": None}
+#: no creation date, creator or producer: the same figure gives the same bytes
+_PDF_METADATA = {"CreationDate": None, "ModDate": None, "Creator": None, "Producer": None}
+#: print resolution of PNG files (journals ask for 300-600 dpi)
+PRINT_DPI = 300
 
 
 @contextlib.contextmanager
@@ -135,21 +141,41 @@ def save_figure(
     fig: Figure,
     svg_path: str | os.PathLike[str] | None = None,
     png_path: str | os.PathLike[str] | None = None,
-    dpi: int = 200,
+    dpi: int = PRINT_DPI,
+    pdf_path: str | os.PathLike[str] | None = None,
 ) -> None:
-    """Write ``fig`` deterministically as SVG and/or PNG.
+    """Write ``fig`` deterministically as SVG, PNG and/or PDF.
 
     * SVG: text kept as text (``svg.fonttype = "none"``), fixed ``svg.hashsalt``, no
       date or creator metadata; a character XML forbids (a control character that reached
       a label) is written as U+FFFD, so the file is always well-formed.
-    * PNG: ``dpi`` pixels per inch, no ``Software`` text chunk and no time chunk.
+    * PNG: ``dpi`` pixels per inch (300 by default), no ``Software`` text chunk and no time
+      chunk.
+    * PDF: vector, TrueType fonts embedded (``pdf.fonttype = 42``), no creation date,
+      creator or producer.
     * Each file is written to a temporary file in the target directory and moved into
       place with :func:`os.replace`, so readers never see a partial file.
     """
-    if svg_path is None and png_path is None:
-        raise ValueError("save_figure: give svg_path and/or png_path")
+    if svg_path is None and png_path is None and pdf_path is None:
+        raise ValueError("save_figure: give svg_path, png_path and/or pdf_path")
     with matplotlib.rc_context(SAVE_RC):
         if svg_path is not None:
             _atomic_save(fig, Path(svg_path), "svg", metadata=_SVG_METADATA)
+        if pdf_path is not None:
+            _atomic_save(fig, Path(pdf_path), "pdf", metadata=_PDF_METADATA)
         if png_path is not None:
             _atomic_save(fig, Path(png_path), "png", dpi=dpi, metadata=_PNG_METADATA)
+
+
+def print_paths(svg_path: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """The PNG and PDF beside an SVG figure (``forest/a.svg`` -> ``forest/a.png``,
+    ``forest/a.pdf``)."""
+    svg = Path(svg_path)
+    return svg.with_suffix(".png"), svg.with_suffix(".pdf")
+
+
+def save_figure_set(fig: Figure, svg_path: str | os.PathLike[str]) -> None:
+    """The SVG (for the report) and, beside it, the print copies: a vector PDF and a
+    300 dpi PNG (:func:`print_paths`)."""
+    png, pdf = print_paths(svg_path)
+    save_figure(fig, svg_path, png, PRINT_DPI, pdf)

@@ -67,6 +67,7 @@ from metareview.plots._table import (
 )
 from metareview.plots.common import journal_style, new_figure
 from metareview.plots.paging import Page, is_paged, summary_note
+from metareview.present.tables import primary_subgroup_test
 
 __all__ = [
     "draw_forest",
@@ -191,6 +192,7 @@ class _StudyRow:
     study: str | None = None  # the study id
     correction: str | None = None  # zero-cell correction applied to its cells (None: none)
     mark: str = ""  # marker after the label (see _marks)
+    means: bool = False  # arms are ((mean, SD), n) of a continuous outcome, not (events, n)
 
 
 def _study_rows(
@@ -199,7 +201,13 @@ def _study_rows(
     rows = []
     for s in fit.get("studies") or []:
         sid = s.get("study")
-        if two_arm:
+        means = "m1i" in s or "mi" in s
+        if "m1i" in s:  # two arms' means: mean (SD) and n per arm
+            arms = [((s.get("m1i"), s.get("sd1i")), s.get("n1i"))]
+            arms.append(((s.get("m2i"), s.get("sd2i")), s.get("n2i")))
+        elif "mi" in s:
+            arms = [((s.get("mi"), s.get("sdi")), s.get("ni"))]
+        elif two_arm:
             arms = [(s.get("ai"), s.get("n1i")), (s.get("ci"), s.get("n2i"))]
         else:
             arms = [(s.get("xi"), s.get("ni"))]
@@ -216,6 +224,7 @@ def _study_rows(
                 excluded=clean(excluded) or "excluded" if excluded is not None else None,
                 study=None if sid is None else str(sid),
                 correction=_correction_of(s),
+                means=means,
             )
         )
     return rows
@@ -289,6 +298,24 @@ def _marks(rows: Sequence[_StudyRow], two_arm: bool, model: str) -> list[str]:
             why = "; ".join(f"{reason} ({', '.join(labels)})" for reason, labels in reasons.items())
         notes.append(f"{EXCLUDED_MARK} Not estimable, excluded from the model: {why}")
     return notes
+
+
+#: the arm columns' heading: events of totals, or a continuous outcome's mean (SD) and n
+ARM_UNIT = "n/N"
+ARM_UNIT_MEANS = "Mean (SD)\u2002N"
+
+
+def _n_arms(fit: Mapping[str, Any]) -> int:
+    """Arm columns of a forest: 2 (two arms' counts or means), 1 (one arm), 0 (generic
+    inverse-variance estimates, which have no per-arm data)."""
+    studies = fit.get("studies") or []
+    if any(k in s for s in studies for k in ("ai", "n1i", "m1i")):
+        return 2
+    if any(k in s for s in studies for k in ("xi", "ni", "mi")):
+        return 1
+    if studies:
+        return 0  # generic (yi, sei): nothing per arm to show
+    return 2 if _is_two_arm(fit) else 1
 
 
 def _is_two_arm(fit: Mapping[str, Any]) -> bool:
@@ -414,14 +441,28 @@ class _Item:
         return m.fit(self.label, width - m.width(self.mark, **self.font), **self.font) + self.mark
 
 
+def _fmt_mean(value: Any) -> str:
+    return f"{float(value):.4g}".replace("-", "\u2212") if finite(value) else "\u2013"
+
+
 def _arm_cells(arms: Sequence[tuple[Any, Any]]) -> list[tuple[str, str]]:
-    return [(_fmt_count(ev) + "/", _fmt_count(nn)) for ev, nn in arms]
+    cells = []
+    for ev, nn in arms:
+        if isinstance(ev, tuple):  # (mean, SD) of a continuous outcome
+            cells.append((f"{_fmt_mean(ev[0])} ({_fmt_mean(ev[1])})\u2002", _fmt_count(nn)))
+        else:
+            cells.append((_fmt_count(ev) + "/", _fmt_count(nn)))
+    return cells
 
 
 def _totals(rows: Sequence[_StudyRow], n_arms: int) -> list[tuple[str, str]]:
     """Summed events and totals per arm, as the bold cells of a pooled row."""
     out = []
     for a in range(n_arms):
+        if any(r.means for r in rows):  # continuous: the arm's total size
+            sizes = [r.arms[a][1] for r in rows if finite(r.arms[a][1])]
+            out.append(("", _fmt_count(sum(sizes))) if sizes else ("\u2013", ""))
+            continue
         pairs = [r.arms[a] for r in rows if finite(r.arms[a][0]) and finite(r.arms[a][1])]
         if pairs:
             out.append(
@@ -567,6 +608,7 @@ class _Columns:
     rob_x0: float
     rob_total: float  # width of the risk-of-bias block with its gap
     study_needed: float  # width of the widest label of the study column
+    arm_unit: str = ARM_UNIT  # the arm columns' second heading line
 
 
 def _columns(
@@ -582,6 +624,8 @@ def _columns(
     bold = {"weight": "bold"}
     n_arms = len(arm_labels)
     table = [it for it in items if it.kind in _TABLE_KINDS]
+    means = any(it.row is not None and it.row.means for it in table)
+    unit = ARM_UNIT_MEANS if means else ARM_UNIT
 
     # n/N columns: events right-aligned up to and including "/", totals left-aligned.
     arm_ev_w, arm_n_w, arm_body_w = [], [], []
@@ -591,7 +635,7 @@ def _columns(
         n_w = max((m.width(c[1], **f) for c, f in cells), default=0.0)
         arm_ev_w.append(ev_w)
         arm_n_w.append(n_w)
-        arm_body_w.append(max(ev_w + n_w, m.width("n/N", **bold)))
+        arm_body_w.append(max(ev_w + n_w, m.width(unit, **bold)))
 
     est_w_num = max((m.width(it.est, **it.font) for it in table), default=0.0)
     ci_w = max((m.width(it.ci, **it.font) for it in table), default=0.0)
@@ -668,6 +712,7 @@ def _columns(
         rob_x0=x_weight_r + GAP,
         rob_total=rob_total,
         study_needed=study_needed,
+        arm_unit=unit,
     )
 
 
@@ -770,7 +815,7 @@ def _render(
         x0, x1, _ = cols.arm_x[a]
         for j, line in enumerate(reversed(cols.arm_head[a])):
             text((x0 + x1) / 2, y_head1 - j, line, ha="center", weight="bold")
-        text((x0 + x1) / 2, y_head2, "n/N", ha="center", weight="bold")
+        text((x0 + x1) / 2, y_head2, cols.arm_unit, ha="center", weight="bold")
     est_col_w, x_est_c = cols.est_col_w, cols.x_est_c
     text(x_est_c, y_head1, m.fit(est_head[0], est_col_w, **bold), ha="center", weight="bold")
     text(x_est_c, y_head2, m.fit(est_head[1], est_col_w, **bold), ha="center", weight="bold")
@@ -1050,10 +1095,19 @@ def _texts(
 def _pooled_diamond(
     fit: Mapping[str, Any], rows: Sequence[_StudyRow], n_arms: int, gap: float
 ) -> _Item:
-    """The diamond of a pooled model of all studies, labelled with the model."""
+    """The diamond of a pooled model of all studies, labelled with the model (no weight for
+    a model that defines no study weights, as metafor's ``rma.glmm``)."""
+    weight = "" if weightless(fit) else "100.0%"
     return _diamond_item(
-        _model_label(fit), fit, _totals(rows, n_arms), "100.0%", "pooled-diamond", gap
+        _model_label(fit), fit, _totals(rows, n_arms), weight, "pooled-diamond", gap
     )
+
+
+def weightless(fit: Mapping[str, Any]) -> bool:
+    """Whether the fit's study records carry no weights at all (a GLMM: metafor's
+    ``rma.glmm`` defines none)."""
+    studies = fit.get("studies") or []
+    return bool(studies) and all(s.get("weight") is None for s in studies)
 
 
 def _pooled_footers(
@@ -1084,7 +1138,7 @@ def _draw(
     summary_pages: int | None = None,
 ) -> Figure:
     two_arm = _is_two_arm(fit)
-    n_arms = 2 if two_arm else 1
+    n_arms = _n_arms(fit)
     rows = _study_rows(fit, two_arm, study_labels)
     if not rows:
         return message_figure(title, NO_DATA, gid="forest-no-data")
@@ -1162,18 +1216,13 @@ def _subgroup_test_text(result: Mapping[str, Any], model: str) -> str | None:
     of a fixed-effect model, or for Mantel-Haenszel and Peto fits Q over their subgroup
     estimates). The label names the test that is printed.
     """
-    model = str(model or "").upper()
-    re_test, fe_test = result.get("test_between_re"), result.get("test_between_fe")
-    if model not in ("FE", "MH", "PETO", "") and re_test:
-        test, which = re_test, "random effects, separate tau\u00b2 per subgroup"
-    elif fe_test:
-        test = fe_test
-        which = {
-            "MH": "fixed effect, Mantel-Haenszel subgroup estimates",
-            "PETO": "fixed effect, Peto subgroup estimates",
-        }.get(model, "fixed effect")
-    else:  # a result with only the generic key: its kind is unknown
-        test, which = result.get("test_between"), ""
+    test, fam = primary_subgroup_test(result, model)
+    which = {
+        "RE": "random effects, separate tau\u00b2 per subgroup",
+        "FE": "fixed effect",
+        "MH": "fixed effect, Mantel-Haenszel subgroup estimates",
+        "PETO": "fixed effect, Peto subgroup estimates",
+    }.get(fam, "")  # "": a result with only the generic key, its kind unknown
     if not test or not finite(test.get("q")):
         return None
     q = float(test["q"])
@@ -1262,7 +1311,7 @@ def _draw_subgroups(
     if not ref.get("measure"):
         ref["measure"] = next((s.get("measure") for s in subgroups if s.get("measure")), None)
     two_arm = _is_two_arm(ref)
-    n_arms = 2 if two_arm else 1
+    n_arms = _n_arms(ref)
     kind = measure_kind(ref)
     model = str(
         (overall or {}).get("model")
@@ -1313,6 +1362,8 @@ def _draw_subgroups(
             continue
         shown = [r.weight for r in rows if r.weight is not None and r.excluded is None]
         weight = f"{sum(shown):.1f}%" if overall_weights is not None else "100.0%"
+        if weightless(sub):
+            weight = ""
         k = sub.get("k")
         label = "Subtotal" if not (finite(k) and int(k) == 1) else "Subtotal (one study)"
         if summary and finite(k) and int(k) != 1:

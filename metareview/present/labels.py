@@ -12,7 +12,7 @@ def forest_labels(protocol: dict, entry: dict, measure: str) -> dict[str, str]:
     arms = protocol.get("arms") or {}
     treat = arms.get("intervention_label", arms.get("intervention", "Intervention"))
     ctrl = arms.get("control_label", arms.get("control", "Control"))
-    if not measures.is_two_arm(measure):
+    if not measures.compares_arms(measure):
         left = right = ""
         treat = arms.get("single_label", arms.get("single", treat))
     elif entry.get("direction", "higher_is_better") == "higher_is_better":

@@ -9,7 +9,13 @@ from typing import Any
 from markupsafe import Markup, escape
 
 from metareview.engine import measures as registry
-from metareview.inputs.protocol import analysis_plan, is_registered, outcome_settings
+from metareview.inputs.conventions import preset
+from metareview.inputs.protocol import (
+    analysis_plan,
+    is_registered,
+    outcome_kind,
+    outcome_settings,
+)
 from metareview.present.tables import FIXED_METHODS, MIN_K_PI, effect_name, family
 
 METHOD_NAMES = {
@@ -24,6 +30,12 @@ METHOD_NAMES = {
     "SJ": "a random-effects model with the Sidik-Jonkman estimator of tau²",
     "HE": "a random-effects model with the Hedges estimator of tau²",
     "HS": "a random-effects model with the Hunter-Schmidt estimator of tau²",
+    "GLMM": (
+        "a random-effects logistic regression model (a generalised linear mixed model, as "
+        "metafor's rma.glmm: binomial likelihood within series, normally distributed random "
+        "intercepts on the logit scale, fitted by maximum likelihood with 7-point adaptive "
+        "Gauss-Hermite quadrature)"
+    ),
 }
 ZERO_RULES = {  # the studies whose cells ``to`` selects for the correction
     "only0": "studies with a zero cell",
@@ -60,12 +72,38 @@ def _join(items: list[str], word: str = "and") -> str:
 # --------------------------------------------------------------------------- methods
 
 
-def methods_paragraph(protocol: dict, *, rob_recorded: bool | None = None) -> Markup:
+def methods_paragraph(
+    protocol: dict,
+    *,
+    rob_recorded: bool | None = None,
+    grouped: bool = False,
+    derivations: dict[str, list[dict[str, str]]] | None = None,
+) -> Markup:
     """The statistical methods, in words, from every outcome's effective settings.
 
     ``rob_recorded``: whether any risk-of-bias judgement is recorded (None: not known, the
-    tool is then said to have been used). Returns HTML (protocol texts escaped).
+    tool is then said to have been used); ``grouped``: whether some study reported its
+    patients in groups (extraction.csv's ``group``) that were combined. ``derivations``: per
+    continuous or generic outcome, its studies' ``derivation`` and ``adjusted`` cells (how
+    SDs and SEs were obtained, which estimates are adjusted). Returns HTML (protocol texts
+    escaped).
     """
+    topics = methods_topics(
+        protocol, rob_recorded=rob_recorded, grouped=grouped, derivations=derivations
+    )
+    return Markup(" ").join(text for _, text in topics)
+
+
+def methods_topics(
+    protocol: dict,
+    *,
+    rob_recorded: bool | None = None,
+    grouped: bool = False,
+    derivations: dict[str, list[dict[str, str]]] | None = None,
+) -> list[tuple[str, Markup]]:
+    """The methods paragraph as short paragraphs by topic: (heading, HTML) in the order
+    of :func:`methods_paragraph` (protocol, effect measures and model, heterogeneity, zero
+    cells, additional analyses, software)."""
     ids = [o["id"] for o in protocol["outcomes"]]
     settings = [outcome_settings(protocol, o) for o in ids]
     measures = sorted({s["measure"] for s in settings})
@@ -73,6 +111,7 @@ def methods_paragraph(protocol: dict, *, rob_recorded: bool | None = None) -> Ma
     levels = sorted({s["level"] for s in settings})
     tests = sorted({s["test"] for s in settings if s["method"] not in ("MH", "PETO")})
     parts: list[str] = []
+    topics: list[tuple[str, int]] = [("Protocol and registration", 0)]
     reg = protocol.get("registration") or {}
     if is_registered(protocol):
         parts.append(
@@ -85,6 +124,10 @@ def methods_paragraph(protocol: dict, *, rob_recorded: bool | None = None) -> Ma
             "pre-specified cannot be verified against a registration; analyses are described as "
             "planned in the protocol or post hoc."
         )
+    sentence = conventions_sentence(protocol)
+    if sentence:
+        parts.append(sentence)
+    topics.append(("Effect measures and model", len(parts)))
     parts.append(
         f"Effects were expressed as {_join([_plural(m) for m in measures])} with "
         + _join([f"{lv:g}%" for lv in levels], "or")
@@ -101,20 +144,76 @@ def methods_paragraph(protocol: dict, *, rob_recorded: bool | None = None) -> Ma
         parts.append(
             "Confidence intervals and tests of the pooled effect used the normal (Wald-type) approximation."
         )
-    if any(m not in FIXED_METHODS for m in methods):
+    topics.append(("Heterogeneity", len(parts)))
+    if "GLMM" in methods:
+        parts += _glmm_sentences()
+    if any(m not in FIXED_METHODS + ("GLMM",) for m in methods):
         parts.append(
             "Heterogeneity was quantified with Cochran's Q, I² and tau², with Q-profile confidence intervals for tau² and I²."
         )
+    if any(m not in FIXED_METHODS for m in methods):
         parts.append(_prediction_interval_sentence(settings))
     else:
         parts.append("Heterogeneity was quantified with Cochran's Q and I².")
-    parts += _zero_cell_sentences(protocol, ids, settings)
+    topics.append(("Continuous and generic inverse-variance data", len(parts)))
+    parts += _data_sentences(protocol, ids, settings, derivations or {})
+    topics.append(("Studies with zero events", len(parts)))
+    binary = [i for i, o in enumerate(ids) if outcome_kind(protocol, o) in BINARY_KINDS]
+    if binary:
+        parts += _zero_cell_sentences(
+            protocol, [ids[i] for i in binary], [settings[i] for i in binary]
+        )
+    if grouped:
+        parts.append(GROUPS_SENTENCE)
+    topics.append(("Additional analyses and risk of bias", len(parts)))
     parts += _analysis_plan_sentences(protocol, rob_recorded)
+    topics.append(("Software", len(parts)))
     parts.append(
         "Analyses were run with the metareview pipeline, whose engine reproduces R metafor's results "
         "(tolerance 1e-6) on the reference datasets in its test suite."
     )
-    return Markup(" ".join(str(escape(p)) if not isinstance(p, Markup) else p for p in parts))
+    bounds = [start for _, start in topics] + [len(parts)]
+    out = []
+    for (title, start), end in zip(topics, bounds[1:], strict=True):
+        chunk = parts[start:end]
+        if chunk:
+            text = " ".join(str(escape(p)) if not isinstance(p, Markup) else p for p in chunk)
+            out.append((title, Markup(text)))
+    return out
+
+
+GROUPS_SENTENCE = (
+    "Where a study reported its patients in separate groups (patient group, technique or "
+    "territory), the groups' counts were summed so that each study is one unit of the "
+    "pooled analyses; a subgroup analysis by group used each study x group as a unit."
+)
+
+
+def _glmm_sentences() -> list[str]:
+    """How a GLMM's test, heterogeneity and study intervals are defined (metafor's
+    ``rma.glmm`` conventions, :mod:`metareview.engine.glmm`)."""
+    return [
+        "For the random-effects logistic model, the standard error of the pooled logit "
+        "comes from the joint Hessian of (tau, beta); heterogeneity was tested with the "
+        "Wald-type and likelihood-ratio tests against the saturated logistic model (one "
+        "parameter per series), and I² = tau²/(tau² + v), v being metafor's typical "
+        "within-study variance of the logit proportions (1/2 added to series with 0 or n "
+        "events); no confidence interval is given for tau² or I², and the model assigns no "
+        "study weights. Study intervals in its forest plots are exact (Clopper-Pearson) "
+        "binomial intervals."
+    ]
+
+
+def conventions_sentence(protocol: dict) -> str:
+    """The method convention the protocol names (``conventions:``), or "" for none."""
+    name = protocol.get("conventions")
+    if not name:
+        return ""
+    p = preset(name)
+    return (
+        f"Unless the protocol states otherwise, the analyses followed {p['label']} "
+        f"(conventions: {name}; {p['source']})."
+    )
 
 
 def _prediction_interval_sentence(settings: list[dict]) -> str:
@@ -194,7 +293,72 @@ def _zero_cell_text(s: dict) -> str:
             "correction; studies with no events (or only events) in both arms contribute to "
             "neither the estimate nor Q"
         )
+    if s["method"] == "GLMM":
+        return (
+            "the random-effects logistic model uses the binomial counts as they are, 0 or n "
+            "events included, without a continuity correction (1/2 enters only the "
+            "typical within-study variance of I²)"
+        )
     return _zero_cell_rule(s)
+
+
+BINARY_KINDS = (registry.TWO_ARM_BINARY, registry.SINGLE_ARM_BINARY)
+
+
+def _data_sentences(
+    protocol: dict, ids: list[str], settings: list[dict], provenance: dict
+) -> list[str]:
+    """What continuous and generic inverse-variance outcomes were computed from: the
+    measure, SDs derived from SEs or CIs (Cochrane Handbook 6.5.2.3), estimates given with
+    their CIs, and which are adjusted."""
+    labels = {o["id"]: o.get("label") or o["id"] for o in protocol["outcomes"]}
+    out = []
+    for oid, s in zip(ids, settings, strict=True):
+        kind = outcome_kind(protocol, oid)
+        if kind in BINARY_KINDS:
+            continue
+        m = registry.get(s["measure"])
+        rows = provenance.get(oid, [])
+        derived = [r["study"] for r in rows if r.get("derivation")]
+        if kind == registry.GENERIC:
+            log = " (log-transformed for pooling)" if m.scale == "log" else ""
+            text = (
+                f"{labels[oid]}: each study's {m.label.lower()} as reported{log} was pooled by "
+                "the generic inverse-variance method"
+            )
+            if derived:
+                ratio = " of the log ratio" if m.scale == "log" else ""
+                text += (
+                    f"; standard errors{ratio} were derived from the confidence interval as "
+                    f"(upper - lower) / (2 z) for {_join(derived)}"
+                )
+            adjusted = [r["study"] for r in rows if r.get("adjusted") == "yes"]
+            unadjusted = [r["study"] for r in rows if r.get("adjusted") == "no"]
+            unstated = [r["study"] for r in rows if r.get("adjusted") not in ("yes", "no")]
+            marks = []
+            if adjusted:
+                marks.append(f"adjusted estimates: {_join(adjusted)}")
+            if unadjusted:
+                marks.append(f"unadjusted: {_join(unadjusted)}")
+            if unstated:
+                marks.append(f"adjustment not stated: {_join(unstated)}")
+            out.append(text + (f" ({'; '.join(marks)})." if marks else "."))
+        else:
+            what = {
+                "SMD": "Hedges' g (the standardised mean difference with metafor's exact "
+                "small-sample correction and its large-sample variance)",
+                "ROM": "the log ratio of means",
+            }.get(m.code, m.effect)
+            text = f"{labels[oid]}: {what} from each arm's mean, standard deviation and size"
+            if derived:
+                text += (
+                    "; standard deviations not reported were derived from the standard error "
+                    "(SD = SE x sqrt(n)) or the confidence interval of the mean (SD = sqrt(n) "
+                    "x width / (2 q), q the t quantile below 60 patients per arm, else the "
+                    f"normal one; Cochrane Handbook 6.5.2.3) for {_join(derived)}"
+                )
+            out.append(text + ".")
+    return out
 
 
 def _zero_cell_sentences(protocol: dict, ids: list[str], settings: list[dict]) -> list[str]:
@@ -248,10 +412,12 @@ def _analysis_plan_sentences(protocol: dict, rob_recorded: bool | None) -> list[
             + ") pooled each subgroup with the outcome's model; a subgroup with a single study "
             "is shown with that study's estimate and without heterogeneity statistics."
         )
-        families = []
+        families, qm_shown = [], False
         for o in protocol["outcomes"]:
             if analysis_plan(protocol, o["id"])["subgroups"]:
-                fam = family(outcome_settings(protocol, o["id"])["method"])
+                method = outcome_settings(protocol, o["id"])["method"]
+                fam = family(method)
+                qm_shown = qm_shown or (fam == "RE" and method != "GLMM")
                 if fam not in families:
                     families.append(fam)
         if families:
@@ -268,7 +434,7 @@ def _analysis_plan_sentences(protocol: dict, rob_recorded: bool | None) -> list[
                 f"taken as the primary one, is {primary}"
                 + (
                     "; the fixed-effect Q-between (metafor's QM) is shown beside it in the tables."
-                    if "RE" in families
+                    if qm_shown
                     else "."
                 )
             )

@@ -59,6 +59,22 @@ def family(method: str) -> str:
     return method if method in FIXED_METHODS else "RE"
 
 
+def primary_subgroup_test(result: dict, model: str | None) -> tuple[dict | None, str]:
+    """The test for subgroup differences taken as primary, and its family: for a
+    random-effects model the random-effects test when the result has it
+    (``test_between_re``: Cochran's Q over the subgroup estimates, each pooled with its own
+    tau²), otherwise the fixed-effect one (``test_between_fe``: the Q-between, or for MH
+    and Peto Q over their subgroup estimates). Family "" for a result with only the generic
+    ``test_between``. The one rule the tables, figures and methods prose follow."""
+    model = str(model or "").upper()
+    re_test, fe_test = result.get("test_between_re"), result.get("test_between_fe")
+    if model not in (*FIXED_METHODS, "") and re_test:
+        return re_test, "RE"
+    if fe_test:
+        return fe_test, model if model in ("MH", "PETO") else "FE"
+    return result.get("test_between"), ""
+
+
 def pooled(fit: dict | None) -> bool:
     return bool(fit) and fit.get("pooled", True) and fit.get("estimate") is not None
 

@@ -13,7 +13,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from metareview.engine.pooling import Settings, effect_sizes, is_two_arm, pool, pool_subgroups
+from metareview.engine.measures import TABLE_METHODS
+from metareview.engine.pooling import (
+    Settings,
+    describe_layout,
+    effect_sizes,
+    is_two_arm,
+    layout,
+    pool,
+    pool_subgroups,
+)
 from metareview.engine.sensitivity import (
     baujat,
     case_arguments,
@@ -27,7 +36,7 @@ from metareview.errors import AnalysisError, InputError
 from metareview.inputs.protocol import outcome_settings, parse_filter
 from metareview.io import write_json
 from metareview.plots._table import message_figure
-from metareview.plots.common import save_figure
+from metareview.plots.common import save_figure_set
 from metareview.plots.forest import default_measure_label, draw_subgroup_forest
 from metareview.plots.funnel import draw_funnel
 from metareview.plots.paging import SUMMARY_ROWS, even_steps, is_paged, most_changed
@@ -61,12 +70,16 @@ def run_subgroups(ctx: OutcomeContext, plan, out_dir, review_dir) -> list[str]:
     outcome, labels = ctx.outcome, ctx.labels
     out = Output(out_dir, review_dir)
     analyses, warnings = [], []
+    study_rows, study_labels = rows, labels
     for item in plan["subgroups"]:
         column = item["column"]
         name = item.get("label") or column
         level_labels = {str(k): v for k, v in (item.get("levels") or {}).items()}
         title = f"Subgroups: {name}"
         base = {"id": item["id"], "kind": "subgroup", "title": title, **_meta(item)}
+        rows, labels, notes = study_rows, study_labels, []
+        if column == "group" and ctx.group_rows:
+            rows, labels, notes = group_units(ctx, level_labels)
         if rows and column not in rows[0]:
             raise InputError(
                 "studies.csv",
@@ -74,7 +87,6 @@ def run_subgroups(ctx: OutcomeContext, plan, out_dir, review_dir) -> list[str]:
                 column,
                 f"subgroup {item['id']!r} uses column {column!r}, which studies.csv does not have",
             )
-        notes = []
         missing = [labels[r["study"]] for r in rows if str(r.get(column, "")).strip() == ""]
         if missing:
             notes.append(f"Left out (no value in column '{column}'): {', '.join(missing)}.")
@@ -123,6 +135,37 @@ def run_subgroups(ctx: OutcomeContext, plan, out_dir, review_dir) -> list[str]:
     return warnings
 
 
+def group_units(ctx: OutcomeContext, level_labels: dict[str, str]):
+    """Rows, labels and the report's notes of an analysis by extraction.csv's ``group``:
+    one unit per study x group (unit ids ``study:group``) whose group is one of the
+    protocol's ``levels`` (all groups when it lists none), studies without groups as they
+    are (then left out for want of a value)."""
+    rows = [r for r in ctx.rows if not str(r.get("group", "")).strip()]
+    labels = dict(ctx.labels)
+    split, other = [], []
+    for r in ctx.group_rows:
+        uid = f"{r['study']}:{r['group']}"
+        if level_labels and str(r["group"]) not in level_labels:
+            other.append(f"{ctx.labels.get(r['study'], r['study'])} ({r['group']})")
+            continue
+        labels[uid] = f"{ctx.labels.get(r['study'], r['study'])} ({r['group']})"
+        rows.append(r | {"study": uid})
+        split.append(r["study"])
+    several = [ctx.labels.get(s, s) for s in dict.fromkeys(split) if split.count(s) > 1]
+    note = (
+        "Each study x group is a unit of this analysis (extraction.csv's row-level "
+        "'group'): the groups of one study are pooled as separate units, and the overall "
+        "line counts such studies once per group"
+        + (f" ({', '.join(several)})." if several else ".")
+    )
+    notes = [note]
+    if other:
+        notes.append(
+            "Left out (a group that is not a level of this analysis): " + ", ".join(other) + "."
+        )
+    return rows, labels, notes
+
+
 # --------------------------------------------------------------------------- sensitivity
 
 METHOD_LABELS = {
@@ -165,7 +208,7 @@ def model_variants(settings: Settings, methods: list[str]) -> list[tuple[str, Se
     for entry in methods:
         m, _, test = entry.partition("+")
         test = test or "z"
-        if m in ("MH", "PETO") and not is_two_arm(settings.measure):
+        if m in ("MH", "PETO") and layout(settings) != "two_arm":
             continue
         if m == "PETO" and settings.measure != "OR":
             continue
@@ -221,7 +264,12 @@ def _variant_analysis(item, title, description, rows, variants, measure, out, na
         fit, err = _try_pool(rows, s, label)
         table_rows.append((label, fit, err))
         records.append(
-            {"analysis": label, "settings": s.resolved().__dict__, "fit": fit, "error": err or None}
+            {
+                "analysis": label,
+                "settings": s.resolved().as_record(),
+                "fit": fit,
+                "error": err or None,
+            }
         )
     write_json(out.dir / f"{name}.json", {"id": item["id"], "variants": records})
     table = fit_table(table_rows, measure)
@@ -310,7 +358,7 @@ def run_small_study(
         note = "No small-study analysis is planned for this outcome in the protocol."
         write_json(out_json, {"outcome": outcome, "planned": False, "analyses": []})
         for path in (funnel_svg, contour_svg):
-            save_figure(message_figure(entry["label"], note), path)
+            save_figure_set(message_figure(entry["label"], note), path)
         return []
     rel = {
         "funnel": Path(funnel_svg).relative_to(review_dir).as_posix(),
@@ -422,14 +470,14 @@ def run_small_study(
             and any("trimfill" in i["tests"] for i in plan["small_study"])
             else None
         )
-        save_figure(draw_funnel(funnel, trimfill=tf, **common), funnel_svg)
+        save_figure_set(draw_funnel(funnel, trimfill=tf, **common), funnel_svg)
         figures = [{"path": rel["funnel"], "caption": funnel_caption(funnel, tf)}]
         if funnel.get("null") is None:  # proportions: no null effect to draw contours around
             why = f"a contour-enhanced funnel needs a null effect; {s.measure} has none"
-            save_figure(message_figure(entry["label"], why), contour_svg)
+            save_figure_set(message_figure(entry["label"], why), contour_svg)
             drawn_note = f"No contour-enhanced funnel plot: {why}."
         else:
-            save_figure(draw_funnel(funnel, contours=True, **common), contour_svg)
+            save_figure_set(draw_funnel(funnel, contours=True, **common), contour_svg)
             figures.append({"path": rel["contour"], "caption": contour_caption(funnel)})
             drawn_note = ""
         for a in analyses:
@@ -439,8 +487,8 @@ def run_small_study(
         # the declared outputs still exist (a message); the report shows no figure
         why = (funnel or result).get("error", "not enough studies")
         warnings.append(f"funnel plot of {outcome}: {why}")
-        save_figure(message_figure(entry["label"], f"Funnel plot not drawn: {why}"), funnel_svg)
-        save_figure(message_figure(entry["label"], f"Funnel plot not drawn: {why}"), contour_svg)
+        for path in (funnel_svg, contour_svg):
+            save_figure_set(message_figure(entry["label"], f"Funnel plot not drawn: {why}"), path)
         for a in analyses:
             if "error" in result:
                 a["notes"] = [f"Not computed, and no funnel plot drawn: {why}."] + [
@@ -690,6 +738,28 @@ def run_sensitivity(ctx: OutcomeContext, plan, out_dir, review_dir, main_fit: di
                     out,
                     item["id"],
                 )
+            )
+            table_methods = [m for m in methods if m.partition("+")[0] in TABLE_METHODS]
+            if table_methods and layout(settings) not in ("two_arm", "single_arm"):
+                analyses[-1]["notes"].append(
+                    f"{' and '.join(METHOD_LABELS[m] for m in table_methods)} left out: they "
+                    f"pool 2x2 event counts, and {describe_layout(settings)} is pooled by "
+                    "inverse variance."
+                )
+        elif kind == "zero_cells" and layout(settings) not in ("two_arm", "single_arm"):
+            analyses.append(
+                {
+                    "id": item["id"],
+                    "kind": kind,
+                    "title": f"Sensitivity: {label}",
+                    **_meta(item),
+                    "tables": [],
+                    "figures": [],
+                    "notes": [
+                        f"Not applicable: {describe_layout(settings)} has no event counts, "
+                        "so no zero cells to correct."
+                    ],
+                }
             )
         elif kind == "zero_cells":
             analyses.append(

@@ -42,6 +42,7 @@ from metareview.inputs.screening.summary import (
 )
 from metareview.inputs.tables import load_studies, read_csv_table
 from metareview.io import write_csv, write_json
+from metareview.stages.layout import SCREENING_FILES
 
 RECORD_COLUMNS = [
     "record_id",
@@ -63,14 +64,7 @@ RECORD_COLUMNS = [
     "row",
     "notes",
 ]
-OUTPUT_NAMES = (
-    "records.csv",
-    "prisma.json",
-    "prisma.csv",
-    "prisma.svg",
-    "prisma.png",
-    "index.json",
-)
+OUTPUT_NAMES = SCREENING_FILES  # the layout names them
 
 
 def _record_row(rec) -> dict[str, Any]:
@@ -216,7 +210,7 @@ def ingest(
         write_csv(stage / "records.csv", RECORD_COLUMNS, [_record_row(r) for r in table.records])
         write_json(stage / "prisma.json", counts)
         write_csv(stage / "prisma.csv", PRISMA_CSV_COLUMNS, prisma_csv_rows(counts))
-        save_figure(fig, stage / "prisma.svg", stage / "prisma.png")
+        save_figure(fig, stage / "prisma.svg", stage / "prisma.png", pdf_path=stage / "prisma.pdf")
         caption = (
             f"PRISMA 2020 flow diagram: {_num(counts['records_identified'])} records "
             f"identified, {_num(counts['new_studies'])} studies "

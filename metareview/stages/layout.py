@@ -20,6 +20,7 @@ SCREENING_FILES = (
     "prisma.csv",
     "prisma.svg",
     "prisma.png",
+    "prisma.pdf",
 )
 
 
@@ -76,11 +77,12 @@ class Layout:
     def bias(self, outcome: str) -> str:
         return self._p("bias", f"{outcome}.json")
 
-    def funnel(self, outcome: str) -> str:
-        return self._p("funnel", f"{outcome}.svg")
+    def funnel(self, outcome: str, ext: str = "svg") -> str:
+        """The funnel plot (SVG for the report; ``pdf`` and ``png`` print copies)."""
+        return self._p("funnel", f"{outcome}.{ext}")
 
-    def contour_funnel(self, outcome: str) -> str:
-        return self._p("funnel", f"{outcome}-contour.svg")
+    def contour_funnel(self, outcome: str, ext: str = "svg") -> str:
+        return self._p("funnel", f"{outcome}-contour.{ext}")
 
     @property
     def rob_dir(self) -> str:
@@ -102,6 +104,25 @@ class Layout:
     @property
     def report(self) -> str:
         return self._p("report.html")
+
+    @property
+    def sof_json(self) -> str:
+        """The summary of findings with GRADE certainty."""
+        return self._p("sof.json")
+
+    @property
+    def sof_csv(self) -> str:
+        return self._p("sof.csv")
+
+    def table(self, name: str, ext: str = "csv") -> str:
+        """A manuscript table (``tables/studies.csv``, ``tables/results.csv``) or the
+        manuscript document (``tables/tables.docx``)."""
+        return self._p("tables", f"{name}.{ext}")
+
+    @property
+    def manuscript_files(self) -> list[str]:
+        """The report job's exports for a manuscript."""
+        return [self.table("studies"), self.table("results"), self.table("tables", "docx")]
 
     @property
     def audit(self) -> str:
@@ -129,15 +150,16 @@ class Layout:
         if screening:
             out += [self.screening(name) for name in SCREENING_FILES]
         for o in outcomes:
-            out += [self.outcome_table(o), self.pooled(o), self.forest(o), self.forest(o, "png")]
+            out += [self.outcome_table(o), self.pooled(o)]
+            out += [self.forest(o, ext) for ext in ("svg", "png", "pdf")]
             out.append(self.forest_pages(o))
         for o in analysed:
             out += [
                 self.subgroup_dir(o),
                 self.sensitivity_dir(o),
                 self.bias(o),
-                self.funnel(o),
-                self.contour_funnel(o),
+                *(self.funnel(o, ext) for ext in ("svg", "png", "pdf")),
+                *(self.contour_funnel(o, ext) for ext in ("svg", "png", "pdf")),
             ]
         out.append(self.rob_dir)
         return out

@@ -9,15 +9,14 @@ from typing import Any
 
 import numpy as np
 
-from metareview.engine import measures
 from metareview.engine.models import STATISTIC_FIELDS, clean, norm_crit, study_records
-from metareview.engine.pooling import Settings, effect_sizes, pool
+from metareview.engine.pooling import Settings, effect_sizes, pool, table_columns
 from metareview.errors import AnalysisError
 from metareview.inputs.protocol import outcome_settings
 from metareview.inputs.review import ReviewInputs
 from metareview.inputs.rob import table_of_rows
 from metareview.io import write_csv, write_json
-from metareview.plots.common import save_figure
+from metareview.plots.common import print_paths, save_figure
 from metareview.plots.forest import draw_forest, draw_forest_page, draw_forest_summary
 from metareview.plots.paging import is_paged, pages
 from metareview.present.labels import forest_labels
@@ -28,7 +27,7 @@ def extract_outcome(inputs: ReviewInputs, outcome: str, out_csv) -> list[str]:
     """Write the tidy effect-size table of one outcome; returns warnings for the log."""
     settings = Settings(**outcome_settings(inputs.protocol, outcome))
     table = inputs.outcome_table(outcome)
-    counts = list(measures.get(settings.measure).columns)
+    counts = list(table_columns(settings))
     rows = [dict(r) for r in table.rows]
     if rows:
         es = effect_sizes(rows, settings.resolved())
@@ -41,8 +40,9 @@ def extract_outcome(inputs: ReviewInputs, outcome: str, out_csv) -> list[str]:
                 correction=es.correction[i],
                 excluded=es.excluded[i] or "",
             )
-    covariates = [c for c in table.columns if c not in ["study", *counts]]
+    covariates = [c for c in table.columns if c not in ["study", *counts, *table.notes]]
     fields = ["study", "outcome", "measure", *counts, "yi", "vi", "correction", "excluded"]
+    fields = list(dict.fromkeys(fields + table.notes))  # a generic table's counts hold yi
     write_csv(out_csv, fields + covariates, rows)
     return [str(w) for w in table.warnings]
 
@@ -89,20 +89,22 @@ def pool_outcome(ctx: OutcomeContext, out_json, svg, png, pages_dir=None) -> lis
             reason = f"outcome '{outcome}': no study has data for this outcome"
         fit = not_pooled(rows, settings, reason)
     fit.update(outcome=outcome, label=entry.get("label", outcome), review_id=protocol["review_id"])
+    row_level(fit, rows)
     for st in fit["studies"]:
         st["label"] = labels.get(st["study"], st["study"])
     write_json(out_json, fit)
     texts = forest_labels(protocol, entry, settings.measure)
     rob = table_of_rows(rows, protocol.get("risk_of_bias"))
     title = entry.get("label", outcome)
+    shown = marked_labels(fit, labels)
     if pages_dir is not None and is_paged(len(fit["studies"])):
         paged = pages(len(fit["studies"]))  # none beyond PAGES_MAX_ROWS studies
         fig = draw_forest_summary(fit, pages=len(paged), title=title, **texts)
         if paged:
-            write_forest_pages(fit, paged, pages_dir, title, labels, rob, texts)
+            write_forest_pages(fit, paged, pages_dir, title, shown, rob, texts)
     else:
-        fig = draw_forest(fit, title=title, study_labels=labels, rob=rob, **texts)
-    save_figure(fig, svg, png)
+        fig = draw_forest(fit, title=title, study_labels=shown, rob=rob, **texts)
+    save_figure(fig, svg, png, pdf_path=print_paths(svg)[1])  # forest/<outcome>.pdf too
     return list(fit.get("warnings", []))
 
 
@@ -131,6 +133,44 @@ def write_forest_pages(fit, paged, pages_dir, title, labels, rob, texts) -> None
         out / "index.json",
         {"outcome": fit.get("outcome"), "studies": len(studies), "pages": index},
     )
+
+
+#: the marker of a study whose outcome definition differs from the protocol's
+DEFINITION_MARK = "\u0394"
+
+
+def row_level(fit: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    """Record in ``fit`` what extraction.csv's row-level columns say (only when it has
+    them): ``combined_groups`` (study -> its groups summed into one unit) and each study
+    record's ``definition`` (how its outcome definition differs; '' when it does not)."""
+    if not rows or "group" not in rows[0]:
+        return
+    by_study = {r["study"]: r for r in rows}
+    fit["combined_groups"] = {
+        r["study"]: r["group"].split("+") for r in rows if "+" in str(r.get("group", ""))
+    }
+    differ = []
+    for st in fit["studies"]:
+        st["definition"] = str(by_study.get(st["study"], {}).get("definition", ""))
+        if st["definition"]:
+            differ.append(
+                f"{by_study[st['study']].get('label') or st['study']} ({st['definition']})"
+            )
+    if differ:
+        fit["warnings"] = list(fit.get("warnings") or []) + [
+            f"{DEFINITION_MARK} outcome definition differs from the protocol's: "
+            + "; ".join(differ)
+        ]
+
+
+def marked_labels(fit: dict[str, Any], labels: dict[str, str]) -> dict[str, str]:
+    """Study labels for the forest plot: a study whose outcome definition differs carries
+    ``DEFINITION_MARK`` (explained in the report's data notes)."""
+    out = dict(labels)
+    for st in fit.get("studies") or []:
+        if st.get("definition"):
+            out[st["study"]] = f"{DEFINITION_MARK} {labels.get(st['study'], st['study'])}"
+    return out
 
 
 def extract_and_pool(

@@ -18,9 +18,11 @@ from markupsafe import Markup
 
 from metareview.audit import audit_outcome, audit_summary, deviations, published_decimals
 from metareview.inputs.protocol import is_registered, load_protocol, outcome_settings
-from metareview.io import atomic_write_text, write_json
+from metareview.io import atomic_write_text, read_csv_dicts, write_json
+from metareview.present import grade
 from metareview.present.formats import num, pval
-from metareview.present.methods import methods_paragraph, prespecified_tag
+from metareview.present.methods import methods_paragraph, methods_topics, prespecified_tag
+from metareview.present.studytable import not_contributing, study_characteristics
 from metareview.present.tables import i2_text, main_table, pooled, tau2_text
 from metareview.stages.layout import Layout
 from metareview.text import printable
@@ -104,19 +106,50 @@ def _forest_absent(fit: dict) -> str:
     return "No forest plot: no study has data for this outcome (k = 0)."
 
 
-def build_report(protocol, template_path, review_dir, out_html, out_audit) -> list[str]:
+def rob_overall(layout: Layout) -> dict[str, str]:
+    """Study id -> the label of its overall risk-of-bias judgement (rob/assessments.json)."""
+    path = Path(layout.rob_dir) / "assessments.json"
+    if not path.is_file():
+        return {}
+    data = _read_json(path)
+    labels = {j["id"]: j.get("label") or j["id"] for j in data.get("judgements") or []}
+    out = {}
+    for st in data.get("studies") or []:
+        overall = (st.get("judgements") or {}).get("overall")
+        if overall:
+            out[st["study_id"]] = labels.get(overall, overall)
+    return out
+
+
+def build_report(
+    protocol,
+    template_path,
+    review_dir,
+    out_html,
+    out_audit,
+    *,
+    studies_csv=None,
+    sof: dict | None = None,
+    provenance: dict | None = None,
+) -> list[str]:
     """Render ``report.html`` from the results in ``review_dir`` and write ``audit.json``;
-    ``protocol`` is the loaded protocol (or its path)."""
+    ``protocol`` is the loaded protocol (or its path). ``studies_csv`` (the review's
+    studies.csv) gives the characteristics-of-studies table and the studies that do not
+    contribute to each outcome; ``sof`` the summary of findings (``sof.json``);
+    ``provenance`` the version, commit and date of the data printed in the page."""
     import jinja2  # only this job renders HTML
 
     if not isinstance(protocol, dict):
         protocol = load_protocol(protocol)
     layout = Layout(Path(review_dir).as_posix())
     validation = _read_json(Path(layout.validation))
-    outcomes, audit_rows = [], []
+    studies = read_csv_dicts(studies_csv) if studies_csv else []
+    effects = read_csv_dicts(layout.effects) if Path(layout.effects).is_file() else []
+    outcomes, audit_rows, grouped = [], [], False
     for entry in protocol["outcomes"]:
         oid = entry["id"]
         fit = _read_json(Path(layout.pooled(oid)))
+        grouped = grouped or bool(fit.get("combined_groups"))
         settings = outcome_settings(protocol, oid)
         rows = audit_outcome(entry, fit)
         audit_rows += rows
@@ -133,6 +166,7 @@ def build_report(protocol, template_path, review_dir, out_html, out_audit) -> li
                 "settings": settings,
                 "analyses": _analysis_sections(layout, oid),
                 "published": _published_text(entry.get("reported") or {}),
+                "missing": not_contributing(studies, fit, validation.get("warnings") or [], oid),
             }
         )
     audit = audit_summary(protocol["review_id"], audit_rows)
@@ -146,11 +180,29 @@ def build_report(protocol, template_path, review_dir, out_html, out_audit) -> li
     env.filters["num"] = num
     env.filters["p"] = pval
     env.tests["numeric"] = is_numeric_cell
+    derivations = _derivations(protocol, layout)
     html = env.get_template(Path(template_path).name).render(
         protocol=protocol,
         registered=is_registered(protocol),
         prespecified=prespecified_tag(protocol),
-        methods=methods_paragraph(protocol, rob_recorded=rob_recorded(layout.root)),
+        methods=methods_paragraph(
+            protocol,
+            rob_recorded=rob_recorded(layout.root),
+            grouped=grouped,
+            derivations=derivations,
+        ),
+        methods_topics=methods_topics(
+            protocol,
+            rob_recorded=rob_recorded(layout.root),
+            grouped=grouped,
+            derivations=derivations,
+        )
+        + ([("Certainty of the evidence", grade.methods_text())] if sof else []),
+        sof=sof,
+        study_table=study_characteristics(protocol, studies, effects, rob_overall(layout))
+        if studies
+        else None,
+        provenance=provenance,
         outcomes=outcomes,
         validation=validation,
         audit=audit,
@@ -160,6 +212,28 @@ def build_report(protocol, template_path, review_dir, out_html, out_audit) -> li
     )
     atomic_write_text(out_html, printable(html))  # no control character in the page
     return []
+
+
+def _derivations(protocol: dict, layout: Layout) -> dict[str, list[dict[str, str]]]:
+    """Per outcome, the studies whose SD or SE was derived (``derivation``) or whose
+    estimate is marked adjusted or unadjusted, from its per-outcome table (binary outcomes
+    have neither column: nothing)."""
+    out: dict[str, list[dict[str, str]]] = {}
+    for entry in protocol["outcomes"]:
+        path = Path(layout.outcome_table(entry["id"]))
+        if not path.is_file():
+            continue
+        rows = read_csv_dicts(path)
+        if rows and ("derivation" in rows[0] or "adjusted" in rows[0]):
+            out[entry["id"]] = [
+                {
+                    "study": r.get("label") or r["study"],
+                    "derivation": r.get("derivation", ""),
+                    "adjusted": r.get("adjusted", ""),
+                }
+                for r in rows
+            ]
+    return out
 
 
 #: an SVG figure larger than this is linked from the report, not inlined (a figure of

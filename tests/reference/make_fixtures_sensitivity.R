@@ -162,6 +162,33 @@ back_rows <- function(fun, res, s, d, l, subsets) {
   back_block(est, lb, ub)
 }
 
+# Leave-one-out rows that metafor's default Fisher scoring leaves NA (not converged),
+# refitted as metafor's documentation advises, control = list(stepadj = 0.5, maxiter =
+# 1000), on the same effect sizes: metareview finds that optimum (issue 18) and its test
+# compares those rows with this refit
+stepadj_rows <- function(d, s, l, subsets) {
+  if (!(s$method %in% c("ML", "REML", "EB"))) return(NULL)
+  rows <- which(is.na(l$estimate))
+  if (!length(rows)) return(NULL)
+  if (s$measure %in% SINGLE) {
+    es <- escalc(measure = s$measure, xi = d$xi, ni = d$ni, add = s$add, to = s$to)
+  } else {
+    es <- escalc(measure = s$measure, ai = d$ai, bi = d$n1i - d$ai, ci = d$ci,
+                 di = d$n2i - d$ci, add = s$add, to = s$to, drop00 = s$drop00)
+  }
+  tf <- back_transf(s$measure)
+  lapply(rows, function(j) {
+    sub <- es[subsets[[j]], ]
+    r <- rma(sub$yi, sub$vi, method = s$method, test = s$test, level = s$level,
+             control = list(stepadj = 0.5, maxiter = 1000))
+    p <- if (is.null(tf) || s$measure == "PFT") predict(r) else predict(r, transf = tf)
+    list(row = j - 1, estimate = dbl(r$b[1]), se = dbl(r$se), stat = dbl(r$zval),
+         pval = dbl(r$pval), ci_lb = dbl(r$ci.lb), ci_ub = dbl(r$ci.ub), q = dbl(r$QE),
+         q_pval = dbl(r$QEp), tau2 = dbl(r$tau2), i2 = dbl(r$I2), h2 = dbl(r$H2),
+         back = back_block(p$pred, p$ci.lb, p$ci.ub))
+  })
+}
+
 rank_of <- function(d, cols) {
   o <- do.call(order, c(unname(as.list(d[cols])), list(na.last = TRUE)))
   r <- integer(nrow(d))
@@ -178,6 +205,8 @@ expected_for <- function(d, s) {
   l <- collect(leave1out(res))
   subsets <- lapply(inc, function(i) setdiff(inc, i))
   out$leave1out <- list_fields(l, back_rows(leave1out, res, s, d, l, subsets))
+  refits <- stepadj_rows(d, s, l, subsets)
+  if (!is.null(refits)) out$leave1out_stepadj <- refits
 
   # cumulative
   rk <- rank_of(d, s$order)
@@ -195,6 +224,20 @@ expected_for <- function(d, s) {
   if (!(s$method %in% c("MH", "PETO"))) {
     inf <- collect(influence(res))
     f <- inf$inf
+    if (!is.null(refits)) {
+      # the rows left NA by a failed refit, from the same model with the step halved
+      # (its refits then converge; the rows of the other studies are not taken from it)
+      res2 <- rma(res$yi.f, res$vi.f, method = s$method, test = s$test, level = s$level,
+                  slab = res$slab, control = list(stepadj = 0.5, maxiter = 1000))
+      f2 <- collect(influence(res2))
+      bj2 <- collect(baujat(res2))
+      rows <- which(is.na(f$rstudent))
+      out$influence_stepadj <- lapply(rows, function(j) list(
+        row = j - 1, rstudent = dbl(f2$inf$rstudent[j]), dffits = dbl(f2$inf$dffits[j]),
+        cook_d = dbl(f2$inf$cook.d[j]), cov_r = dbl(f2$inf$cov.r[j]),
+        tau2_del = dbl(f2$inf$tau2.del[j]), qe_del = dbl(f2$inf$QE.del[j]),
+        dfbs = dbl(f2$dfbs$intrcpt[j]), baujat_y = dbl(bj2$y[j])))
+    }
     out$influence <- list(
       study = I(as.character(f$slab)),
       rstudent = dbl(f$rstudent), dffits = dbl(f$dffits), cook_d = dbl(f$cook.d),

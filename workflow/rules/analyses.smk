@@ -22,6 +22,10 @@ rule analyses:
             labels={"review": "{review}", "outcome": "{outcome}"},
         ),
         contour=L.contour_funnel("{outcome}"),
+        print_copies=[
+            *(L.funnel("{outcome}", ext) for ext in ("png", "pdf")),
+            *(L.contour_funnel("{outcome}", ext) for ext in ("png", "pdf")),
+        ],
     log:
         L.log("analyses", "{outcome}"),
     conda:

@@ -4,12 +4,19 @@
 import hashlib
 import json
 import os
+import sys
 
 from snakemake.exceptions import WorkflowError
 
 from metareview.errors import InputError
-from metareview.inputs.protocol import analysis_plan, load_protocol, outcome_settings
+from metareview.inputs.protocol import (
+    analysis_plan,
+    load_protocol,
+    outcome_settings,
+    rows_outcome,
+)
 from metareview.inputs.rob import tool_path
+from metareview.inputs.scaffold import not_ready
 from metareview.inputs.screening.summary import screening_files
 from metareview.inputs.tables import bytes_or_reason, outcome_rows_digest
 from metareview.stages.layout import Layout
@@ -44,6 +51,23 @@ for _review in REVIEWS:  # a bad protocol stops the run before any job starts
     protocol(_review)
 
 
+# A review whose tables have no rows yet (just made by `metareview init`) is skipped with a
+# message instead of failing in its first job; the other reviews run.
+READY = []
+for _review in REVIEWS:
+    _why = not_ready(f"{RAW}/{_review}")
+    if _why is None:
+        READY.append(_review)
+    else:
+        print(f"metareview: skipping review {_review!r}: {_why}", file=sys.stderr)
+if not READY:
+    print(
+        "metareview: no review has studies yet; fill data/raw/<review>/studies.csv and "
+        "extraction.csv (see the README there), then run again",
+        file=sys.stderr,
+    )
+
+
 def outcomes(review):
     return [o["id"] for o in protocol(review)["outcomes"]]
 
@@ -62,7 +86,11 @@ def outcome_digest(wildcards):
     studies.csv and its protocol entry. Editing another outcome's rows leaves it unchanged,
     so only the edited outcome's jobs rerun (the raw files are `ancient` inputs)."""
     h = hashlib.sha256()
-    outcome_rows_digest(raw(wildcards.review, "extraction"), wildcards.outcome, h)
+    outcome_rows_digest(
+        raw(wildcards.review, "extraction"),
+        rows_outcome(protocol(wildcards.review), wildcards.outcome),
+        h,
+    )
     h.update(bytes_or_reason(raw(wildcards.review, "studies")))
     entry = next(
         (
@@ -72,6 +100,8 @@ def outcome_digest(wildcards):
         ),
         None,
     )
+    # the GRADE judgements are read by the report only: editing them reruns no pooling
+    entry = {k: v for k, v in (entry or {}).items() if k != "certainty"} or entry
     h.update(json.dumps([entry, settings_of(wildcards)], sort_keys=True).encode())
     return h.hexdigest()
 
@@ -92,7 +122,9 @@ def presentation_of(wildcards):
             digest = f"unreadable: {exc.strerror}"
     return {
         "arms": review.get("arms"),
-        "outcome": {k: v for k, v in entry.items() if k != "reported"},
+        "outcome": {
+            k: v for k, v in entry.items() if k not in ("reported", "certainty")
+        },
         "risk_of_bias": review.get("risk_of_bias"),
         "rob_template_sha256": digest,
     }
@@ -135,6 +167,18 @@ def rob_template(review):
             f"invalid protocol of review {review!r}:\n{PROTOCOLS}/{review}.yaml, key "
             f"'risk_of_bias.tool': {exc.message}"
         ) from None
+
+
+def review_config(review):
+    """The pipeline configuration as it concerns one review (its id and the folders), which
+    its manifest records: not config/config.yaml itself, whose list of the other reviews
+    is no input of this review (adding a review must not rerun the others' reports)."""
+    return {
+        "review": review,
+        "results_dir": RESULTS,
+        "raw_dir": RAW,
+        "reviews_dir": PROTOCOLS,
+    }
 
 
 def review_results(review):

@@ -20,6 +20,7 @@ rule pool:
             labels={"review": "{review}", "outcome": "{outcome}"},
         ),
         png=L.forest("{outcome}", "png"),
+        pdf=L.forest("{outcome}", "pdf"),
         pages=directory(L.forest_pages("{outcome}")),
     log:
         L.log("pool", "{outcome}"),

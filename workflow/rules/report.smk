@@ -1,6 +1,7 @@
-# Stage 5 per review: the HTML report, the audit against published values and the
-# provenance manifest (one job: the manifest hashes the report it follows), and the
-# `audit` target that fails when a pre-specified primary outcome does not reproduce.
+# Stage 5 per review: the summary of findings (GRADE), the HTML report, the audit against
+# published values, the manuscript tables (CSV, DOCX) and the provenance manifest (one job:
+# the manifest hashes the report it follows), and the `audit` target that fails when a
+# pre-specified primary outcome does not reproduce.
 
 
 rule report:
@@ -11,7 +12,6 @@ rule report:
         + screening_inputs(wc.review)
         + rob_template(wc.review),
         files=[
-            "config/config.yaml",
             "workflow/schemas/protocol.schema.yaml",
             "workflow/schemas/config.schema.yaml",
         ],
@@ -29,6 +29,9 @@ rule report:
             category="Reports",
             labels={"review": "{review}", "file": "audit.json"},
         ),
+        sof_json=L.sof_json,
+        sof_csv=L.sof_csv,
+        tables=L.manuscript_files,
         manifest=L.manifest,
     log:
         L.log("report"),
@@ -37,7 +40,8 @@ rule report:
     params:
         review_dir=lambda wc: Layout.of(RESULTS, wc.review).root,
         protocol=lambda wc: protocol(wc.review),
-        config=config,
+        studies=lambda wc: raw(wc.review, "studies"),
+        config=lambda wc: review_config(wc.review),
     script:
         "../scripts/report.py"
 
@@ -59,5 +63,5 @@ rule audit_check:
 
 rule audit:
     input:
-        expand(L.audit_ok, review=REVIEWS),
+        expand(L.audit_ok, review=READY),
     localrule: True

@@ -14,6 +14,7 @@ rule ingest:
         csv=L.screening("prisma.csv"),
         svg=L.screening("prisma.svg"),
         png=L.screening("prisma.png"),
+        pdf=L.screening("prisma.pdf"),
         index=L.screening("index.json"),
     log:
         L.log("ingest"),
