@@ -54,6 +54,15 @@ def run_pipeline(work: Path, *args: str, cores: int = 2, **kwargs) -> subprocess
     )
 
 
+def all_files(folder: Path) -> dict[str, bytes]:
+    """Every file below ``folder`` by relative path, with its bytes."""
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
 @pytest.fixture(scope="session")
 def pipeline_workdir(tmp_path_factory) -> Path:
     """A copy of the repository's pipeline with the bundled reviews run once, cold. Tests

@@ -16,17 +16,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ENV, SNAKEMAKE, fresh_copy, run_pipeline
+from conftest import ENV, SNAKEMAKE, all_files, fresh_copy, run_pipeline
 
 pytestmark = pytest.mark.slow
-
-
-def all_files(folder: Path) -> dict[str, bytes]:
-    return {
-        p.relative_to(folder).as_posix(): p.read_bytes()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
 
 
 @pytest.fixture(scope="module")

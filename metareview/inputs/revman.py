@@ -711,7 +711,8 @@ def import_revman(path: str | Path, review_id: str, root: str | Path = ".") -> l
         new_config = add_to_config(old, review_id)
     except ValueError as exc:
         raise InputError(str(config_path), None, "reviews", str(exc)) from None
-    with tempfile.TemporaryDirectory() as tmp:  # validate what will be written first
+    # validate what will be written first, in a folder beside the review that is removed after
+    with tempfile.TemporaryDirectory(dir=root, prefix=".import-") as tmp:
         t = Path(tmp)
         for rel, text in files.items():
             (t / rel).parent.mkdir(parents=True, exist_ok=True)

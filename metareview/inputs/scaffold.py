@@ -227,7 +227,7 @@ def init_review(
     except ValueError as exc:
         raise InputError(str(config_path), None, "reviews", str(exc)) from None
     # check both YAML files as they will be written, before writing anything
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(dir=root, prefix=".init-") as tmp:  # removed after
         probe = Path(tmp) / f"{review_id}.yaml"
         probe.write_text(protocol_text, encoding="utf-8")
         load_protocol(probe)

@@ -30,6 +30,10 @@ rule analyses:
         L.log("analyses", "{outcome}"),
     conda:
         "../envs/metareview.yaml"
+    threads: 1
+    resources:
+        mem_mb=400,
+        runtime=10,
     params:
         review_dir=lambda wc: Layout.of(RESULTS, wc.review).root,
         settings=settings_of,
@@ -59,6 +63,10 @@ rule studies:
         L.log("studies"),
     conda:
         "../envs/metareview.yaml"
+    threads: 1
+    resources:
+        mem_mb=300,
+        runtime=10,
     params:
         rob=lambda wc: protocol(wc.review).get("risk_of_bias"),
     script:

@@ -26,6 +26,10 @@ rule pool:
         L.log("pool", "{outcome}"),
     conda:
         "../envs/metareview.yaml"
+    threads: 1
+    resources:
+        mem_mb=400,
+        runtime=10,
     params:
         digest=outcome_digest,
         settings=settings_of,

@@ -37,6 +37,10 @@ rule report:
         L.log("report"),
     conda:
         "../envs/metareview.yaml"
+    threads: 1
+    resources:
+        mem_mb=200,
+        runtime=10,
     params:
         review_dir=lambda wc: Layout.of(RESULTS, wc.review).root,
         protocol=lambda wc: protocol(wc.review),
@@ -55,6 +59,10 @@ rule audit_check:
         L.log("audit_check"),
     conda:
         "../envs/metareview.yaml"
+    threads: 1
+    resources:
+        mem_mb=200,
+        runtime=5,
     params:
         fail_on=lambda wc: protocol(wc.review)["audit"]["fail_on"],
     script:

@@ -20,5 +20,9 @@ rule ingest:
         L.log("ingest"),
     conda:
         "../envs/metareview.yaml"
+    threads: 1
+    resources:
+        mem_mb=300,
+        runtime=10,
     script:
         "../scripts/ingest.py"
