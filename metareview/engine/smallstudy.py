@@ -582,6 +582,13 @@ def _kendall_normal_p(x: np.ndarray, y: np.ndarray, tau: float) -> tuple[float, 
     return float(norm_sf2(z)), float(z)
 
 
+#: beyond this many studies the rank correlation test uses the normal approximation (R's
+#: ``cor.test(..., exact = FALSE)``): the exact permutation distribution of tau takes
+#: O(k^3) time and memory (R's C code cannot allocate it for thousands of studies either),
+#: and Kendall's tau comes from scipy's O(k log k) tau-b instead of all k^2 pairs
+RANKTEST_EXACT_MAX_K = 200
+
+
 def ranktest(es: EffectSizes) -> RankTestResult:
     """Begg and Mazumdar's rank correlation test, as metafor's ``ranktest``.
 
@@ -600,7 +607,13 @@ def ranktest(es: EffectSizes) -> RankTestResult:
     wi = 1 / vi
     theta = float(np.sum(wi * yi) / np.sum(wi))
     ystar = (yi - theta) / np.sqrt(vi - 1 / np.sum(wi))
-    tau = _kendall_tau_b(ystar, vi)
+    large = k > RANKTEST_EXACT_MAX_K
+    if large:
+        from scipy import stats  # only here: scipy.stats costs a few tenths of a second
+
+        tau = float(stats.kendalltau(ystar, vi).statistic)
+    else:
+        tau = _kendall_tau_b(ystar, vi)
     ties = min(np.unique(ystar).size, np.unique(vi).size) < k
     warnings = []
     if not np.isfinite(tau):
@@ -613,9 +626,15 @@ def ranktest(es: EffectSizes) -> RankTestResult:
             ties,
             warnings=["Kendall's tau is not defined (constant variable)"],
         )
-    if ties:
+    if ties or large:
         pval, stat = _kendall_normal_p(ystar, vi, tau)
-        warnings.append("ties: exact p-value not available, normal approximation used")
+        if ties:
+            warnings.append("ties: exact p-value not available, normal approximation used")
+        else:
+            warnings.append(
+                f"k = {k} > {RANKTEST_EXACT_MAX_K}: normal approximation used (the exact "
+                "distribution of tau is impractical for so many studies)"
+            )
         exact = False
     else:
         pval, q = _kendall_exact_p(tau, k)

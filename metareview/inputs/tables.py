@@ -753,6 +753,7 @@ def load_extraction(
     errors: list[InputError] = []
     records: list[ExtractionRecord] = []
     first_row: dict[tuple[str, str, str, str], int] = {}
+    n_keys: dict[tuple[str, str, str], int] = {}  # rows (whole or groups) per study arm
     row_columns = tuple(c for c in ("group", "definition") if c not in table.absent)
 
     def unknown(row, column, value, allowed, where):
@@ -831,8 +832,9 @@ def load_extraction(
             )
         else:
             first_row[key] = r.row
-        whole, parts = (sid, outcome, arm, ""), [k for k in first_row if k[:3] == key[:3]]
-        if group and whole in first_row or not group and len(parts) > 1:
+            n_keys[key[:3]] = n_keys.get(key[:3], 0) + 1
+        whole = (sid, outcome, arm, "")  # counted, not searched: a scan was O(rows^2)
+        if group and whole in first_row or not group and n_keys.get(key[:3], 0) > 1:
             errors.append(
                 InputError(
                     file,

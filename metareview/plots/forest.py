@@ -66,9 +66,17 @@ from metareview.plots._table import (
     wrap_words,
 )
 from metareview.plots.common import journal_style, new_figure
+from metareview.plots.paging import Page, is_paged, summary_note
 from metareview.present.tables import primary_subgroup_test
 
-__all__ = ["draw_forest", "draw_subgroup_forest", "measure_kind", "default_measure_label"]
+__all__ = [
+    "draw_forest",
+    "draw_forest_page",
+    "draw_forest_summary",
+    "draw_subgroup_forest",
+    "measure_kind",
+    "default_measure_label",
+]
 
 # --------------------------------------------------------------------------- constants
 
@@ -723,8 +731,11 @@ def _render(
     items: list[_Item],
     footers: list[tuple[str, str | None]],
     rob: _RobSpec | None = None,
+    scale_items: list[_Item] | None = None,
 ) -> Figure:
-    """Draw the table ``items`` with a plot panel, the axis and the ``footers`` under it."""
+    """Draw the table ``items`` with a plot panel, the axis and the ``footers`` under it;
+    the axis and the largest square come from ``scale_items`` when given (every page of a
+    paged forest plot shares them), else from ``items``."""
     fig = new_figure(FIG_WIDTH, 4.0)
     m = Measurer(fig)
     bold = {"weight": "bold"}
@@ -820,7 +831,8 @@ def _render(
     # ---------------------------------------------------------------- scale
     core: list[float] = []
     extended: list[float] = []
-    for it in items:
+    scale_src = items if scale_items is None else scale_items
+    for it in scale_src:
         r = it.row
         if it.kind == "study" and r is not None and r.excluded is None and r.est is not None:
             core.append(r.est)
@@ -835,7 +847,7 @@ def _render(
     # ---------------------------------------------------------------- rows
     weights = [
         it.row.weight
-        for it in items
+        for it in scale_src
         if it.kind == "study"
         and it.row is not None
         and it.row.excluded is None
@@ -1006,6 +1018,63 @@ def draw_forest(
         )
 
 
+def draw_forest_summary(
+    fit: Mapping[str, Any],
+    *,
+    pages: int,
+    title: str,
+    intervention_label: str,
+    control_label: str,
+    favours_left: str,
+    favours_right: str,
+    measure_label: str | None = None,
+) -> Figure:
+    """The forest plot of a fit with too many studies for one figure
+    (:func:`metareview.plots.paging.is_paged`): no study rows, the pooled estimate (and
+    prediction interval) with the totals, the heterogeneity and overall-effect lines, and
+    a note (gid ``paged``) saying that the study rows are on ``pages`` pages
+    (:func:`draw_forest_page`). Texts as :func:`draw_forest`."""
+    with journal_style():
+        return _draw(
+            fit,
+            **_texts(
+                title, intervention_label, control_label, favours_left, favours_right, measure_label
+            ),
+            study_labels=None,
+            summary_pages=pages,
+        )
+
+
+def draw_forest_page(
+    fit: Mapping[str, Any],
+    page: Page,
+    *,
+    title: str,
+    intervention_label: str,
+    control_label: str,
+    favours_left: str,
+    favours_right: str,
+    measure_label: str | None = None,
+    study_labels: Mapping[str, str] | None = None,
+    rob: Any = None,
+) -> Figure:
+    """One page of a paged forest plot: the study rows ``page.start`` .. ``page.stop - 1``
+    of :func:`draw_forest`'s table (a subtitle says which), then the pooled diamond,
+    the footers and footnotes of the whole fit. Every page has the axis and the square
+    sizes of all studies, so pages compare; study gids keep their row number
+    (``study-marker-<row>``). Arguments as :func:`draw_forest`."""
+    with journal_style():
+        return _draw(
+            fit,
+            **_texts(
+                title, intervention_label, control_label, favours_left, favours_right, measure_label
+            ),
+            study_labels=study_labels,
+            rob=_rob_spec(rob) if rob is not None else None,
+            page=page,
+        )
+
+
 def _texts(
     title: str,
     intervention_label: str,
@@ -1065,6 +1134,8 @@ def _draw(
     measure_label: str | None,
     study_labels: Mapping[str, str] | None,
     rob: _RobSpec | None = None,
+    page: Page | None = None,
+    summary_pages: int | None = None,
 ) -> Figure:
     two_arm = _is_two_arm(fit)
     n_arms = _n_arms(fit)
@@ -1084,10 +1155,21 @@ def _draw(
         _study_item(r, n_arms, str(i), rob.for_study(r.study) if rob is not None else None)
         for i, r in enumerate(rows)
     ]
+    study_items = items
+    subtitle = ""
+    if page is not None:  # one page of the study rows; axis and squares of all studies
+        items = items[page.start : page.stop]
+        subtitle = page.subtitle(len(rows))
+    elif summary_pages is not None:  # no study rows: the pooled estimate and the pages
+        items = [
+            _Item("note", label=summary_note(len(rows), summary_pages), max_lines=3, gid="paged")
+        ]
+        rob, notes = None, []
+    tail = []
     if pooled:
-        items.append(_pooled_diamond(fit, rows, n_arms, 0.5))
+        tail.append(_pooled_diamond(fit, rows, n_arms, 0.5))
         if show_pi:
-            items.append(
+            tail.append(
                 _Item(
                     "pi",
                     label="Prediction interval",
@@ -1097,12 +1179,14 @@ def _draw(
                 )
             )
     else:
-        items.append(
+        tail.append(
             _Item("note", label=_not_pooled_reason(fit), style="italic", gap=0.5, max_lines=3)
         )
+    items = items + tail
     return _render(
+        scale_items=study_items + tail if page is not None else None,
         title=title,
-        subtitle="",
+        subtitle=subtitle,
         study_head="Study",
         arm_labels=arm_labels[:n_arms],
         kind=measure_kind(fit),
@@ -1166,8 +1250,13 @@ def draw_subgroup_forest(
     study_labels: Mapping[str, str] | None = None,
     subgroup_label: str | None = None,
     level_labels: Mapping[str, str] | None = None,
+    summary: bool | None = None,
 ) -> Figure:
     """Forest plot of a subgroup analysis (``SubgroupResult.to_dict()``), as RevMan draws it.
+
+    ``summary`` (default: when the subgroups hold more studies than one figure shows,
+    :func:`metareview.plots.paging.is_paged`) leaves out the study rows: each subgroup is
+    its header, its subtotal (labelled with its number of studies) and heterogeneity.
 
     For each level: a header row, its studies, the subtotal diamond and its heterogeneity
     line; then the overall diamond (``result["overall"]``, when present) and, under the
@@ -1195,6 +1284,7 @@ def draw_subgroup_forest(
             study_labels=study_labels,
             subgroup_label=clean(subgroup_label or result.get("subgroup") or ""),
             level_labels=level_labels or {},
+            summary=summary,
         )
 
 
@@ -1208,8 +1298,11 @@ def _draw_subgroups(
     study_labels: Mapping[str, str] | None,
     subgroup_label: str,
     level_labels: Mapping[str, str],
+    summary: bool | None = None,
 ) -> Figure:
     subgroups = list(result.get("subgroups") or [])
+    if summary is None:
+        summary = is_paged(sum(len(s.get("studies") or []) for s in subgroups))
     overall = result.get("overall") or None
     fits = [s for s in subgroups if s.get("studies")]
     all_studies = [st for s in fits for st in s["studies"]]
@@ -1235,6 +1328,8 @@ def _draw_subgroups(
 
     level_rows = [_study_rows(sub, two_arm, study_labels) for sub in subgroups]
     notes = _marks([r for rows in level_rows for r in rows], two_arm, model)
+    if summary:  # the footnotes explain marks of study rows, which are not drawn
+        notes = []
     items: list[_Item] = []
     used: set[str] = set()
     for n, sub in enumerate(subgroups):
@@ -1257,7 +1352,8 @@ def _draw_subgroups(
         if overall_weights is not None:
             for r in rows:
                 r.weight = overall_weights.get(str(r.study))
-        items += [_study_item(r, n_arms, f"{part}-{i}") for i, r in enumerate(rows)]
+        if not summary:
+            items += [_study_item(r, n_arms, f"{part}-{i}") for i, r in enumerate(rows)]
         if not _pooled(sub):
             reason = sub.get("not_pooled") or _not_pooled_reason(sub)
             if not str(reason).startswith("Not pooled"):
@@ -1270,6 +1366,8 @@ def _draw_subgroups(
             weight = ""
         k = sub.get("k")
         label = "Subtotal" if not (finite(k) and int(k) == 1) else "Subtotal (one study)"
+        if summary and finite(k) and int(k) != 1:
+            label = f"Subtotal (k = {int(k):,})"
         items.append(
             _diamond_item(
                 label, sub, _totals(rows, n_arms), weight, f"subtotal-diamond-{part}", 0.2
@@ -1289,9 +1387,13 @@ def _draw_subgroups(
     if test:
         footers.append((test, "subgroup-test"))
     footers += [(note, f"footnote-{i}") for i, note in enumerate(notes)]
+    subtitle = f"Subgroups: {subgroup_label}" if subgroup_label else ""
+    if summary:
+        n = sum(len(r) for r in level_rows)
+        subtitle += ("; " if subtitle else "") + f"{n:,} studies, subtotals only"
     return _render(
         title=title,
-        subtitle=f"Subgroups: {subgroup_label}" if subgroup_label else "",
+        subtitle=subtitle,
         study_head="Study or subgroup",
         arm_labels=arm_labels[:n_arms],
         kind=kind,

@@ -31,6 +31,7 @@ from matplotlib.text import Text
 from metareview.plots._table import FONT_SIZE, TITLE_SIZE, Measurer, clean, fmt_tick
 from metareview.plots.common import journal_style, new_figure
 from metareview.plots.forest import measure_kind
+from metareview.plots.paging import is_paged
 
 __all__ = ["draw_funnel"]
 
@@ -294,14 +295,16 @@ def _draw(
         )
 
     # ------------------------------------------------------------------ points
-    for i, p in enumerate(observed):
+    many = is_paged(len(observed))  # thousands of studies: one artist, no study labels
+    point = {"marker": "o", "ms": 4, "color": POINT_COLOR, "markeredgewidth": 0.5}
+    if many:
+        xs, ys = [p["yi"] for p in observed], [p["sei"] for p in observed]
+        ax.plot(xs, ys, linestyle="none", zorder=4, gid="funnel-points", **point)
+    for i, p in enumerate([] if many else observed):
         ax.plot(
             [p["yi"]],
             [p["sei"]],
-            marker="o",
-            ms=4,
-            color=POINT_COLOR,
-            markeredgewidth=0.5,
+            **point,
             linestyle="none",
             zorder=4,
             gid=f"funnel-point-{i}",
@@ -319,7 +322,7 @@ def _draw(
             zorder=4,
             gid=f"funnel-filled-{i}",
         )
-    if study_labels is not None:
+    if study_labels is not None and not many:
         crit = float((data.get("region") or {}).get("crit") or 1.959963984540054)
         for i, p in enumerate(observed):
             if abs(p["yi"] - est) <= crit * p["sei"]:

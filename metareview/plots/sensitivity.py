@@ -302,6 +302,7 @@ def draw_leave_one_out(
     measure_label: str | None = None,
     favours_left: str = "",
     favours_right: str = "",
+    note: str = "",
 ) -> Figure:
     """Leave-one-out forest plot from ``LeaveOneOut.to_dict()`` and the full ``Fit.to_dict()``.
 
@@ -331,6 +332,8 @@ def draw_leave_one_out(
         failed = sum(1 for r in rows if r.est is None)
         if failed:
             footers.append(f"NA: the model could not be fitted without that study ({failed}).")
+        if note:  # e.g. which rows of a very large review are shown
+            footers.append(clean(note))
         return _draw_rows(
             loo_dict,
             title=clean(title),
@@ -356,6 +359,7 @@ def draw_cumulative(
     measure_label: str | None = None,
     favours_left: str = "",
     favours_right: str = "",
+    note: str = "",
 ) -> Figure:
     """Cumulative forest plot from ``Cumulative.to_dict()``: one row per step.
 
@@ -386,6 +390,8 @@ def draw_cumulative(
             f"Each row: the {_model_text(cumul_dict)} of the studies up to and including that "
             "row; dashed line: all studies."
         ]
+        if note:  # e.g. which steps of a very large review are shown
+            footers.append(clean(note))
         return _draw_rows(
             cumul_dict,
             title=clean(title),
@@ -457,13 +463,15 @@ def _draw_baujat(
             missing.append(label)
     key: list[tuple[float, float, str, str]] = []  # (x, row, number, name) in inches, rows
     line = FONT_SIZE / 72 * 1.35  # inches per line of the key
+    shown = baujat_labelled(pts)  # the points that get a label (all up to BAUJAT_LABEL_ALL)
+    few = len(shown) < len(pts)
     if numbered:
-        numbers = [str(i + 1) for i in range(len(pts))]
+        numbers = [str(i + 1) for i in range(len(shown))]
         entry_w = max(m.width(n, weight="bold") for n in numbers) + 0.06
-        col_w = entry_w + max(m.width(p[2]) for p in pts) + 0.2
+        col_w = entry_w + max(m.width(pts[i][2]) for i in shown) + 0.2
         n_cols = max(1, int((W - 0.2 + 0.2) // col_w))
-        n_rows = math.ceil(len(pts) / n_cols)
-        for i, (_, _, label) in enumerate(pts):
+        n_rows = math.ceil(len(shown) / n_cols)
+        for i, (_, _, label) in enumerate(pts[j] for j in shown):
             c, r = divmod(i, n_rows)
             x = 0.1 + c * col_w
             key.append((x, r, numbers[i], m.fit(label, col_w - entry_w - 0.1)))
@@ -473,7 +481,7 @@ def _draw_baujat(
     H = 4.2 + key_h
     fig.set_size_inches(W, H)
     left, right, top = 0.62, 0.18, 0.42 if title else 0.18
-    bottom = 0.52 + (0.2 if missing else 0.0) + key_h
+    bottom = 0.52 + (0.2 if missing else 0.0) + (0.2 if few else 0.0) + key_h
     ax = fig.add_axes((left / W, bottom / H, (W - left - right) / W, (H - top - bottom) / H))
     xt = _nice_upper(max((p[0] for p in pts), default=1.0))
     yt = _nice_upper(max((p[1] for p in pts), default=1.0))
@@ -507,32 +515,66 @@ def _draw_baujat(
     if title:
         fit = m.fit(title, W - 0.2, size=TITLE_SIZE, weight="bold")
         text(0.1, H - 0.2, fit, ha="left", size=TITLE_SIZE, weight="bold")
-    for i, (xv, yv, _) in enumerate(pts):
-        ax.plot(
-            [xv],
-            [yv],
-            marker="o",
-            markersize=3.6,
-            color=POINT_COLOR,
-            markeredgewidth=0,
-            linestyle="none",
-            zorder=3,
-            gid=f"baujat-point-{i}",
+    point = {
+        "marker": "o",
+        "markersize": 3.6,
+        "color": POINT_COLOR,
+        "markeredgewidth": 0,
+        "linestyle": "none",
+        "zorder": 3,
+    }
+    if few:  # thousands of points: one artist, not one per point
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], gid="baujat-points", **point)
+    else:
+        for i, (xv, yv, _) in enumerate(pts):
+            ax.plot([xv], [yv], gid=f"baujat-point-{i}", **point)
+    names = [str(i + 1) for i in range(len(shown))] if numbered else [pts[i][2] for i in shown]
+    conflicts = _place_labels(fig, ax, m, [pts[i] for i in shown], names, numbered, shown)
+    if few:
+        note = (
+            f"Labelled: the {len(shown)} of {len(pts)} studies farthest out on either axis "
+            "(all studies: the influence table)."
         )
-    names = [str(i + 1) for i in range(len(pts))] if numbered else [p[2] for p in pts]
-    conflicts = _place_labels(fig, ax, m, pts, names, numbered)
+        text(
+            0.1,
+            0.14 + (0.2 if missing else 0.0) + key_h,
+            m.fit(note, W - 0.2),
+            ha="left",
+            color=MUTED,
+            gid="baujat-labelled",
+        )
     if numbered:
         y_key = 0.14 + (0.2 if missing else 0.0) + key_h - 0.2
         text(0.1, y_key + 0.02, "Points numbered; the studies:", color=MUTED, ha="left")
         for x, r, number, name in key:
             y = y_key - (r + 1) * line
             text(x, y, number, ha="left", weight="bold", gid=f"baujat-key-{number}")
-            gid = f"baujat-label-{int(number) - 1}"
+            gid = f"baujat-label-{shown[int(number) - 1]}"
             text(x + entry_w, y, name, ha="left", gid=gid)
     if missing:
         note = "Not shown (effect size not estimable): " + ", ".join(missing)
         text(0.1, 0.14, m.fit(note, W - 0.2), ha="left", color=MUTED)
     return fig, conflicts
+
+
+#: a Baujat plot of up to this many studies labels every point; a larger one labels the
+#: BAUJAT_LABEL_TOP points farthest out (the label placement grows faster than linearly)
+BAUJAT_LABEL_ALL = 30
+BAUJAT_LABEL_TOP = 10
+
+
+def baujat_labelled(pts: Sequence[tuple[float, float, Any]]) -> list[int]:
+    """The points of a Baujat plot (``(x, y, ...)``) that get a label, in data order: all
+    up to :data:`BAUJAT_LABEL_ALL`, else the :data:`BAUJAT_LABEL_TOP` farthest out on
+    either axis, by ``max(x / max x, y / max y)`` (ties: the earlier point)."""
+    n = len(pts)
+    if n <= BAUJAT_LABEL_ALL:
+        return list(range(n))
+    xmax = max(p[0] for p in pts) or 1.0
+    ymax = max(p[1] for p in pts) or 1.0
+    score = [max(p[0] / xmax, p[1] / ymax) for p in pts]
+    top = sorted(range(n), key=lambda i: (-score[i], i))[:BAUJAT_LABEL_TOP]
+    return sorted(top)
 
 
 # geometry of the label placement, in display pixels
@@ -643,14 +685,24 @@ def _label_box(ax_: float, ay: float, ha: str, va: str, tw: float, th: float) ->
     return (x0, y0, x0 + tw, y0 + th)
 
 
-def _place_labels(fig: Figure, ax, m: Measurer, pts, names: Sequence[str], numbered: bool) -> float:
+def _place_labels(
+    fig: Figure,
+    ax,
+    m: Measurer,
+    pts,
+    names: Sequence[str],
+    numbered: bool,
+    index: Sequence[int] | None = None,
+) -> float:
     """Label the points with ``names`` so that every label is unambiguous (see
-    :func:`_label_layout`); returns the layout's conflicts (0: none).
+    :func:`_label_layout`); returns the layout's conflicts (0: none). ``index``: the
+    points' numbers in the gids (default their positions in ``pts``).
 
     Points whose markers overlap (centres less than a marker apart on the page) cannot be
     told apart: they share one label, their names one per line, in the data's order.
     Gids: ``baujat-label-<i>`` (the name; ``baujat-number-<i>`` when ``numbered``) and
     ``baujat-leader-<i>`` (``i``: the first point of the label)."""
+    gid_of = list(index) if index is not None else list(range(len(pts)))
     dpi = fig.dpi
     axb = ax.get_window_extent()
     centers = [(float(c[0]), float(c[1])) for c in ax.transData.transform([p[:2] for p in pts])]
@@ -674,7 +726,7 @@ def _place_labels(fig: Figure, ax, m: Measurer, pts, names: Sequence[str], numbe
                     color=MUTED,
                     lw=0.4,
                     zorder=2,
-                    gid=f"baujat-leader-{item[0]}",
+                    gid=f"baujat-leader-{gid_of[item[0]]}",
                 )
             )
         # lines aligned on the side facing the points
@@ -693,7 +745,7 @@ def _place_labels(fig: Figure, ax, m: Measurer, pts, names: Sequence[str], numbe
                 fontsize=FONT_SIZE,
                 parse_math=False,
                 usetex=False,
-                gid=f"baujat-number-{i}" if numbered else f"baujat-label-{i}",
+                gid=f"baujat-number-{gid_of[i]}" if numbered else f"baujat-label-{gid_of[i]}",
             )
     return conflicts
 

@@ -39,6 +39,7 @@ from metareview.plots._table import message_figure
 from metareview.plots.common import save_figure_set
 from metareview.plots.forest import default_measure_label, draw_subgroup_forest
 from metareview.plots.funnel import draw_funnel
+from metareview.plots.paging import SUMMARY_ROWS, even_steps, is_paged, most_changed
 from metareview.plots.sensitivity import draw_baujat, draw_cumulative, draw_leave_one_out
 from metareview.present.formats import est_ci, num, pval
 from metareview.present.labels import favours, forest_labels
@@ -529,21 +530,45 @@ class _Case:
         return table
 
 
+def shown_rows(table: dict[str, Any], keep: list[int] | None, note: str) -> dict[str, Any]:
+    """``table`` with only the rows ``keep`` (all when None) and ``note`` saying so; the
+    CSV written before keeps them all."""
+    if keep is None:
+        return table
+    return {
+        **table,
+        "rows": [table["rows"][i] for i in keep],
+        "notes": [*table.get("notes", []), note],
+    }
+
+
 def _leave_one_out(case: _Case, item: dict) -> dict[str, Any]:
     res = leave_one_out(case.es, case.ids, **case.common, **case.zero).to_dict()
     name = item["id"]
     write_json(case.out.dir / f"{name}.json", res)
     omitted = [f"Omitting {case.label(e['study'])}" for e in res["studies"]]
+    entries, keep, note = res["studies"], None, ""
+    if is_paged(len(entries)):  # a very large review: the omissions that change most
+        keep = most_changed(
+            [e.get("estimate") for e in entries], case.main_fit["estimate"], SUMMARY_ROWS
+        )
+        entries = [entries[i] for i in keep]
+        note = (
+            f"Shown: the {len(keep)} of {len(res['studies']):,} omissions that change the pooled "
+            f"estimate most (in data order); every row: {case.out.rel(f'{name}.csv')}."
+        )
     fig = draw_leave_one_out(
-        res,
+        {**res, "studies": entries},
         case.main_fit,
         title=item.get("label") or "Leave-one-out",
         study_labels=case.labels,
         **case.favours,
+        note=note,
     )
+    table = case.fit_table(name, omitted, res["studies"], res.get("model"))
     return {
         "title": "Sensitivity: Leave-one-out",
-        "tables": [case.fit_table(name, omitted, res["studies"], res.get("model"))],
+        "tables": [shown_rows(table, keep, note)],
         "figures": [
             case.out.figure(fig, f"{name}.svg", "Leave-one-out: each study omitted in turn.")
         ],
@@ -558,6 +583,16 @@ def _influence(case: _Case, item: dict) -> dict[str, Any]:
     write_json(case.out.dir / f"{name}.json", {"influence": inf, "baujat": bj})
     table = influence_table(inf, [case.label(e["study"]) for e in inf["studies"]])
     write_table_csv(case.out.dir / f"{name}.csv", table)
+    if is_paged(len(table["rows"])):  # a very large review: the influential studies
+        flagged = [i for i, e in enumerate(inf["studies"]) if e.get("inf")]
+        keep = flagged[:SUMMARY_ROWS]
+        table = shown_rows(
+            table,
+            keep,
+            f"Shown: {len(keep)} of the {len(flagged):,} studies flagged influential (of "
+            f"{len(table['rows']):,}, in data order); every study: "
+            f"{case.out.rel(f'{name}.csv')}.",
+        )
     fig = draw_baujat(bj, title="Baujat plot", study_labels=case.labels)
     return {
         "title": "Sensitivity: Influence diagnostics",
@@ -588,12 +623,21 @@ def _cumulative(case: _Case, item: dict) -> dict[str, Any]:
         return case.label(study) + (f" ({year})" if year else "")
 
     steps = [step_label(e["study"]) for e in res["steps"]]
+    entries, keep, note = res["steps"], None, ""
+    if is_paged(len(entries)):  # a very large review: evenly spaced steps
+        keep = even_steps(len(entries), SUMMARY_ROWS)
+        entries = [entries[i] for i in keep]
+        note = (
+            f"Shown: {len(keep)} of {len(res['steps']):,} steps, evenly spaced (column k: the "
+            f"studies pooled); every step: {case.out.rel(f'{name}.csv')}."
+        )
     fig = draw_cumulative(
-        res,
+        {**res, "steps": entries},
         title=item.get("label") or "Cumulative",
         study_labels=case.labels,
         years=years,
         **case.favours,
+        note=note,
     )
     by = ", ".join(order_by)
     unordered = [
@@ -609,7 +653,9 @@ def _cumulative(case: _Case, item: dict) -> dict[str, Any]:
     return {
         "title": f"Sensitivity: Cumulative meta-analysis by {by}",
         "notes": notes,
-        "tables": [case.fit_table(name, steps, res["steps"], res.get("model"))],
+        "tables": [
+            shown_rows(case.fit_table(name, steps, res["steps"], res.get("model")), keep, note)
+        ],
         "figures": [
             case.out.figure(
                 fig,

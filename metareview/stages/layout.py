@@ -63,6 +63,10 @@ class Layout:
     def forest(self, outcome: str, ext: str = "svg") -> str:
         return self._p("forest", f"{outcome}.{ext}")
 
+    def forest_pages(self, outcome: str) -> str:
+        """The pages of a forest plot too large for one figure (empty when it is not)."""
+        return self._p("forest", f"{outcome}-pages")
+
     # stage 4 ----------------------------------------------------------------------------
     def subgroup_dir(self, outcome: str) -> str:
         return self._p("subgroup", outcome)
@@ -148,6 +152,7 @@ class Layout:
         for o in outcomes:
             out += [self.outcome_table(o), self.pooled(o)]
             out += [self.forest(o, ext) for ext in ("svg", "png", "pdf")]
+            out.append(self.forest_pages(o))
         for o in analysed:
             out += [
                 self.subgroup_dir(o),

@@ -4,6 +4,7 @@ writes only its declared outputs, atomically."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,8 @@ from metareview.inputs.review import ReviewInputs
 from metareview.inputs.rob import table_of_rows
 from metareview.io import write_csv, write_json
 from metareview.plots.common import print_paths, save_figure
-from metareview.plots.forest import draw_forest
+from metareview.plots.forest import draw_forest, draw_forest_page, draw_forest_summary
+from metareview.plots.paging import is_paged, pages
 from metareview.present.labels import forest_labels
 from metareview.stages.common import OutcomeContext
 
@@ -70,8 +72,12 @@ def not_pooled(rows, settings: Settings, reason: str) -> dict[str, Any]:
     return clean(out)
 
 
-def pool_outcome(ctx: OutcomeContext, out_json, svg, png) -> list[str]:
-    """Pool one outcome, write its fit JSON and forest plot; returns warnings for the log."""
+def pool_outcome(ctx: OutcomeContext, out_json, svg, png, pages_dir=None) -> list[str]:
+    """Pool one outcome, write its fit JSON and forest plot; returns warnings for the log.
+
+    With more studies than one figure shows (:func:`metareview.plots.paging.is_paged`) and
+    a ``pages_dir``, ``svg``/``png`` get the summary forest plot and ``pages_dir`` the
+    pages of study rows (``p1.svg`` ...) with an ``index.json`` listing them."""
     protocol, entry, settings, rows = ctx.protocol, ctx.entry, ctx.settings, ctx.rows
     outcome, labels = ctx.outcome, ctx.labels
     try:
@@ -87,15 +93,46 @@ def pool_outcome(ctx: OutcomeContext, out_json, svg, png) -> list[str]:
     for st in fit["studies"]:
         st["label"] = labels.get(st["study"], st["study"])
     write_json(out_json, fit)
-    fig = draw_forest(
-        fit,
-        title=entry.get("label", outcome),
-        study_labels=marked_labels(fit, labels),
-        rob=table_of_rows(rows, protocol.get("risk_of_bias")),
-        **forest_labels(protocol, entry, settings.measure),
-    )
+    texts = forest_labels(protocol, entry, settings.measure)
+    rob = table_of_rows(rows, protocol.get("risk_of_bias"))
+    title = entry.get("label", outcome)
+    shown = marked_labels(fit, labels)
+    if pages_dir is not None and is_paged(len(fit["studies"])):
+        paged = pages(len(fit["studies"]))  # none beyond PAGES_MAX_ROWS studies
+        fig = draw_forest_summary(fit, pages=len(paged), title=title, **texts)
+        if paged:
+            write_forest_pages(fit, paged, pages_dir, title, shown, rob, texts)
+    else:
+        fig = draw_forest(fit, title=title, study_labels=shown, rob=rob, **texts)
     save_figure(fig, svg, png, pdf_path=print_paths(svg)[1])  # forest/<outcome>.pdf too
     return list(fit.get("warnings", []))
+
+
+def write_forest_pages(fit, paged, pages_dir, title, labels, rob, texts) -> None:
+    """The pages of a paged forest plot and their ``index.json`` (paths relative to the
+    review folder, first and last study of each page)."""
+    out = Path(pages_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rel = f"{out.parent.name}/{out.name}"
+    studies = fit["studies"]
+    index = []
+    for page in paged:
+        fig = draw_forest_page(fit, page, title=title, study_labels=labels, rob=rob, **texts)
+        save_figure(fig, out / f"{page.name}.svg")
+        index.append(
+            {
+                "path": f"{rel}/{page.name}.svg",
+                "page": page.number,
+                "first": page.start + 1,
+                "last": page.stop,
+                "first_label": studies[page.start].get("label"),
+                "last_label": studies[page.stop - 1].get("label"),
+            }
+        )
+    write_json(
+        out / "index.json",
+        {"outcome": fit.get("outcome"), "studies": len(studies), "pages": index},
+    )
 
 
 #: the marker of a study whose outcome definition differs from the protocol's
@@ -146,10 +183,13 @@ def extract_and_pool(
     out_json,
     svg,
     png,
+    pages_dir=None,
 ) -> list[str]:
     """One outcome's job: its effect-size table, then (read back from that table, as every
-    later stage reads it) its fit and forest plot."""
+    later stage reads it) its fit and forest plot (paged in ``pages_dir`` when large)."""
     inputs = ReviewInputs.load(protocol_path, studies_path, extraction_path)
     warnings = extract_outcome(inputs, outcome, table_csv)
     ctx = OutcomeContext.load(inputs.protocol, outcome, settings_dict, table_csv)
-    return warnings + pool_outcome(ctx, out_json, svg, png)
+    if pages_dir is not None:
+        Path(pages_dir).mkdir(parents=True, exist_ok=True)  # a declared output, even empty
+    return warnings + pool_outcome(ctx, out_json, svg, png, pages_dir)

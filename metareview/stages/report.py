@@ -53,10 +53,7 @@ def _analysis_sections(layout: Layout, outcome: str) -> list[dict[str, Any]]:
             continue
         for analysis in _read_json(path).get("analyses", []):
             svgs = [
-                {
-                    "svg": _inline_svg((review_dir / f["path"]).read_text("utf-8")),
-                    "caption": f.get("caption", ""),
-                }
+                {"svg": figure_html(review_dir, f["path"]), "caption": f.get("caption", "")}
                 for f in analysis.get("figures") or []
             ]
             sections.append({**analysis, "svgs": svgs})
@@ -71,10 +68,7 @@ def _review_section(layout: Layout, name: str) -> dict[str, Any] | None:
         return None
     index = _read_json(path)
     index["svgs"] = [
-        {
-            "svg": _inline_svg((review_dir / f["path"]).read_text("utf-8")),
-            "caption": f.get("caption", ""),
-        }
+        {"svg": figure_html(review_dir, f["path"]), "caption": f.get("caption", "")}
         for f in index.get("figures", [])
     ]
     return index
@@ -166,9 +160,7 @@ def build_report(
                 "fit": fit,
                 "main": main_table(fit) if pooled(fit) else None,
                 "summary": {"tau2": tau2_text(fit), "i2": i2_text(fit)},
-                "svg": None
-                if no_forest
-                else _inline_svg(Path(layout.forest(oid)).read_text("utf-8")),
+                "svg": None if no_forest else forest_html(layout, oid),
                 "no_forest": no_forest,
                 "audit": rows,
                 "settings": settings,
@@ -242,6 +234,40 @@ def _derivations(protocol: dict, layout: Layout) -> dict[str, list[dict[str, str
                 for r in rows
             ]
     return out
+
+
+#: an SVG figure larger than this is linked from the report, not inlined (a figure of
+#: thousands of rows that no reader scrolls through; the bundled reviews' are < 100 kB)
+INLINE_MAX_BYTES = 400_000
+
+
+def figure_html(review_dir: Path, rel: str):
+    """A figure of the review folder for the report: the SVG inline, or a link to the file
+    when it is larger than :data:`INLINE_MAX_BYTES`."""
+    path = Path(review_dir) / rel
+    size = path.stat().st_size
+    if size <= INLINE_MAX_BYTES:
+        return _inline_svg(path.read_text("utf-8"))
+    return Markup(
+        '<p class="meta"><a href="{}">Open the figure</a> ({:.1f} MB, not shown here)</p>'
+    ).format(rel, size / 1e6)
+
+
+def forest_html(layout: Layout, outcome: str):
+    """The outcome's forest plot, and for one too large for a figure (a summary forest
+    plot) the links to its pages (``forest/<outcome>-pages/index.json``)."""
+    root = Path(layout.root)
+    html = figure_html(root, layout.relative(layout.forest(outcome)))
+    index = Path(layout.forest_pages(outcome)) / "index.json"
+    if not index.is_file():
+        return html
+    pages = _read_json(index).get("pages") or []
+    links = Markup(", ").join(
+        Markup('<a href="{}">{}–{}</a>').format(p["path"], p["first"], p["last"]) for p in pages
+    )
+    return html + Markup('<p class="meta">Study rows, {} pages (studies): {}</p>').format(
+        len(pages), links
+    )
 
 
 def _inline_svg(text: str):

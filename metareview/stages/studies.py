@@ -12,6 +12,8 @@ from metareview.inputs.protocol import protocol_warnings
 from metareview.inputs.review import ReviewInputs
 from metareview.inputs.rob import load_tool, read_assessments, summary
 from metareview.io import read_csv_dicts, write_csv, write_json
+from metareview.plots._table import message_figure
+from metareview.plots.paging import is_paged
 from metareview.plots.rob import draw_summary_bar, draw_traffic_light
 from metareview.stages.common import Output
 
@@ -107,9 +109,20 @@ def run_rob(inputs: ReviewInputs, studies_csv, fit_paths, rob_cfg, out_dir) -> l
                 ],
             }
         )
+        title = f"Risk of bias ({tool.name})"
+        n = len(list(table))
+        light = (
+            message_figure(
+                title,
+                f"{n:,} studies: too many rows to draw; the judgements per "
+                "study are in rob/assessments.json and the table.",
+            )
+            if is_paged(n)
+            else draw_traffic_light(table, title=title)
+        )
         section["figures"].append(
             out.figure(
-                draw_traffic_light(table, title=f"Risk of bias ({tool.name})"),
+                light,
                 "traffic_light.svg",
                 "Traffic-light plot: judgement per study and domain.",
             )

@@ -21,6 +21,7 @@ rule pool:
         ),
         png=L.forest("{outcome}", "png"),
         pdf=L.forest("{outcome}", "pdf"),
+        pages=directory(L.forest_pages("{outcome}")),
     log:
         L.log("pool", "{outcome}"),
     conda:

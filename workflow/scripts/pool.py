@@ -20,5 +20,6 @@ run(
         sm.output.fit,
         sm.output.svg,
         sm.output.png,
+        sm.output.pages,
     ),
 )
