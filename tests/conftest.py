@@ -21,6 +21,34 @@ settings.register_profile("ci", derandomize=True, database=None, print_blob=True
 settings.register_profile("explore", derandomize=False)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
+#: metafor fixture comparisons: relative and absolute tolerance, the fields of a fit
+REL, ABS = 1e-6, 1e-9
+FIT_FIELDS = (
+    "k",
+    "estimate",
+    "se",
+    "ci_lb",
+    "ci_ub",
+    "stat",
+    "pval",
+    "df",
+    "pi_lb",
+    "pi_ub",
+    "tau2",
+    "tau2_se",
+    "tau2_ci_lb",
+    "tau2_ci_ub",
+    "i2",
+    "i2_ci_lb",
+    "i2_ci_ub",
+    "h2",
+    "h2_ci_lb",
+    "h2_ci_ub",
+    "q",
+    "q_df",
+    "q_pval",
+)
+
 # the package under test is this repository's, whatever else is installed
 ENV = {
     **os.environ,

@@ -10,37 +10,12 @@ import math
 from pathlib import Path
 
 import pytest
+from conftest import ABS, FIT_FIELDS, REL
 
 from metareview.engine.pooling import Settings, pool, pool_mods, pool_subgroups
 from metareview.errors import AnalysisError
 
 FIXTURES = json.loads((Path(__file__).parent / "reference" / "fixtures.json").read_text())
-REL, ABS = 1e-6, 1e-9
-FIT_FIELDS = (
-    "k",
-    "estimate",
-    "se",
-    "ci_lb",
-    "ci_ub",
-    "stat",
-    "pval",
-    "df",
-    "pi_lb",
-    "pi_ub",
-    "tau2",
-    "tau2_se",
-    "tau2_ci_lb",
-    "tau2_ci_ub",
-    "i2",
-    "i2_ci_lb",
-    "i2_ci_ub",
-    "h2",
-    "h2_ci_lb",
-    "h2_ci_ub",
-    "q",
-    "q_df",
-    "q_pval",
-)
 
 
 def rows_of(spec):

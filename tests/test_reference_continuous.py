@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ABS, FIT_FIELDS, REL
 
 from metareview.engine import sensitivity as sens
 from metareview.engine import smallstudy
@@ -31,32 +32,6 @@ from metareview.errors import AnalysisError
 
 REF = json.loads((Path(__file__).parent / "reference" / "fixtures_continuous.json").read_text())
 SPECS = REF["specs"]
-REL, ABS = 1e-6, 1e-9
-FIT_FIELDS = (
-    "k",
-    "estimate",
-    "se",
-    "ci_lb",
-    "ci_ub",
-    "stat",
-    "pval",
-    "df",
-    "pi_lb",
-    "pi_ub",
-    "tau2",
-    "tau2_se",
-    "tau2_ci_lb",
-    "tau2_ci_ub",
-    "i2",
-    "i2_ci_lb",
-    "i2_ci_ub",
-    "h2",
-    "h2_ci_lb",
-    "h2_ci_ub",
-    "q",
-    "q_df",
-    "q_pval",
-)
 MAX_DIFF: dict[str, float] = {}  # largest relative difference seen, per kind
 
 
