@@ -163,7 +163,9 @@ def test_verify_passes_then_fails_after_tampering(workdir, tmp_path):
 
 
 def test_audit_target_fails_on_unreproduced_primary_outcome(workdir):
-    run = run_pipeline(workdir, "audit")
+    """Each review's audit is its own job: --keep-going checks all of them even when one
+    fails (without it Snakemake stops scheduling at the first failure)."""
+    run = run_pipeline(workdir, "audit", "--keep-going")
     assert run.returncode != 0
     # the DMVO primary outcome (mRS 0-2) has one trial on file: not computable
     assert "primary outcome 'mrs02', estimate" in run.stderr
