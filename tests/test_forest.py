@@ -885,3 +885,19 @@ def test_ten_digit_totals_do_not_stall_the_layout(tmp_path):
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
     assert "1,000,000,000" in svg_texts(svg)
+
+
+def test_pooled_label_shortens_before_it_is_cut():
+    """A study column too narrow for "Random-effects model (REML)" (wide mean (SD) arm
+    columns) shows "RE model (REML)" rather than a cut label."""
+    from metareview.plots._table import Measurer
+    from metareview.plots.common import new_figure
+    from metareview.plots.forest import _Item, _model_label
+
+    fit = {"model": "RE", "method": "REML"}
+    item = _Item("diamond", label=_model_label(fit), short=_model_label(fit, short=True), bold=True)
+    m = Measurer(new_figure(7.2, 2.0))
+    full = m.width(item.label, **item.font)
+    assert item.fitted_label(m, full + 0.01) == "Random-effects model (REML)"
+    assert item.fitted_label(m, full - 0.1) == "RE model (REML)"
+    assert _model_label({"model": "MH"}, short=True) == "FE model (M-H)"

@@ -328,7 +328,13 @@ def _is_two_arm(fit: Mapping[str, Any]) -> bool:
     return known.two_arm if known else True
 
 
-def _model_label(fit: Mapping[str, Any]) -> str:
+def _model_label(fit: Mapping[str, Any], short: bool = False) -> str:
+    """The pooled row's label ("Random-effects model (REML)"); ``short``: the form for a
+    narrow study column ("RE model (REML)")."""
+    if short:
+        return _model_label(fit).replace("Random-effects model", "RE model").replace(
+            "Fixed-effect model", "FE model"
+        )
     model = str(fit.get("model") or "").upper()
     method = clean(fit.get("method"))
     if model == "RE":  # Hartung-Knapp is named on the overall-effect line
@@ -412,6 +418,7 @@ class _Item:
     kind: str
     label: str = ""
     mark: str = ""  # marker printed after the label (never truncated)
+    short: str = ""  # a shorter label, used when ``label`` does not fit its column
     bold: bool = False
     style: str = "normal"
     color: str | None = None
@@ -435,10 +442,13 @@ class _Item:
         return {"weight": "bold" if self.bold else "normal", "style": self.style}
 
     def fitted_label(self, m: Measurer, width: float) -> str:
-        """The label truncated to ``width`` inches, its marker kept whole."""
-        if not self.mark:
-            return m.fit(self.label, width, **self.font)
-        return m.fit(self.label, width - m.width(self.mark, **self.font), **self.font) + self.mark
+        """The label truncated to ``width`` inches, its marker kept whole; the ``short``
+        label instead when the label does not fit and a short one is given."""
+        room = width - (m.width(self.mark, **self.font) if self.mark else 0.0)
+        label = self.label
+        if self.short and m.width(label, **self.font) > room:
+            label = self.short
+        return m.fit(label, room, **self.font) + self.mark
 
 
 def _fmt_mean(value: Any) -> str:
@@ -1098,9 +1108,11 @@ def _pooled_diamond(
     """The diamond of a pooled model of all studies, labelled with the model (no weight for
     a model that defines no study weights, as metafor's ``rma.glmm``)."""
     weight = "" if weightless(fit) else "100.0%"
-    return _diamond_item(
+    item = _diamond_item(
         _model_label(fit), fit, _totals(rows, n_arms), weight, "pooled-diamond", gap
     )
+    item.short = _model_label(fit, short=True)
+    return item
 
 
 def weightless(fit: Mapping[str, Any]) -> bool:
