@@ -121,6 +121,7 @@ def run_pipeline(work: Path) -> tuple[Exception | None, Path]:
             tables,
             [res / "pooled" / f"{o}.json" for o in outcomes],
             protocol.get("risk_of_bias"),
+            review_dir=res,
             effects=res / "extraction" / "effects.csv",
             validation=res / "extraction" / "validation.json",
             rob=res / "rob",

@@ -937,6 +937,25 @@ def _level_cell(file, r, errors) -> float:
     return level
 
 
+def _ci_problem(file, row, lb, ub, value, name) -> InputError | None:
+    """What is wrong with a CI given as ``ci_lb``/``ci_ub`` (None: nothing): both ends,
+    the lower below the upper, containing ``value`` (the row's ``name``: mean or estimate;
+    None: not checked). One rule for continuous and generic rows."""
+    if lb is None or ub is None:
+        column = "ci_ub" if lb is not None else "ci_lb"
+        return InputError(file, row, column, f"{column} is empty (a CI needs both)")
+    if not lb < ub:
+        return InputError(file, row, "ci_ub", f"ci_ub ({ub!r}) <= ci_lb ({lb!r})")
+    if value is not None and not lb <= value <= ub:
+        return InputError(
+            file,
+            row,
+            "ci_lb" if value < lb else "ci_ub",
+            f"the CI [{lb!r}, {ub!r}] does not contain the {name} {value!r}",
+        )
+    return None
+
+
 def _continuous_cells(file, r, outcome, total) -> tuple[dict, str, list[InputError]]:
     """mean and SD of one arm (the SD from se or a CI when not given); Handbook 6.5.2.3."""
     errors: list[InputError] = []
@@ -970,20 +989,9 @@ def _continuous_cells(file, r, outcome, total) -> tuple[dict, str, list[InputErr
         elif total is not None and total >= 2:
             sd, derivation = sd_from_se(se, total)
     elif sd is None and (lb is not None or ub is not None):
-        column = "ci_ub" if lb is not None else "ci_lb"
-        if lb is None or ub is None:
-            errors.append(InputError(file, r.row, column, f"{column} is empty (a CI needs both)"))
-        elif not lb < ub:
-            errors.append(InputError(file, r.row, "ci_ub", f"ci_ub ({ub!r}) <= ci_lb ({lb!r})"))
-        elif mean is not None and not lb <= mean <= ub:
-            errors.append(
-                InputError(
-                    file,
-                    r.row,
-                    "ci_lb" if mean < lb else "ci_ub",
-                    f"the CI [{lb!r}, {ub!r}] does not contain the mean {mean!r}",
-                )
-            )
+        problem = _ci_problem(file, r.row, lb, ub, mean, "mean")
+        if problem is not None:
+            errors.append(problem)
         elif total is not None and total >= 2:
             sd, derivation = sd_from_ci(lb, ub, total, level)  # t below 60 per group
     elif sd is None:
@@ -1045,21 +1053,10 @@ def _generic_cells(file, r, outcome, measure) -> tuple[dict, str, list[InputErro
     if se is not None:
         if not se > 0:
             errors.append(InputError(file, r.row, "se", f"se must be > 0 (got {se!r})"))
-    elif lb is None or ub is None:
-        column = "ci_ub" if lb is not None else ("ci_lb" if ub is not None else "se")
-        what = "a CI needs both" if column != "se" else "give se or ci_lb and ci_ub"
-        errors.append(InputError(file, r.row, column, f"{column} is empty ({what})"))
-    elif not lb < ub:
-        errors.append(InputError(file, r.row, "ci_ub", f"ci_ub ({ub!r}) <= ci_lb ({lb!r})"))
-    elif not lb <= est <= ub:
-        errors.append(
-            InputError(
-                file,
-                r.row,
-                "ci_lb" if est < lb else "ci_ub",
-                f"the CI [{lb!r}, {ub!r}] does not contain the estimate {est!r}",
-            )
-        )
+    elif lb is None and ub is None:
+        errors.append(InputError(file, r.row, "se", "se is empty (give se or ci_lb and ci_ub)"))
+    elif (problem := _ci_problem(file, r.row, lb, ub, est, "estimate")) is not None:
+        errors.append(problem)
     else:
         se = se_from_ci(lb, ub, level, log=log)
         scale = "log(ci_ub) - log(ci_lb)" if log else "ci_ub - ci_lb"

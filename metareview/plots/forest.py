@@ -332,8 +332,10 @@ def _model_label(fit: Mapping[str, Any], short: bool = False) -> str:
     """The pooled row's label ("Random-effects model (REML)"); ``short``: the form for a
     narrow study column ("RE model (REML)")."""
     if short:
-        return _model_label(fit).replace("Random-effects model", "RE model").replace(
-            "Fixed-effect model", "FE model"
+        return (
+            _model_label(fit)
+            .replace("Random-effects model", "RE model")
+            .replace("Fixed-effect model", "FE model")
         )
     model = str(fit.get("model") or "").upper()
     method = clean(fit.get("method"))

@@ -64,7 +64,6 @@ RECORD_COLUMNS = [
     "row",
     "notes",
 ]
-OUTPUT_NAMES = SCREENING_FILES  # the layout names them
 
 
 def _record_row(rec) -> dict[str, Any]:
@@ -244,7 +243,7 @@ def ingest(
                 "warnings": [w.to_dict() for w in warnings],
             },
         )
-        for name in OUTPUT_NAMES:
+        for name in SCREENING_FILES:
             os.replace(stage / name, out_dir / name)
     finally:
         with contextlib.suppress(FileNotFoundError):

@@ -54,11 +54,13 @@ def gather_effects(inputs: ReviewInputs, tables, out_csv, out_json) -> list[str]
     )
 
 
-def run_rob(inputs: ReviewInputs, studies_csv, fit_paths, rob_cfg, out_dir) -> list[str]:
+def run_rob(
+    inputs: ReviewInputs, studies_csv, fit_paths, rob_cfg, out_dir, review_dir
+) -> list[str]:
     """The review's risk-of-bias table, traffic-light plot and summary plots (unweighted and
     weighted by the first primary outcome's meta-analysis weights)."""
     protocol = inputs.protocol
-    out = Output(out_dir, Path(out_dir).parent)
+    out = Output(out_dir, review_dir)
     if not rob_cfg:
         write_json(
             out.dir / "index.json",
@@ -155,9 +157,19 @@ def run_rob(inputs: ReviewInputs, studies_csv, fit_paths, rob_cfg, out_dir) -> l
 
 
 def run_studies(
-    protocol_path, studies_path, extraction_path, tables, fits, rob_cfg, *, effects, validation, rob
+    protocol_path,
+    studies_path,
+    extraction_path,
+    tables,
+    fits,
+    rob_cfg,
+    *,
+    review_dir,
+    effects,
+    validation,
+    rob,
 ) -> list[str]:
     """The job: the inputs read once, then the effects table and the risk of bias."""
     inputs = ReviewInputs.load(protocol_path, studies_path, extraction_path)
     warnings = gather_effects(inputs, tables, effects, validation) or []
-    return warnings + run_rob(inputs, studies_path, fits, rob_cfg, rob)
+    return warnings + run_rob(inputs, studies_path, fits, rob_cfg, rob, review_dir)

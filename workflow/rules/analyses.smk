@@ -68,6 +68,7 @@ rule studies:
         mem_mb=300,
         runtime=10,
     params:
+        review_dir=lambda wc: Layout.of(RESULTS, wc.review).root,
         rob=lambda wc: protocol(wc.review).get("risk_of_bias"),
     script:
         "../scripts/studies.py"

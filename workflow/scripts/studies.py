@@ -17,6 +17,7 @@ run(
         list(sm.input.tables),
         list(sm.input.fits),
         sm.params.rob,
+        review_dir=sm.params.review_dir,
         effects=sm.output.effects,
         validation=sm.output.validation,
         rob=sm.output.rob,
