@@ -31,10 +31,23 @@ validate(config, "workflow/schemas/config.schema.yaml")
 
 
 include: "workflow/rules/common.smk"
-include: "workflow/rules/screening.smk"
-include: "workflow/rules/pool.smk"
-include: "workflow/rules/analyses.smk"
-include: "workflow/rules/report.smk"
+
+
+# One job per stage and outcome (the default), or whole reviews, N per job
+# (config `reviews_per_job: N`): the same files either way.
+if config.get("reviews_per_job"):
+
+    include: "workflow/rules/batch.smk"
+
+else:
+
+    include: "workflow/rules/screening.smk"
+    include: "workflow/rules/pool.smk"
+    include: "workflow/rules/analyses.smk"
+    include: "workflow/rules/report.smk"
+
+
+include: "workflow/rules/audit.smk"
 
 
 rule all:

@@ -18,16 +18,20 @@ ALLOWED = {
     # engine.derive: the Handbook's SD/SE derivations (standard library) for extraction rows
     "inputs": {"errors", "io", "text", "engine.measures", "engine.derive"},
     "present": {"errors", "io", "text", "engine.measures", "inputs"},
-    "plots": {"errors", "text", "engine.measures", "present", "inputs.rob"},
+    "plots": {"errors", "text", "figures", "engine.measures", "present", "inputs.rob"},
     "stages": {
         *("errors", "io", "text", "engine", "inputs", "present", "plots", "audit", "manifest"),
+        "figures",
     },
     "io": {"errors", "text"},
     "text": set(),
+    "figures": set(),  # which figure files a run writes (config `figures`)
     "errors": set(),
     "audit": {"errors", "io", "inputs.protocol"},
     "manifest": {"errors", "io", "text"},
     "cli": {"errors", "io", "text", "engine", "inputs", "present", "manifest"},
+    # whole reviews in one process (batch jobs; the report job's last stage)
+    "runner": {"errors", "inputs", "manifest", "stages"},
     "metareview": set(),  # the package's __init__
 }
 

@@ -22,6 +22,7 @@ matplotlib.use("Agg")
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from metareview import figures  # noqa: E402
 from metareview.text import xml_safe  # noqa: E402
 
 __all__ = [
@@ -156,17 +157,20 @@ def save_figure(
       chunk.
     * PDF: vector, the glyphs embedded as Type 3 outlines (``pdf.fonttype = 3``), no creation date,
       creator or producer.
+    * Only the formats of the run's ``figures`` setting (:mod:`metareview.figures`) are
+      written; the others' paths are skipped.
     * Each file is written to a temporary file in the target directory and moved into
       place with :func:`os.replace`, so readers never see a partial file.
     """
     if svg_path is None and png_path is None and pdf_path is None:
         raise ValueError("save_figure: give svg_path, png_path and/or pdf_path")
+    wanted = figures.formats()  # config `figures`: a path of a format not set is skipped
     with matplotlib.rc_context(SAVE_RC):
-        if svg_path is not None:
+        if svg_path is not None and "svg" in wanted:
             _atomic_save(fig, Path(svg_path), "svg", metadata=_SVG_METADATA)
-        if pdf_path is not None:
+        if pdf_path is not None and "pdf" in wanted:
             _atomic_save(fig, Path(pdf_path), "pdf", metadata=_PDF_METADATA)
-        if png_path is not None:
+        if png_path is not None and "png" in wanted:
             _atomic_save(fig, Path(png_path), "png", dpi=dpi, metadata=_PNG_METADATA)
 
 

@@ -244,7 +244,8 @@ def ingest(
             },
         )
         for name in SCREENING_FILES:
-            os.replace(stage / name, out_dir / name)
+            if (stage / name).exists():  # a figure format the run's `figures` leaves out
+                os.replace(stage / name, out_dir / name)
     finally:
         with contextlib.suppress(FileNotFoundError):
             shutil.rmtree(stage)

@@ -12,7 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-#: the screening stage's outputs (``screening/<name>``)
+from metareview import figures
+
+#: the screening stage's outputs (``screening/<name>``); the figure's only in the formats
+#: of the run's ``figures`` setting (:func:`screening_files`)
 SCREENING_FILES = (
     "index.json",
     "records.csv",
@@ -22,6 +25,14 @@ SCREENING_FILES = (
     "prisma.png",
     "prisma.pdf",
 )
+
+
+def screening_files() -> list[str]:
+    """The screening stage's outputs in this run (:data:`SCREENING_FILES`, the flow
+    diagram in the formats of ``figures``)."""
+    return [
+        n for n in SCREENING_FILES if not n.startswith("prisma.") or n.endswith((".json", ".csv"))
+    ] + figures.files("prisma.svg")
 
 
 @dataclass(frozen=True)
@@ -40,6 +51,11 @@ class Layout:
     def relative(self, path: str | Path) -> str:
         """``path`` relative to the review folder (as indexes and the report name files)."""
         return Path(path).relative_to(self.root).as_posix()
+
+    @staticmethod
+    def figure(svg: str) -> list[str]:
+        """The files of the figure ``svg`` in this run's formats (config ``figures``)."""
+        return figures.files(svg)
 
     # stage 1 ----------------------------------------------------------------------------
     def screening(self, name: str = "") -> str:
@@ -148,18 +164,25 @@ class Layout:
         """Every result a review's report reads (files and per-outcome directories)."""
         out = [self.effects, self.validation]
         if screening:
-            out += [self.screening(name) for name in SCREENING_FILES]
+            out += [self.screening(name) for name in screening_files()]
         for o in outcomes:
-            out += [self.outcome_table(o), self.pooled(o)]
-            out += [self.forest(o, ext) for ext in ("svg", "png", "pdf")]
+            out += [self.outcome_table(o), self.pooled(o), *self.figure(self.forest(o))]
             out.append(self.forest_pages(o))
         for o in analysed:
             out += [
                 self.subgroup_dir(o),
                 self.sensitivity_dir(o),
                 self.bias(o),
-                *(self.funnel(o, ext) for ext in ("svg", "png", "pdf")),
-                *(self.contour_funnel(o, ext) for ext in ("svg", "png", "pdf")),
+                *self.figure(self.funnel(o)),
+                *self.figure(self.contour_funnel(o)),
             ]
         out.append(self.rob_dir)
         return out
+
+    def review_directories(self, outcomes: list[str], analysed: list[str]) -> list[str]:
+        """The entries of :meth:`review_results` that are directories."""
+        return [
+            *(self.forest_pages(o) for o in outcomes),
+            *(d for o in analysed for d in (self.subgroup_dir(o), self.sensitivity_dir(o))),
+            self.rob_dir,
+        ]

@@ -16,6 +16,7 @@ from typing import Any
 
 from markupsafe import Markup
 
+from metareview import figures
 from metareview.audit import audit_outcome, audit_summary, deviations, published_decimals
 from metareview.inputs.protocol import is_registered, load_protocol, outcome_settings
 from metareview.io import atomic_write_text, read_csv_dicts, write_json
@@ -245,6 +246,8 @@ def figure_html(review_dir: Path, rel: str):
     """A figure of the review folder for the report: the SVG inline, or a link to the file
     when it is larger than :data:`INLINE_MAX_BYTES`."""
     path = Path(review_dir) / rel
+    if not figures.drawn() and not path.exists():
+        return Markup('<p class="meta">Figure not drawn (configuration <code>figures: []</code>).')
     size = path.stat().st_size
     if size <= INLINE_MAX_BYTES:
         return _inline_svg(path.read_text("utf-8"))
@@ -259,7 +262,7 @@ def forest_html(layout: Layout, outcome: str):
     root = Path(layout.root)
     html = figure_html(root, layout.relative(layout.forest(outcome)))
     index = Path(layout.forest_pages(outcome)) / "index.json"
-    if not index.is_file():
+    if not index.is_file() or not figures.drawn():
         return html
     pages = _read_json(index).get("pages") or []
     links = Markup(", ").join(

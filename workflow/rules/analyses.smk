@@ -14,18 +14,21 @@ rule analyses:
         subgroup=directory(L.subgroup_dir("{outcome}")),
         sensitivity=directory(L.sensitivity_dir("{outcome}")),
         bias=L.bias("{outcome}"),
-        funnel=report(
-            L.funnel("{outcome}"),
-            caption="../report/funnel.rst",
-            category="Funnel plots",
-            subcategory="{review}",
-            labels={"review": "{review}", "outcome": "{outcome}"},
-        ),
-        contour=L.contour_funnel("{outcome}"),
-        print_copies=[
-            *(L.funnel("{outcome}", ext) for ext in ("png", "pdf")),
-            *(L.contour_funnel("{outcome}", ext) for ext in ("png", "pdf")),
+        funnel=[
+            (
+                report(
+                    f,
+                    caption="../report/funnel.rst",
+                    category="Funnel plots",
+                    subcategory="{review}",
+                    labels={"review": "{review}", "outcome": "{outcome}"},
+                )
+                if f.endswith(".svg")
+                else f
+            )
+            for f in L.figure(L.funnel("{outcome}"))
         ],
+        contour=L.figure(L.contour_funnel("{outcome}")),
     log:
         L.log("analyses", "{outcome}"),
     conda:
@@ -36,6 +39,8 @@ rule analyses:
         runtime=10,
     params:
         review_dir=lambda wc: Layout.of(RESULTS, wc.review).root,
+        funnel=L.funnel("{outcome}"),
+        contour=L.contour_funnel("{outcome}"),
         settings=settings_of,
         presentation=presentation_of,
         plan=plan_of,
@@ -70,5 +75,6 @@ rule studies:
     params:
         review_dir=lambda wc: Layout.of(RESULTS, wc.review).root,
         rob=lambda wc: protocol(wc.review).get("risk_of_bias"),
+        figures=FIGURES,
     script:
         "../scripts/studies.py"

@@ -3,21 +3,20 @@
 # pattern ``results/{review}``).
 import hashlib
 import json
-import os
 import sys
 
 from snakemake.exceptions import WorkflowError
 
+from metareview import figures
 from metareview.errors import InputError
+from metareview.inputs import plan
 from metareview.inputs.protocol import (
     analysis_plan,
     load_protocol,
     outcome_settings,
     rows_outcome,
 )
-from metareview.inputs.rob import tool_path
 from metareview.inputs.scaffold import not_ready
-from metareview.inputs.screening.summary import screening_files
 from metareview.inputs.tables import bytes_or_reason, outcome_rows_digest
 from metareview.stages.layout import Layout
 
@@ -25,6 +24,8 @@ RESULTS = config.get("results_dir", "results")
 RAW = config.get("raw_dir", "data/raw")
 PROTOCOLS = config.get("reviews_dir", "config/reviews")
 REVIEWS = list(config["reviews"])
+# which figure files the jobs write and declare (the jobs set the same from the config)
+FIGURES = list(figures.configure(config.get("figures")))
 L = Layout.of(RESULTS, "{review}")
 
 
@@ -69,7 +70,7 @@ if not READY:
 
 
 def outcomes(review):
-    return [o["id"] for o in protocol(review)["outcomes"]]
+    return plan.outcome_ids(protocol(review))
 
 
 def raw(review, name):
@@ -121,6 +122,7 @@ def presentation_of(wildcards):
         except OSError as exc:
             digest = f"unreadable: {exc.strerror}"
     return {
+        "figures": FIGURES,
         "arms": review.get("arms"),
         "outcome": {
             k: v for k, v in entry.items() if k not in ("reported", "certainty")
@@ -138,16 +140,12 @@ def plan_of(wildcards):
 def analysed(review):
     """Outcomes with at least one planned subgroup, sensitivity or small-study analysis
     (only these get an `analyses` job)."""
-    return [
-        o for o in outcomes(review) if any(analysis_plan(protocol(review), o).values())
-    ]
+    return plan.analysed_outcomes(protocol(review))
 
 
 def screening_inputs(review):
     """The review's screening export(s) under data/raw/<review>/ (none: no PRISMA stage)."""
-    files = screening_files(protocol(review), f"{RAW}/{review}")
-    files = [files] if isinstance(files, str) else list(files)
-    return [f for f in files if os.path.exists(f)]
+    return plan.screening_inputs(protocol(review), f"{RAW}/{review}")
 
 
 def has_screening(review):
@@ -157,11 +155,8 @@ def has_screening(review):
 def rob_template(review):
     """The risk-of-bias tool template the review uses (an input: editing it reruns; the
     manifest names a template shipped with the package `metareview:rob_tools/...`)."""
-    cfg = protocol(review).get("risk_of_bias")
-    if not cfg:
-        return []
     try:
-        return [str(tool_path(cfg["tool"]))]
+        return plan.rob_template(protocol(review))
     except InputError as exc:  # load_protocol checks it; never a traceback from here
         raise WorkflowError(
             f"invalid protocol of review {review!r}:\n{PROTOCOLS}/{review}.yaml, key "

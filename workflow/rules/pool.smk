@@ -12,15 +12,20 @@ rule pool:
     output:
         table=L.outcome_table("{outcome}"),
         fit=L.pooled("{outcome}"),
-        svg=report(
-            L.forest("{outcome}"),
-            caption="../report/forest.rst",
-            category="Forest plots",
-            subcategory="{review}",
-            labels={"review": "{review}", "outcome": "{outcome}"},
-        ),
-        png=L.forest("{outcome}", "png"),
-        pdf=L.forest("{outcome}", "pdf"),
+        figure=[
+            (
+                report(
+                    f,
+                    caption="../report/forest.rst",
+                    category="Forest plots",
+                    subcategory="{review}",
+                    labels={"review": "{review}", "outcome": "{outcome}"},
+                )
+                if f.endswith(".svg")
+                else f
+            )
+            for f in L.figure(L.forest("{outcome}"))
+        ],
         pages=directory(L.forest_pages("{outcome}")),
     log:
         L.log("pool", "{outcome}"),
@@ -31,6 +36,7 @@ rule pool:
         mem_mb=400,
         runtime=10,
     params:
+        forest=L.forest("{outcome}"),
         digest=outcome_digest,
         settings=settings_of,
         presentation=presentation_of,

@@ -1,7 +1,6 @@
 # Stage 5 per review: the summary of findings (GRADE), the HTML report, the audit against
 # published values, the manuscript tables (CSV, DOCX) and the provenance manifest (one job:
-# the manifest hashes the report it follows), and the `audit` target that fails when a
-# pre-specified primary outcome does not reproduce.
+# the manifest hashes the report it follows).
 
 
 rule report:
@@ -48,28 +47,3 @@ rule report:
         config=lambda wc: review_config(wc.review),
     script:
         "../scripts/report.py"
-
-
-rule audit_check:
-    input:
-        audit=L.audit,
-    output:
-        L.audit_ok,
-    log:
-        L.log("audit_check"),
-    conda:
-        "../envs/metareview.yaml"
-    threads: 1
-    resources:
-        mem_mb=200,
-        runtime=5,
-    params:
-        fail_on=lambda wc: protocol(wc.review)["audit"]["fail_on"],
-    script:
-        "../scripts/audit_check.py"
-
-
-rule audit:
-    input:
-        expand(L.audit_ok, review=READY),
-    localrule: True

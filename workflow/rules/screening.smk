@@ -12,9 +12,7 @@ rule ingest:
         records=L.screening("records.csv"),
         json=L.screening("prisma.json"),
         csv=L.screening("prisma.csv"),
-        svg=L.screening("prisma.svg"),
-        png=L.screening("prisma.png"),
-        pdf=L.screening("prisma.pdf"),
+        figure=L.figure(L.screening("prisma.svg")),
         index=L.screening("index.json"),
     log:
         L.log("ingest"),
@@ -24,5 +22,7 @@ rule ingest:
     resources:
         mem_mb=300,
         runtime=10,
+    params:
+        figures=FIGURES,
     script:
         "../scripts/ingest.py"

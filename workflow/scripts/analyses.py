@@ -21,7 +21,7 @@ run(
         subgroup_dir=sm.output.subgroup,
         sensitivity_dir=sm.output.sensitivity,
         bias_json=sm.output.bias,
-        funnel_svg=sm.output.funnel,
-        contour_svg=sm.output.contour,
+        funnel_svg=sm.params.funnel,
+        contour_svg=sm.params.contour,
     ),
 )

@@ -18,8 +18,8 @@ run(
         dict(sm.params.settings),
         sm.output.table,
         sm.output.fit,
-        sm.output.svg,
-        sm.output.png,
+        sm.params.forest,
+        sm.params.forest[: -len("svg")] + "png",
         sm.output.pages,
     ),
 )
