@@ -161,6 +161,11 @@ class RobTool:
         """The heading of the key of judgements in the figures."""
         return "Judgement"
 
+    @property
+    def not_assessed_label(self) -> str:
+        """The key of an empty cell in the figures."""
+        return "Not assessed"
+
     def judgement(self, id_: str) -> Judgement:
         for j in self.judgements:
             if j.id == id_:

@@ -140,8 +140,7 @@ class StarDomain:
             "abbrev": self.tight,
             "max": self.max,
             "items": [
-                {"id": i.id, "column": i.column, "label": i.label, "max": i.max}
-                for i in self.items
+                {"id": i.id, "column": i.column, "label": i.label, "max": i.max} for i in self.items
             ],
         }
 
@@ -202,7 +201,11 @@ class StarTool:
 
     @property
     def rating_heading(self) -> str:
-        return self.overall.short
+        return self.overall.label
+
+    @property
+    def not_assessed_label(self) -> str:
+        return "Not rated"
 
     def judgement(self, id_: str) -> Judgement:
         for j in self.judgements:
@@ -848,9 +851,7 @@ def star_summary(table: StarTable, weights: Any = None) -> dict[str, Any]:
     columns = []
     for col in tool.columns:
         rating = col is tool.overall
-        levels = (
-            [j.id for j in tool.judgements] if rating else [str(n) for n in range(col.max + 1)]
-        )
+        levels = [j.id for j in tool.judgements] if rating else [str(n) for n in range(col.max + 1)]
         levels.append(NOT_ASSESSED)
         shares = dict.fromkeys(levels, 0.0)
         counts = dict.fromkeys(levels, 0)
