@@ -121,7 +121,12 @@ def _traffic_light(table: RobTable, title: str, study_labels: Mapping[str, str] 
         centres.append(x + w / 2)
         x += w
     grid_right = x
-    domain_lines = [f"{clean(c.short)}: {_long_label(c)}" for c in cols]
+    domain_lines = [
+        _long_label(c)
+        if _long_label(c).startswith(clean(c.short))  # "Selection (max. 4 stars)"
+        else f"{clean(c.short)}: {_long_label(c)}"
+        for c in cols
+    ]
     keys: list[tuple[str, Any]] = [
         (clean(j.label), {"colour": j.colour, "symbol": j.symbol}) for j in table.tool.judgements
     ]
