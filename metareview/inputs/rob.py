@@ -78,6 +78,12 @@ def _norm(value: str) -> str:
     return re.sub(r"[\s_\-]+", " ", str(value).strip().lower()).strip()
 
 
+# shared with the star-count tools (metareview.inputs.stars)
+ID_PATTERN = _ID
+COLOUR_PATTERN = _COLOUR
+norm_text = _norm
+
+
 def _tool_key(value: str) -> str:
     return re.sub(r"[^a-z0-9]", "", str(value).lower())
 
@@ -579,6 +585,9 @@ def _row_values(item: Any) -> tuple[dict[str, Any], int | None]:
     raise TypeError(f"read_assessments: cannot read a study row of type {type(item).__name__}")
 
 
+row_values = _row_values  # shared with metareview.inputs.stars
+
+
 def _hint(value: str, tool: RobTool) -> str:
     spellings = [s for j in tool.judgements for s in (j.id, j.label.lower(), *j.aliases)]
     close = difflib.get_close_matches(_norm(value), [_norm(s) for s in spellings], 1, 0.75)
@@ -695,7 +704,7 @@ def _weights_of(weights: Any) -> dict[str, float | None]:
     raise TypeError("weights must map study id -> weight, or be a fit dictionary")
 
 
-def _study_weights(studies: list, weights: Any) -> tuple[dict[str, float], list[str]]:
+def study_weights(studies: list, weights: Any) -> tuple[dict[str, float], list[str]]:
     """(study id -> weight of the studies that count, ids left out for want of a weight)."""
     unweighted: list[str] = []
     if weights is None:
@@ -735,7 +744,7 @@ def summary(rob_table: Any, weights: Any = None) -> dict[str, Any]:
 
         return star_summary(rob_table, weights)
     studies = list(rob_table.studies)
-    w, unweighted = _study_weights(studies, weights)
+    w, unweighted = study_weights(studies, weights)
     used = [s for s in studies if s.study_id in w]
     total = sum(w[s.study_id] for s in used)
     keys = [j.id for j in tool.judgements] + [NOT_ASSESSED]

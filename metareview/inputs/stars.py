@@ -32,17 +32,17 @@ from pathlib import Path
 from typing import Any
 
 from metareview.errors import InputError, raise_collected
+from metareview.inputs.rob import COLOUR_PATTERN as _COLOUR
+from metareview.inputs.rob import ID_PATTERN as _ID
 from metareview.inputs.rob import (
-    _COLOUR,
-    _ID,
     NOT_ASSESSED,
     Domain,
     Judgement,
     RobStudy,
-    _norm,
-    _row_values,
-    _study_weights,
+    study_weights,
 )
+from metareview.inputs.rob import norm_text as _norm
+from metareview.inputs.rob import row_values as _row_values
 
 __all__ = [
     "STAR",
@@ -845,7 +845,7 @@ def star_summary(table: StarTable, weights: Any = None) -> dict[str, Any]:
     tools). ``levels`` lists each column's keys in display order. JSON-ready.
     """
     tool = table.tool
-    w, unweighted = _study_weights(table.studies, weights)
+    w, unweighted = study_weights(table.studies, weights)
     used = [s for s in table.studies if s.study_id in w]
     total = sum(w[s.study_id] for s in used)
     columns = []
