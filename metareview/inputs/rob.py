@@ -55,7 +55,9 @@ _ID = re.compile(r"[a-z][a-z0-9_]*\Z")
 _COLOUR = re.compile(r"#[0-9A-Fa-f]{6}\Z")
 _TOOL_KEYS = {
     "id": True,
+    "kind": False,
     "name": True,
+    "heading": False,
     "full_name": False,
     "version": False,
     "citation": True,
@@ -74,6 +76,12 @@ _JUDGEMENT_KEYS = {"id": True, "aliases": False, "label": True, "colour": True, 
 def _norm(value: str) -> str:
     """Judgement text as compared: lower case, runs of spaces, '-' and '_' as one space."""
     return re.sub(r"[\s_\-]+", " ", str(value).strip().lower()).strip()
+
+
+# shared with the star-count tools (metareview.inputs.stars)
+ID_PATTERN = _ID
+COLOUR_PATTERN = _COLOUR
+norm_text = _norm
 
 
 def _tool_key(value: str) -> str:
@@ -145,12 +153,24 @@ class RobTool:
     doi: str = ""
     study_designs: tuple[str, ...] = ()
     source: str = ""
+    heading: str = "Risk of bias"  # what the assessment is called in figures and the report
+    kind: str = "judgements"  # a judgement per domain (star-count tools: inputs.stars)
     _lookup: dict[str, Judgement] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def columns(self) -> tuple[Domain, ...]:
         """The domains, then the overall judgement (the columns of the plots)."""
         return (*self.domains, self.overall)
+
+    @property
+    def rating_heading(self) -> str:
+        """The heading of the key of judgements in the figures."""
+        return "Judgement"
+
+    @property
+    def not_assessed_label(self) -> str:
+        """The key of an empty cell in the figures."""
+        return "Not assessed"
 
     def judgement(self, id_: str) -> Judgement:
         for j in self.judgements:
@@ -234,10 +254,12 @@ def _resolve(name_or_path: str | Path) -> Path:
     )
 
 
-def load_tool(name_or_path: str | Path | RobTool) -> RobTool:
+def load_tool(name_or_path: Any) -> Any:
     """Read a tool template: a shipped one by name (``"rob2"``, ``"RoB 2"``, ``"robins_i"``,
-    ``"ROBINS-I"``) or any template file by path. Errors name the file, line and key."""
-    if isinstance(name_or_path, RobTool):
+    ``"ROBINS-I"``, ``"nos"``) or any template file by path. Errors name the file, line and
+    key. A judgement template gives a :class:`RobTool`; a template of ``kind: stars`` (the
+    Newcastle-Ottawa Scale) a ``metareview.inputs.stars.StarTool``."""
+    if isinstance(name_or_path, RobTool) or getattr(name_or_path, "kind", None) == "stars":
         return name_or_path
     from metareview.inputs.protocol import node_line, read_yaml_document, yaml_path
 
@@ -264,6 +286,14 @@ def load_tool(name_or_path: str | Path | RobTool) -> RobTool:
 
     if not isinstance(data, dict):
         raise InputError(file, None, None, "a tool template must be a YAML mapping")
+    kind = data.get("kind", "judgements")
+    if kind == "stars":
+        # lazy: the star-count kind builds on this module's pieces (stars imports rob)
+        from metareview.inputs.stars import load_star_tool
+
+        return load_star_tool(data, root, file)
+    if kind != "judgements":
+        err(["kind"], f"kind {kind!r} must be 'judgements' (the default) or 'stars'")
     for key in data:
         if key not in _TOOL_KEYS:
             err([key], f"unknown key {key!r}; allowed: {', '.join(_TOOL_KEYS)}", key=True)
@@ -402,6 +432,7 @@ def load_tool(name_or_path: str | Path | RobTool) -> RobTool:
         doi=text(data.get("doi"), ["doi"], required=False),
         study_designs=tuple(str(d) for d in designs),
         source=file,
+        heading=text(data.get("heading"), ["heading"], required=False) or "Risk of bias",
         _lookup=lookup,
     )
 
@@ -472,6 +503,24 @@ class RobTable:
         by_id = {s.study_id: s for s in self.studies}
         return RobTable(self.tool, [by_id[i] for i in study_ids if i in by_id], self.file)
 
+    def cell_text(self, study: RobStudy, column: Domain) -> str:
+        """The cell of the report's table: the judgement's label, or "not assessed"."""
+        value = study.judgements.get(column.id)
+        return self.tool.judgement(value).label if value else "not assessed"
+
+    def csv_rows(self) -> tuple[list[str], list[dict[str, Any]]]:
+        """(header, rows) of the assessments table: the judgement id per column."""
+        header = ["study_id", "label", *(c.id for c in self.columns)]
+        rows = [
+            {
+                "study_id": s.study_id,
+                "label": s.label,
+                **{c.id: s.judgements.get(c.id) or "" for c in self.columns},
+            }
+            for s in self.studies
+        ]
+        return header, rows
+
     def forest_cells(self) -> dict[str, list[dict[str, Any] | None]]:
         """Study id -> one dict per column (domains, then overall) for ``draw_forest(rob=...)``.
 
@@ -507,7 +556,9 @@ class RobTable:
             "file": self.file,
             "tool": {
                 "id": self.tool.id,
+                "kind": self.tool.kind,
                 "name": self.tool.name,
+                "heading": self.tool.heading,
                 "version": self.tool.version,
                 "citation": self.tool.citation,
                 "doi": self.tool.doi,
@@ -534,6 +585,9 @@ def _row_values(item: Any) -> tuple[dict[str, Any], int | None]:
     raise TypeError(f"read_assessments: cannot read a study row of type {type(item).__name__}")
 
 
+row_values = _row_values  # shared with metareview.inputs.stars
+
+
 def _hint(value: str, tool: RobTool) -> str:
     spellings = [s for j in tool.judgements for s in (j.id, j.label.lower(), *j.aliases)]
     close = difflib.get_close_matches(_norm(value), [_norm(s) for s in spellings], 1, 0.75)
@@ -542,10 +596,10 @@ def _hint(value: str, tool: RobTool) -> str:
 
 def read_assessments(
     studies_rows: Iterable[Any],
-    tool: str | Path | RobTool,
+    tool: Any,
     *,
     path: str | Path = "studies.csv",
-) -> RobTable:
+) -> Any:
     """The judgements of each study of ``studies_rows`` under ``tool``.
 
     ``studies_rows``: the rows of ``studies.csv`` as read by ``metareview.inputs.tables`` (a
@@ -558,8 +612,15 @@ def read_assessments(
     Raises ``InputError`` (all problems of one pass) naming ``path``, the row and the
     column for an unknown judgement, a column that looks like a misspelt tool column
     (``rob_D4`` for ``rob_d4``), an empty or duplicate ``study_id``.
+
+    A star-count tool (``kind: stars``) gives a ``metareview.inputs.stars.StarTable`` (its
+    stars are read and validated by ``metareview.inputs.stars.read_star_ratings``).
     """
     rob_tool = load_tool(tool)
+    if rob_tool.kind == "stars":
+        from metareview.inputs.stars import read_star_ratings  # lazy: stars imports rob
+
+        return read_star_ratings(studies_rows, rob_tool, path=path)
     if str(path) == "studies.csv" and getattr(studies_rows, "file", None):
         path = studies_rows.file
     file = str(path)
@@ -643,7 +704,28 @@ def _weights_of(weights: Any) -> dict[str, float | None]:
     raise TypeError("weights must map study id -> weight, or be a fit dictionary")
 
 
-def summary(rob_table: RobTable, weights: Any = None) -> dict[str, Any]:
+def study_weights(studies: list, weights: Any) -> tuple[dict[str, float], list[str]]:
+    """(study id -> weight of the studies that count, ids left out for want of a weight)."""
+    unweighted: list[str] = []
+    if weights is None:
+        return {s.study_id: 1.0 for s in studies}, unweighted
+    given = _weights_of(weights)
+    w: dict[str, float] = {}
+    for s in studies:
+        value = given.get(s.study_id)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            unweighted.append(s.study_id)
+            continue
+        value = float(value)
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"weight of study {s.study_id!r} must be >= 0 (got {value!r})")
+        w[s.study_id] = value
+    if not w or sum(w.values()) <= 0:
+        raise ValueError("no study of the risk-of-bias table has a positive weight")
+    return w, unweighted
+
+
+def summary(rob_table: Any, weights: Any = None) -> dict[str, Any]:
     """Per column (domains, then overall) the proportion of studies with each judgement.
 
     Proportions are over all studies of the table (``not_assessed`` is the share with an
@@ -652,26 +734,17 @@ def summary(rob_table: RobTable, weights: Any = None) -> dict[str, Any]:
     ``weight``) each study counts with its weight, as robvis ``weighted = TRUE`` does;
     studies without a weight (not in the meta-analysis) are left out and listed in
     ``unweighted``. Returns a JSON-ready dictionary.
+
+    For a star-count tool, ``metareview.inputs.stars.star_summary`` (shares of 0, 1, ...
+    stars per domain and of each rating; ``kind: stars``).
     """
     tool = rob_table.tool
+    if tool.kind == "stars":
+        from metareview.inputs.stars import star_summary  # lazy: stars imports rob
+
+        return star_summary(rob_table, weights)
     studies = list(rob_table.studies)
-    unweighted: list[str] = []
-    if weights is None:
-        w = {s.study_id: 1.0 for s in studies}
-    else:
-        given = _weights_of(weights)
-        w = {}
-        for s in studies:
-            value = given.get(s.study_id)
-            if value is None or (isinstance(value, float) and math.isnan(value)):
-                unweighted.append(s.study_id)
-                continue
-            value = float(value)
-            if not math.isfinite(value) or value < 0:
-                raise ValueError(f"weight of study {s.study_id!r} must be >= 0 (got {value!r})")
-            w[s.study_id] = value
-        if not w or sum(w.values()) <= 0:
-            raise ValueError("no study of the risk-of-bias table has a positive weight")
+    w, unweighted = study_weights(studies, weights)
     used = [s for s in studies if s.study_id in w]
     total = sum(w[s.study_id] for s in used)
     keys = [j.id for j in tool.judgements] + [NOT_ASSESSED]

@@ -490,7 +490,23 @@ def rob_mark(
     gid: str | None,
     size: float = ROB_DOT,
 ) -> None:
-    """A risk-of-bias judgement circle with its symbol (hollow grey circle: not assessed)."""
+    """A risk-of-bias judgement circle with its symbol (hollow grey circle: not assessed);
+    a cell with a ``text`` (the stars of a star-count tool) is that text, centred."""
+    if cell and cell.get("text"):
+        fig.text(
+            x,
+            y,
+            str(cell["text"]),
+            transform=tr,
+            ha="center",
+            va="center_baseline",
+            fontsize=FONT_SIZE,
+            color="black",
+            parse_math=False,
+            usetex=False,
+            gid=gid,
+        )
+        return
     if cell:
         face, edge = str(cell.get("colour") or "#FFFFFF"), ROB_EDGE
     else:

@@ -550,6 +550,8 @@ class _RobSpec:
     domains: list[tuple[str, str]]  # (short, long) for the legend
     judgements: list[tuple[str, str, str]]  # (label, colour, symbol), display order
     cells: dict[str, list[Mapping[str, Any] | None]]
+    heading: str = "Risk of bias"  # the tool's heading (star-count tools: "Study quality")
+    not_assessed: str = "Not assessed"
 
     def for_study(self, study: Any) -> list[Mapping[str, Any] | None]:
         return list(self.cells.get(str(study), [None] * len(self.headers)))
@@ -567,11 +569,17 @@ def _rob_spec(rob: Any) -> _RobSpec:
     if len(widths) > 1:
         raise ValueError("rob: every study needs the same number of judgements (columns)")
     ncols = widths.pop() if widths else 0
+    heading, not_assessed = "Risk of bias", "Not assessed"
     if hasattr(rob, "tool"):
         cols = rob.tool.columns
         headers = [clean(getattr(c, "tight", c.short)) for c in cols]
-        domains = [(h, clean(c.label)) for h, c in zip(headers, cols, strict=True)]
+        domains = [
+            (h, clean(getattr(c, "long_label", c.label)))
+            for h, c in zip(headers, cols, strict=True)
+        ]
         judgements = [(clean(j.label), j.colour, j.symbol) for j in rob.tool.judgements]
+        heading = clean(getattr(rob.tool, "heading", heading)) or heading
+        not_assessed = getattr(rob.tool, "not_assessed_label", not_assessed)
     else:
         headers, domains = [], []
         for j in range(ncols):
@@ -596,7 +604,7 @@ def _rob_spec(rob: Any) -> _RobSpec:
                 elif r < seen[key][0]:
                     seen[key] = (r, seen[key][1])
         judgements = sorted(seen, key=lambda k: seen[k])
-    return _RobSpec(headers, domains, judgements, cells)
+    return _RobSpec(headers, domains, judgements, cells, heading, not_assessed)
 
 
 # --------------------------------------------------------------------------- layout
@@ -661,6 +669,10 @@ def _columns(
         m.width("Weight", **bold),
     )
     rob_ws = [max(ROB_CELL_W, m.width(h, **bold) + 0.05) for h in rob_headers]
+    for it in table:  # cells printed as text (the stars of a star-count tool)
+        for c, cell in enumerate(it.rob or []):
+            if cell and cell.get("text") and c < len(rob_ws):
+                rob_ws[c] = max(rob_ws[c], m.width(str(cell["text"])) + 0.05)
     rob_total = sum(rob_ws) + GAP if rob_ws else 0.0
 
     study_needed = max(
@@ -834,7 +846,7 @@ def _render(
     text(cols.x_weight_r, y_head2, "Weight", ha="right", weight="bold")
     if rob is not None and cols.rob_x:
         rob_w = W - MARGIN - cols.rob_x0
-        head = m.fit("Risk of bias", rob_w, **bold)
+        head = m.fit(rob.heading, rob_w, **bold)
         text((cols.rob_x0 + W - MARGIN) / 2, y_head1, head, ha="center", weight="bold")
         for xx, h in zip(cols.rob_x, rob.headers, strict=True):
             text(xx, y_head2, h, ha="center", weight="bold")
@@ -948,7 +960,7 @@ def _rob_legend_layout(
     """Place the risk-of-bias legend under the footers; returns the new cursor (rows)."""
     avail = W - 2 * MARGIN
     cursor += 0.4
-    out.append((MARGIN, cursor + 0.5, "head", "Risk of bias legend"))
+    out.append((MARGIN, cursor + 0.5, "head", f"{rob.heading} legend"))
     cursor += 1.0
     entries = [f"({short}) {long}" for short, long in rob.domains]
     col_w = (avail - GAP) / 2
@@ -963,7 +975,7 @@ def _rob_legend_layout(
         (label, {"colour": colour, "symbol": symbol}) for label, colour, symbol in rob.judgements
     ]
     if any(it.rob is not None and any(c is None for c in it.rob) for it in items):
-        keys.append(("Not assessed", None))
+        keys.append((rob.not_assessed, None))
     x = MARGIN
     y = cursor + 0.5 + 0.2
     dot = ROB_DOT / 72

@@ -73,11 +73,9 @@ def _key_layout(
     return rows
 
 
-def _judgement_cell(table: RobTable, jid: str | None) -> dict[str, str] | None:
-    if jid is None:
-        return None
-    j = table.tool.judgement(jid)
-    return {"colour": j.colour, "symbol": j.symbol}
+def _long_label(column: Any) -> str:
+    """A column's label for legends (a star-count domain's label with its maximum)."""
+    return clean(getattr(column, "long_label", column.label))
 
 
 # --------------------------------------------------------------------------- traffic light
@@ -108,6 +106,11 @@ def _traffic_light(table: RobTable, title: str, study_labels: Mapping[str, str] 
         labels.append(clean(label if label is not None else s.label) or s.study_id)
     label_w = min(max(m.max_width(labels), m.width("Study", **bold), 0.6), MAX_LABEL_W)
     cell_w = [max(TL_CELL, m.width(clean(c.short), **bold) + 0.08) for c in cols]
+    cells = table.forest_cells()  # per study: a mark (judgement) or a text (stars) per column
+    for row in cells.values():
+        for n, cell in enumerate(row):
+            if cell and cell.get("text"):
+                cell_w[n] = max(cell_w[n], m.width(str(cell["text"])) + 0.1)
     band_gap = 0.08  # the overall column stands apart
     x_cells = MARGIN + label_w + GAP
     centres = []
@@ -118,12 +121,17 @@ def _traffic_light(table: RobTable, title: str, study_labels: Mapping[str, str] 
         centres.append(x + w / 2)
         x += w
     grid_right = x
-    domain_lines = [f"{clean(c.short)}: {clean(c.label)}" for c in cols]
+    domain_lines = [
+        _long_label(c)
+        if _long_label(c).startswith(clean(c.short))  # "Selection (max. 4 stars)"
+        else f"{clean(c.short)}: {_long_label(c)}"
+        for c in cols
+    ]
     keys: list[tuple[str, Any]] = [
         (clean(j.label), {"colour": j.colour, "symbol": j.symbol}) for j in table.tool.judgements
     ]
     if any(v is None for s in table.studies for v in s.judgements.values()):
-        keys.append(("Not assessed", None))
+        keys.append((table.tool.not_assessed_label, None))
     dot = TL_DOT * 0.7 / 72
     key_w = sum(dot + 0.06 + m.width(k[0]) + 0.22 for k in keys)
     W = max(
@@ -167,7 +175,7 @@ def _traffic_light(table: RobTable, title: str, study_labels: Mapping[str, str] 
     if y_title is not None:
         title_line(text, m, y_title, title, W)
     dom_x0, dom_x1 = x_cells, grid_right - cell_w[-1] - band_gap
-    head = m.fit("Risk of bias domains", max(dom_x1 - dom_x0, 0.5))
+    head = m.fit(f"{clean(table.tool.heading)} domains", max(dom_x1 - dom_x0, 0.5))
     text((dom_x0 + dom_x1) / 2, y_dom, head, ha="center", color=MUTED)
     text(MARGIN, y_head, "Study", weight="bold")
     for c, xx in zip(cols, centres, strict=True):
@@ -190,14 +198,13 @@ def _traffic_light(table: RobTable, title: str, study_labels: Mapping[str, str] 
     for r, (s, label) in enumerate(zip(table.studies, labels, strict=True)):
         yy = y_rows0 + r * TL_ROW
         text(MARGIN, yy, m.fit(label, label_w))
-        for c, (col, xx) in enumerate(zip(cols, centres, strict=True)):
-            cell = _judgement_cell(table, s.judgements.get(col.id))
-            rob_mark(fig, tr, xx, yy, cell, f"rob-cell-{r}-{c}", size=TL_DOT)
+        for c, xx in enumerate(centres):
+            rob_mark(fig, tr, xx, yy, cells[s.study_id][c], f"rob-cell-{r}-{c}", size=TL_DOT)
 
     text(MARGIN, y_legend_head, "Domains", weight="bold")
     for yy, line in zip(y_lines, domain_lines, strict=True):
         text(MARGIN, yy, m.fit(line, W - 2 * MARGIN))
-    text(MARGIN, y_key_head, "Judgement", weight="bold")
+    text(MARGIN, y_key_head, clean(table.tool.rating_heading), weight="bold")
     for yy, row in zip(y_keys, key_rows, strict=True):
         for xx, label, cell in row:
             rob_mark(fig, tr, xx + dot / 2, yy, cell, None, size=TL_DOT * 0.7)
@@ -228,34 +235,99 @@ def draw_summary_bar(
         return _summary_bar(rob_table, clean(title), weights)
 
 
-def _summary_bar(table: RobTable, title: str, weights: Any) -> Figure:
+def _judgement_bars(table: RobTable, summ: dict) -> tuple[list[dict], list[list]]:
+    """Bars (one per domain, then the overall judgement) and legend keys of a judgement
+    tool: the share of each judgement."""
+    cols = summ["columns"]
+    order = [j for j in summ["judgements"] if j != NOT_ASSESSED]
+    style = {j.id: (j.colour, clean(j.label)) for j in table.tool.judgements}
+    style[NOT_ASSESSED] = (NOT_ASSESSED_COLOUR, table.tool.not_assessed_label)
+    shown = order + (
+        [NOT_ASSESSED] if any(c["proportions"][NOT_ASSESSED] > 0 for c in cols) else []
+    )
+    bars = [
+        {
+            "id": c["id"],
+            "label": clean(c["label"]),
+            "bold": i == len(cols) - 1,
+            "segments": [(100.0 * c["proportions"][j], style[j][0]) for j in shown],
+        }
+        for i, c in enumerate(cols)
+    ]
+    return bars, [["", [(style[j][1], style[j][0]) for j in shown]]]
+
+
+def _star_bars(table: Any, summ: dict) -> tuple[list[dict], list[list]]:
+    """Bars and legend keys of a star-count tool: per domain the share of studies with
+    each number of stars (most stars first), then the share of each rating (bold)."""
+    tool = table.tool
+    palette = tool.star_colours
+    ratings = {j.id: (j.colour, clean(j.label)) for j in tool.judgements}
+    rated_none = any(c["proportions"][NOT_ASSESSED] > 0 for c in summ["columns"])
+    bars, most = [], 0
+    for c in summ["columns"]:
+        if c["rating"]:
+            order = [j for j in c["levels"] if j != NOT_ASSESSED]
+            colours = {j: ratings[j][0] for j in order}
+            label = clean(c["label"])
+        else:
+            most = max(most, c["max"])
+            order = [str(n) for n in range(c["max"], -1, -1)]
+            colours = {j: palette[int(j)] for j in order}
+            label = f"{clean(c['label'])} (max. {c['max']})"
+        colours[NOT_ASSESSED] = NOT_ASSESSED_COLOUR
+        keys = order + [NOT_ASSESSED]
+        bars.append(
+            {
+                "id": c["id"],
+                "label": label,
+                "bold": c["rating"],
+                "segments": [(100.0 * c["proportions"][j], colours[j]) for j in keys],
+            }
+        )
+    star_keys = [(f"{n} star" if n == 1 else f"{n} stars", palette[n]) for n in range(most, -1, -1)]
+    rating_keys = [(label, colour) for colour, label in ratings.values()]
+    if rated_none:
+        rating_keys.append((tool.not_assessed_label, NOT_ASSESSED_COLOUR))
+    return bars, [["Stars:", star_keys], [f"{clean(tool.rating_heading)}:", rating_keys]]
+
+
+def _summary_bar(table: Any, title: str, weights: Any) -> Figure:
     summ = summary(table, weights)
+    if summ.get("kind") == "stars":
+        bars, key_groups = _star_bars(table, summ)
+    else:
+        bars, key_groups = _judgement_bars(table, summ)
+    caption = "Share of studies"
+    if summ["weighted"]:
+        caption = "Share of studies, weighted by their meta-analysis weight"
+    return _bar_figure(title, bars, key_groups, caption)
+
+
+def _bar_figure(title: str, bars: list[dict], key_groups: list[list], caption: str) -> Figure:
+    """100% stacked horizontal bars (``bars``: id, label, bold, segments of (percent,
+    colour)) with the legend ``key_groups`` ([heading, [(label, colour), ...]], each group
+    on its own rows after its heading)."""
     fig = new_figure(MAX_WIDTH, 3.0)
     m = Measurer(fig)
     bold = {"weight": "bold"}
     W = MAX_WIDTH
-    cols = summ["columns"]
-    n = len(cols)
-    labels = [clean(c["label"]) for c in cols]
+    n = len(bars)
+    labels = [b["label"] for b in bars]
     label_w = min(
-        max(
-            max((m.width(s) for s in labels[:-1]), default=0.0),
-            m.width(labels[-1], **bold) if labels else 0.0,
-        ),
+        max((m.width(b["label"], **(bold if b["bold"] else {})) for b in bars), default=0.0),
         W * 0.45,
     )
     px0 = MARGIN + label_w + GAP
     plot_w = W - MARGIN - 0.15 - px0  # room for the "100%" tick label
 
-    order = [j for j in summ["judgements"] if j != NOT_ASSESSED]
-    style = {j.id: (j.colour, clean(j.label)) for j in table.tool.judgements}
-    style[NOT_ASSESSED] = (NOT_ASSESSED_COLOUR, "Not assessed")
-    shown = order + (
-        [NOT_ASSESSED] if any(c["proportions"][NOT_ASSESSED] > 0 for c in cols) else []
-    )
-    keys = [(style[j][1], style[j][0]) for j in shown]
     sw = 0.11  # legend swatch, inches
-    key_rows = _key_layout(m, keys, MARGIN, W - MARGIN, sw)
+    key_rows: list[tuple[str, list]] = []
+    heads = [m.width(head, **bold) + 0.1 for head, _ in key_groups if head]
+    x0 = MARGIN + max(heads, default=0.0)  # the keys of every group start at one x
+    for head, keys in key_groups:
+        for r, row in enumerate(_key_layout(m, keys, x0, W - MARGIN, sw)):
+            key_rows.append((head if r == 0 else "", row))
 
     # vertical layout, rows in BAR_ROW units from the top of the bars
     top_in = MARGIN + (0.34 if title else 0.0) + 0.08
@@ -281,27 +353,25 @@ def _summary_bar(table: RobTable, title: str, weights: Any) -> Figure:
     if title:
         title_line(ftext, m, H - MARGIN - 0.12, title, W)
     seg_scale = plot_w / 100.0  # inches per percentage point
-    for i, c in enumerate(cols):
-        last = i == n - 1
-        font = bold if last else {}
+    for i, bar in enumerate(bars):
+        font = bold if bar["bold"] else {}
         text(px0 - GAP, i, m.fit(labels[i], label_w, **font), ha="right", **font)
         rects, faces = [], []
         x = 0.0
         segments = []
-        for j in shown:
-            share = 100.0 * c["proportions"][j]
+        for share, colour in bar["segments"]:
             if share <= 0:
                 continue
             rects.append(Rectangle((x, i - BAR_H / 2), share, BAR_H))
-            faces.append(style[j][0])
-            segments.append((x, share, style[j][0]))
+            faces.append(colour)
+            segments.append((x, share, colour))
             x += share
         coll = PatchCollection(
             rects,
             facecolors=faces,
             edgecolors=ROB_EDGE,
             linewidths=0.4,
-            gid=f"rob-bar-{c['id']}",
+            gid=f"rob-bar-{bar['id']}",
             zorder=2,
         )
         ax.add_collection(coll)
@@ -320,14 +390,13 @@ def _summary_bar(table: RobTable, title: str, weights: Any) -> Figure:
                     usetex=False,
                     zorder=3,
                 )
-    caption = "Share of studies"
-    if summ["weighted"]:
-        caption = "Share of studies, weighted by their meta-analysis weight"
     y_axis = H - top_in - bars_h  # inches from the bottom
     ftext(px0 + plot_w / 2, y_axis - 0.34, m.fit(caption, plot_w), ha="center", color=MUTED)
     y_key = y_axis - axis_block - 0.1
-    for r, row in enumerate(key_rows):
+    for r, (head, row) in enumerate(key_rows):
         yy = y_key - r * 0.22
+        if head:
+            ftext(MARGIN, yy, head, va="center", weight="bold")
         for xx, label, colour in row:
             fig.add_artist(
                 Rectangle(

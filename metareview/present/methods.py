@@ -469,8 +469,23 @@ def _analysis_plan_sentences(protocol: dict, rob_recorded: bool | None) -> list[
     if rob:
         from metareview.inputs.rob import load_tool
 
-        name = load_tool(rob.get("tool", "rob2")).name
-        if rob_recorded is False:
+        tool = load_tool(rob.get("tool", "rob2"))
+        name = tool.name
+        if tool.kind == "stars":  # a star-count tool: stars per domain, a derived rating
+            full = f"the {tool.full_name} ({name})" if tool.full_name else name
+            if rob_recorded is False:
+                out.append(
+                    f"Study quality is to be rated with {full} (planned in the protocol); the "
+                    "studies are not yet rated, so the forest plots have no quality columns."
+                )
+            else:
+                levels = ", ".join(j.label.lower() for j in tool.judgements)
+                rule = tool.rating_name[:1].lower() + tool.rating_name[1:]
+                out.append(
+                    f"Study quality was rated with {full}: stars per domain, converted to "
+                    f"{tool.overall.label} ratings ({levels}) by the {rule}."
+                )
+        elif rob_recorded is False:
             out.append(
                 f"Risk of bias is to be assessed with {name} (planned in the protocol); no "
                 "judgements are recorded yet, so the forest plots have no risk-of-bias columns "

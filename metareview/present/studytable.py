@@ -70,6 +70,7 @@ def study_characteristics(
     studies: list[dict],
     effects: list[dict],
     rob_overall: dict[str, str] | None = None,
+    rob_heading: str = "Risk of bias",
 ) -> dict[str, Any]:
     """Characteristics of the included studies: one row per studies.csv row (study, year,
     design, participants, population columns, outcomes it contributes data to, overall risk
@@ -85,7 +86,7 @@ def study_characteristics(
     pops = population_columns(protocol)
     columns = ["Study", "Year", "Design", "Participants"]
     columns += [heading for _, heading, _ in pops]
-    columns += ["Outcomes with data", "Risk of bias (overall)", "Reference"]
+    columns += ["Outcomes with data", f"{rob_heading} (overall)", "Reference"]
     rows, links = [], []
     for s in studies:
         sid = s["study_id"]

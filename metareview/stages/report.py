@@ -122,6 +122,15 @@ def rob_overall(layout: Layout) -> dict[str, str]:
     return out
 
 
+def rob_heading(layout: Layout) -> str:
+    """What the review's assessment is called ("Risk of bias"; a star-count tool such as
+    the Newcastle-Ottawa Scale: "Study quality"), from rob/assessments.json."""
+    path = Path(layout.rob_dir) / "assessments.json"
+    if not path.is_file():
+        return "Risk of bias"
+    return (_read_json(path).get("tool") or {}).get("heading") or "Risk of bias"
+
+
 def build_report(
     protocol,
     template_path,
@@ -200,7 +209,9 @@ def build_report(
         )
         + ([("Certainty of the evidence", grade.methods_text())] if sof else []),
         sof=sof,
-        study_table=study_characteristics(protocol, studies, effects, rob_overall(layout))
+        study_table=study_characteristics(
+            protocol, studies, effects, rob_overall(layout), rob_heading(layout)
+        )
         if studies
         else None,
         provenance=provenance,

@@ -77,41 +77,36 @@ def run_rob(
         return []
     tool = load_tool(rob_cfg.get("tool", "rob2"))
     table = read_assessments(list(inputs.studies), tool, path=studies_csv)
+    stars = tool.kind == "stars"  # a star-count tool (NOS) rather than judgements (RoB 2)
     write_json(out.dir / "assessments.json", table.to_dict())
+    write_csv(out.dir / "assessments.csv", *table.csv_rows())
+    title = f"{tool.heading} ({tool.name})"
     section = {
         "id": "risk-of-bias",
         "kind": "risk_of_bias",
-        "title": f"Risk of bias ({tool.name})",
+        "title": title,
+        "heading": tool.heading,
         "post_hoc": False,
         "notes": [],
         "tables": [],
         "figures": [],
     }
     assessed = [s for s in table if s.assessed]
-    if not assessed:
+    if not assessed and stars:
+        section["notes"].append(
+            f"{tool.full_name or tool.name}: not yet rated. No study's stars are recorded in "
+            f"{Path(studies_csv).name} for this review; none has been taken from a source "
+            "yet, so none is shown."
+        )
+    elif not assessed:
         section["notes"].append(
             f"No risk-of-bias judgements are recorded in {Path(studies_csv).name} for this "
             "review; none has been taken from a source yet, so none is shown."
         )
     else:
-        cols = table.columns
-        section["tables"].append(
-            {
-                "caption": "Judgements per study",
-                "columns": ["Study", *[c.label for c in cols]],
-                "rows": [
-                    [s.label]
-                    + [
-                        tool.judgement(s.judgements[c.id]).label
-                        if s.judgements.get(c.id)
-                        else "not assessed"
-                        for c in cols
-                    ]
-                    for s in table
-                ],
-            }
-        )
-        title = f"Risk of bias ({tool.name})"
+        section["tables"].append(_assessment_table(table))
+        if stars:
+            section["notes"] += _star_notes(table)
         n = len(list(table))
         light = (
             message_figure(
@@ -126,14 +121,19 @@ def run_rob(
             out.figure(
                 light,
                 "traffic_light.svg",
-                "Traffic-light plot: judgement per study and domain.",
+                f"Stars per study and domain, and the {tool.overall.label} rating."
+                if stars
+                else "Traffic-light plot: judgement per study and domain.",
             )
         )
         section["figures"].append(
             out.figure(
-                draw_summary_bar(table, title="Risk of bias across studies"),
+                draw_summary_bar(table, title=f"{tool.heading} across studies"),
                 "summary.svg",
-                "Share of studies with each judgement, per domain.",
+                f"Share of studies with each number of stars, per domain, and with each "
+                f"{tool.overall.label} rating."
+                if stars
+                else "Share of studies with each judgement, per domain.",
             )
         )
         primary = next((o["id"] for o in protocol["outcomes"] if o.get("role") == "primary"), None)
@@ -148,12 +148,54 @@ def run_rob(
                             table, title=f"Weighted by {primary} weights", weights=fit
                         ),
                         f"summary_weighted_{primary}.svg",
-                        f"Share of the meta-analysis weight of outcome {primary} per judgement.",
+                        f"Share of the meta-analysis weight of outcome {primary} per "
+                        + ("number of stars and rating." if stars else "judgement."),
                     )
                 )
         write_json(out.dir / "summary.json", summary(table))
     write_json(out.dir / "index.json", section)
     return [n for n in section["notes"]]
+
+
+def _assessment_table(table) -> dict[str, Any]:
+    """The report's table of the assessments: a judgement per study and column, or (a
+    star-count tool) the stars per domain, their total and the derived rating."""
+    tool = table.tool
+    if tool.kind != "stars":
+        return {
+            "caption": "Judgements per study",
+            "columns": ["Study", *[c.label for c in table.columns]],
+            "rows": [[s.label] + [table.cell_text(s, c) for c in table.columns] for s in table],
+        }
+    rows = []
+    for s in table:
+        total = table.total(s)
+        rows.append(
+            [s.label]
+            + [table.cell_text(s, d) for d in tool.domains]
+            + ["not rated" if total is None else f"{total} of {tool.max_total}"]
+            + [table.cell_text(s, tool.overall)]
+        )
+    return {
+        "caption": f"Stars per study ({tool.full_name or tool.name}) and the {tool.rating_name}",
+        "columns": ["Study"]
+        + [f"{d.label} (max. {d.max})" for d in tool.domains]
+        + [f"Total (max. {tool.max_total})", tool.overall.label],
+        "rows": rows,
+    }
+
+
+def _star_notes(table) -> list[str]:
+    """The conversion rule of a star-count tool's rating and the studies left unrated."""
+    tool = table.tool
+    notes = [f"{tool.overall.label} ratings derived from the stars: {tool.rating_citation}"]
+    partial = [s.label for s in table if s.assessed and s.judgements.get(tool.overall.id) is None]
+    unrated = [s.label for s in table if not s.assessed]
+    if partial:
+        notes.append("Rated in some domains only, so without a rating: " + ", ".join(partial) + ".")
+    if unrated:
+        notes.append("Not yet rated: " + ", ".join(unrated) + ".")
+    return notes
 
 
 def run_studies(
