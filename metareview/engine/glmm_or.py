@@ -241,8 +241,11 @@ def rma_glmm_or(
     if k < need:
         raise AnalysisError(
             f"{what}: k = {k} table(s) with events in some but not all patients"
-            + (f" ({int(dropped.sum())} dropped: no events, or only events, in both arms)"
-               if dropped.any() else "")
+            + (
+                f" ({int(dropped.sum())} dropped: no events, or only events, in both arms)"
+                if dropped.any()
+                else ""
+            )
             + f"; this GLMM needs at least {need}"
         )
     a, n1, c, n2 = a[keep], n1[keep], c[keep], n2[keep]
