@@ -29,6 +29,7 @@ from metareview.engine.glmm_or import escalc_or, rma_glmm_or, summary_or
 from metareview.engine.pooling import Settings, pool
 from metareview.errors import AnalysisError, InputError
 from metareview.inputs.protocol import load_protocol, outcome_settings
+from metareview.plots import draw_forest, save_figure
 from metareview.plots.forest import _model_label
 from metareview.present.methods import methods_paragraph
 
@@ -240,6 +241,17 @@ def test_protocol_method_glmm_with_measure_or(tmp_path):
     assert "left out (drop00, as metafor" in text
     assert _model_label(fit) == "Random-effects model (GLMM)"
     assert _model_label(fit, short=True) == "RE model (GLMM)"
+    fig = draw_forest(
+        fit,
+        title="CRBSI",
+        intervention_label="Coated",
+        control_label="Standard",
+        favours_left="coated",
+        favours_right="standard",
+    )
+    save_figure(fig, svg_path=tmp_path / "forest.svg", png_path=tmp_path / "forest.png")
+    svg = (tmp_path / "forest.svg").read_text()
+    assert "GLMM" in svg and "Yucel 2004" in svg  # the dropped double-zero table is listed
 
 
 def test_protocol_method_glmm_refuses_other_two_arm_measures(tmp_path):
