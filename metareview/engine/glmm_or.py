@@ -41,11 +41,11 @@ from scipy import special, stats
 from metareview.engine.glmm import (
     NAGQ,
     GLMMResult,
-    _dev_resids,
-    _glm_binomial,
-    _log_choose,
-    _saturated,
+    dev_resids,
     gh_rule,
+    glm_binomial,
+    log_choose,
+    saturated_fit,
 )
 from metareview.errors import AnalysisError
 
@@ -264,11 +264,11 @@ def rma_glmm_or(
             f"{int(dropped.sum())} table(s) with no events (or only events) in both arms "
             "dropped (drop00)"
         )
-    fe = _glm_binomial(xl, nl, design)
+    fe = glm_binomial(xl, nl, design)
     if not fe.converged:
         warnings.append("the fixed-effects glm did not converge")
     if k > 1:
-        q_wald, ll_qe = _saturated(xl, nl, design)
+        q_wald, ll_qe = saturated_fit(xl, nl, design)
         q_lrt = max(0.0, -2 * (fe.loglik - ll_qe))
         q_wald = max(0.0, q_wald)
         q_df = k - 1
@@ -278,7 +278,7 @@ def rma_glmm_or(
         q_wald = q_lrt = q_wald_p = q_lrt_p = None
         q_df = None
         ll_qe = fe.loglik
-    const = float(np.sum(_log_choose(nl, xl)))
+    const = float(np.sum(log_choose(nl, xl)))
     if method == "FE":
         beta, vb, tau2, tau = float(fe.coef[0]), float(fe.vcov[0, 0]), 0.0, 0.0
         ll = ll_marginal = fe.loglik
@@ -314,7 +314,7 @@ def rma_glmm_or(
         eta0 = np.column_stack([best_theta[2:] + beta, best_theta[2:]])
         u0 = _modes(x, n, eta0, tau)[0] if tau > 0 else np.zeros(k)
         mu = special.expit(eta0 + tau * _Z * u0[:, None])
-        ll = ll_qe - float(np.sum(_dev_resids(xl / nl, mu.ravel(), nl))) / 2
+        ll = ll_qe - float(np.sum(dev_resids(xl / nl, mu.ravel(), nl))) / 2
         ll_marginal = -best_f / 2 + const
     yi, vi = yi_all[keep], vi_all[keep]
     wi = 1 / vi
