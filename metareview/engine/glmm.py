@@ -619,3 +619,10 @@ def glmm_study_records(study_ids, xi, ni, level: float = 95.0) -> list[dict[str,
             }
         )
     return out
+
+
+# the binomial pieces the GLMM for 2x2 tables (metareview.engine.glmm_or) shares
+dev_resids = _dev_resids
+glm_binomial = _glm_binomial
+log_choose = _log_choose
+saturated_fit = _saturated

@@ -148,7 +148,7 @@ MEASURES: dict[str, Measure] = {
             "Odds ratio",
             "odds ratios",
             "log odds ratio",
-            table_methods=("MH", "PETO"),
+            table_methods=("MH", "PETO", "GLMM"),
             reported_range=(0, None, "an odds ratio is greater than 0"),
             natural=True,
         ),
@@ -328,8 +328,9 @@ def default_add(code: str) -> float:
 
 
 def default_drop00(method: str) -> bool:
-    """metafor's default ``drop00``: TRUE for ``rma.mh`` and ``rma.peto``, else FALSE."""
-    return method in TABLE_METHODS
+    """metafor's default ``drop00``: TRUE for ``rma.mh``, ``rma.peto`` and ``rma.glmm``,
+    else FALSE."""
+    return method in TABLE_METHODS + GLMM_METHODS
 
 
 def accepts(method: str, code: str) -> bool:

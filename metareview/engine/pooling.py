@@ -33,11 +33,13 @@ from metareview.engine.models import (
     Fit,
     clean,
     fit_iv_many,
+    norm_crit,
     pad_codes,
     pad_groups,
     rma,
     rma_mh,
     rma_peto,
+    study_records,
 )
 from metareview.engine.subgroups import metareg, q_between, subgroup_analysis
 from metareview.engine.transforms import back_transform
@@ -88,7 +90,8 @@ class Settings:
         if not measures.accepts(self.method, self.measure):
             if self.method in measures.GLMM_METHODS:
                 raise AnalysisError(
-                    "method GLMM pools proportions on the logit scale (measure PLO)"
+                    "method GLMM pools proportions on the logit scale (measure PLO) or "
+                    "2x2 tables as odds ratios (measure OR)"
                 )
             if self.method == "PETO":
                 raise AnalysisError("the Peto method pools odds ratios only (measure OR)")
@@ -220,6 +223,8 @@ def pool_glmm(rows: list[dict], s: Settings, *, what: str = "meta-analysis") -> 
     """``rma.glmm(measure = "PLO", xi, ni)``: the random-intercept logistic model (ML,
     7-point adaptive quadrature). ``q`` is the Wald-type test of heterogeneity;
     ``q_lrt`` the likelihood-ratio test, both against the saturated model."""
+    if s.measure == "OR":
+        return pool_glmm_or(rows, s, what=what)
     d = _columns(rows, ("xi", "ni"))
     # scipy.optimize and scipy.stats cost 0.6 s to import: only GLMM outcomes pay it
     from metareview.engine.glmm import glmm_study_records, rma_glmm_plo
@@ -265,6 +270,66 @@ def pool_glmm(rows: list[dict], s: Settings, *, what: str = "meta-analysis") -> 
             "vt": res.vt,
             "ll": res.ll,
             "nagq": 7,
+        },
+    )
+
+
+def pool_glmm_or(rows: list[dict], s: Settings, *, what: str = "meta-analysis") -> Fit:
+    """``rma.glmm(measure = "OR", ai, n1i, ci, n2i, model = "UM.FS")``: fixed study
+    intercepts, a random treatment effect, ML with 7-point adaptive quadrature; tables
+    with no events (or only events) in both arms are dropped (``drop00``). ``q`` is the
+    Wald-type test of heterogeneity, ``q_lrt`` the likelihood-ratio test. The study rows
+    are escalc's log odds ratios (1/2 added to tables with a zero cell), without weights."""
+    d = _columns(rows, ("ai", "n1i", "ci", "n2i"))
+    if _all_zero_events(rows, s.measure):
+        raise AnalysisError(f"{what}: no events in any study; the effect is not estimable")
+    from metareview.engine.glmm_or import rma_glmm_or, summary_or
+
+    res, _dropped = rma_glmm_or(
+        d["ai"], d["n1i"], d["ci"], d["n2i"], test=s.test, level=s.level, what=what
+    )
+    out = summary_or(res)
+    es = escalc("OR", d, add=s.add, to=s.to, drop00=True, correction=s.correction)
+    ids = [r["study"] for r in rows]
+    return Fit(
+        measure=s.measure,
+        method="GLMM",
+        test=s.test,
+        level=s.level,
+        model=res.model,
+        k=res.k,
+        estimate=out["estimate"],
+        se=out["se"],
+        ci_lb=out["ci_lb"],
+        ci_ub=out["ci_ub"],
+        stat=out["stat"],
+        pval=out["pval"],
+        df=res.df,
+        pi_lb=out["pi_lb"],
+        pi_ub=out["pi_ub"],
+        tau2=res.tau2,
+        tau2_se=None,
+        tau2_ci_lb=None,
+        tau2_ci_ub=None,
+        i2=res.i2,
+        i2_ci_lb=None,
+        i2_ci_ub=None,
+        h2=res.h2,
+        h2_ci_lb=None,
+        h2_ci_ub=None,
+        q=res.q_wald,
+        q_df=res.q_df,
+        q_pval=res.q_wald_pval,
+        back=out["back"],
+        studies=study_records(es, ids, [None] * len(ids), norm_crit(s.level)),
+        warnings=list(res.warnings),
+        extra={
+            "q_lrt": res.q_lrt,
+            "q_lrt_pval": res.q_lrt_pval,
+            "vt": res.vt,
+            "ll": res.ll,
+            "nagq": 7,
+            "glmm_model": "UM.FS",
         },
     )
 

@@ -37,6 +37,23 @@ METHOD_NAMES = {
         "Gauss-Hermite quadrature)"
     ),
 }
+#: the GLMM for 2x2 tables (measure OR): metafor's rma.glmm(model = "UM.FS")
+GLMM_OR_NAME = (
+    "a random-effects logistic regression model for the 2×2 tables (a generalised linear "
+    "mixed model, as metafor's rma.glmm with model UM.FS: binomial likelihood within each "
+    "arm, a fixed intercept per study and a normally distributed random treatment effect "
+    "on the log odds scale, fitted by maximum likelihood with 7-point adaptive "
+    "Gauss-Hermite quadrature)"
+)
+
+
+def _method_name(s: dict) -> str:
+    """How the methods paragraph names one outcome's pooling method."""
+    if s["method"] == "GLMM" and s["measure"] == "OR":
+        return GLMM_OR_NAME
+    return METHOD_NAMES.get(s["method"], s["method"])
+
+
 ZERO_RULES = {  # the studies whose cells ``to`` selects for the correction
     "only0": "studies with a zero cell",
     "all": "every study",
@@ -131,7 +148,9 @@ def methods_topics(
     parts.append(
         f"Effects were expressed as {_join([_plural(m) for m in measures])} with "
         + _join([f"{lv:g}%" for lv in levels], "or")
-        + f" confidence intervals and pooled with {_join([METHOD_NAMES.get(m, m) for m in methods], 'or')}."
+        + " confidence intervals and pooled with "
+        + _join(sorted({_method_name(s) for s in settings}), "or")
+        + "."
     )
     if "knha" in tests:
         parts.append(
@@ -146,7 +165,11 @@ def methods_topics(
         )
     topics.append(("Heterogeneity", len(parts)))
     if "GLMM" in methods:
-        parts += _glmm_sentences()
+        glmm_measures = {s["measure"] for s in settings if s["method"] == "GLMM"}
+        if glmm_measures - {"OR"}:
+            parts += _glmm_sentences()
+        if "OR" in glmm_measures:
+            parts.append(GLMM_OR_SENTENCE)
     if any(m not in FIXED_METHODS + ("GLMM",) for m in methods):
         parts.append(
             "Heterogeneity was quantified with Cochran's Q, I² and tau², with Q-profile confidence intervals for tau² and I²."
@@ -186,6 +209,17 @@ GROUPS_SENTENCE = (
     "Where a study reported its patients in separate groups (patient group, technique or "
     "territory), the groups' counts were summed so that each study is one unit of the "
     "pooled analyses; a subgroup analysis by group used each study x group as a unit."
+)
+
+
+GLMM_OR_SENTENCE = (
+    "For the random-effects logistic model of the 2×2 tables, the standard error of the "
+    "pooled log odds ratio comes from the joint Hessian of tau and the fixed effects; "
+    "heterogeneity was tested with the Wald-type and likelihood-ratio tests of the "
+    "saturated model (one odds ratio per study) against the fixed-effects logistic model, "
+    "and I² = tau²/(tau² + v), v being metafor's typical within-study variance of the log "
+    "odds ratios (1/2 added to the cells of tables with a zero cell); no confidence "
+    "interval is given for tau² or I², and the model assigns no study weights."
 )
 
 
@@ -292,6 +326,14 @@ def _zero_cell_text(s: dict) -> str:
             "Peto's method pools observed-minus-expected event counts without a continuity "
             "correction; studies with no events (or only events) in both arms contribute to "
             "neither the estimate nor Q"
+        )
+    if s["method"] == "GLMM" and s["measure"] == "OR":
+        return (
+            "the random-effects logistic model uses the 2×2 counts as they are, zero cells "
+            "included, without a continuity correction; studies with no events in either arm "
+            "(or only events in both) were left out (drop00, as metafor's rma.glmm); 1/2 "
+            "enters only the study log odds ratios shown and the typical within-study "
+            "variance of I²"
         )
     if s["method"] == "GLMM":
         return (
