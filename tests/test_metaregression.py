@@ -55,9 +55,7 @@ def _args(spec):
 )
 def test_metareg_against_metafor(spec):
     d, s, mods, cov, factors = _args(spec)
-    ours = metareg(
-        d["yi"], d["vi"], cov, mods, method=s["method"], test=s["test"], factors=factors
-    )
+    ours = metareg(d["yi"], d["vi"], cov, mods, method=s["method"], test=s["test"], factors=factors)
     e = spec["expected"]
     bad = [f for f in FIELDS if not close(ours.get(f), e[f])]
     assert not bad, {f: (ours.get(f), e[f]) for f in bad}
@@ -122,7 +120,9 @@ def test_random_permutation_test_with_own_draws(spec):
     ours, _ = _perm(spec)
     e = spec["expected"]
     n = spec["settings"]["iter"]
-    for p_ours, p_r in zip([*ours["pval"], ours["qm_pval"]], [*e["pval"], e["qm_pval"]]):
+    for p_ours, p_r in zip(
+        [*ours["pval"], ours["qm_pval"]], [*e["pval"], e["qm_pval"]], strict=True
+    ):
         tol = 4 * math.sqrt(2 * p_r * (1 - p_r) / n) + 2 / n
         assert abs(p_ours - p_r) <= tol, (p_ours, p_r, tol)
     again, _ = _perm(spec)

@@ -22,6 +22,7 @@ import math
 from typing import Any
 
 import numpy as np
+
 from metareview.engine import tau2 as tau2mod
 from metareview.engine.models import clean
 from metareview.engine.subgroups import tau2_design
