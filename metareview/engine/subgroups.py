@@ -314,9 +314,11 @@ def metareg(
     test="z",
     level=95.0,
     factors=(),
+    with_vcov: bool = False,
 ) -> dict[str, Any]:
     """Meta-regression on ``mods`` (columns of ``covariates``; those in ``factors`` always
-    categorical); returns a JSON-ready dict."""
+    categorical); returns a JSON-ready dict (with the coefficients' covariance matrix
+    ``vcov`` when ``with_vcov``)."""
     y = np.asarray(yi, float)
     v = np.asarray(vi, float)
     x, names = design_matrix(covariates, mods, factors)
@@ -375,8 +377,10 @@ def metareg(
         }
         for n, b, s, z, pv in zip(names, beta, se, stat, pval, strict=True)
     ]
+    extra = {"vcov": vb.tolist(), "crit": crit} if with_vcov else {}
     return clean(
         {
+            **extra,
             "k": k,
             "method": method,
             "test": test,
