@@ -143,3 +143,171 @@ def test_exact_demanded_beyond_the_limit_is_refused():
     x = np.column_stack([np.ones(12), np.arange(12.0)])
     with pytest.raises(AnalysisError, match="exact permutation test needs"):
         permutest(rng.normal(size=12), np.full(12, 0.1), x, exact=True)
+
+
+# --------------------------------------------------------------------------- protocol
+
+
+REPO = Path(__file__).resolve().parent.parent
+DMVO = REPO / "config" / "reviews" / "dmvo-case-series.yaml"
+DMVO_RAW = REPO / "data" / "raw" / "dmvo-case-series"
+
+
+def _dmvo_protocol(tmp_path, edit) -> Path:
+    import yaml
+
+    data = yaml.safe_load(DMVO.read_text(encoding="utf-8"))
+    edit(data)
+    path = tmp_path / "dmvo-case-series.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def test_unknown_moderator_column_names_protocol_line(tmp_path):
+    from metareview.errors import InputError
+    from metareview.inputs.review import ReviewInputs
+
+    def edit(d):
+        d["metaregression"][0]["moderators"] = ["technique", "teritory"]
+        d["metaregression"][0]["factors"] = ["technique"]
+
+    path = _dmvo_protocol(tmp_path, edit)
+    with pytest.raises(InputError) as info:
+        ReviewInputs.load(path, DMVO_RAW / "studies.csv", DMVO_RAW / "extraction.csv")
+    err = info.value
+    assert err.file == str(path) and err.row is not None
+    assert err.column == "metaregression[0].moderators[1]"
+    assert "'teritory'" in err.message and "territory" in err.message
+
+
+def test_factor_not_a_moderator_is_refused(tmp_path):
+    from metareview.errors import InputError
+    from metareview.inputs.protocol import load_protocol
+
+    path = _dmvo_protocol(tmp_path, lambda d: d["metaregression"][1].update(factors=["tech"]))
+    with pytest.raises(InputError, match="factor 'tech' is not one of the moderators") as info:
+        load_protocol(path)
+    assert info.value.column == "metaregression[1].factors[0]" and info.value.row
+
+
+def test_bad_test_and_permutations_are_refused_by_the_schema(tmp_path):
+    from metareview.errors import InputError, InputErrors
+    from metareview.inputs.protocol import load_protocol
+
+    path = _dmvo_protocol(
+        tmp_path, lambda d: d["metaregression"][1].update(test="t", permutations=-5)
+    )
+    with pytest.raises((InputError, InputErrors)) as info:
+        load_protocol(path)
+    text = str(info.value)
+    assert "metaregression[1].test" in text and "metaregression[1].permutations" in text
+
+
+def test_empty_moderator_cell_names_file_row_and_column(tmp_path):
+    """With ``missing: error`` (the default) a study of the outcome without a technique is
+    an error at its studies.csv row and column."""
+    from metareview.errors import InputErrors
+    from metareview.inputs.review import ReviewInputs
+
+    path = _dmvo_protocol(tmp_path, lambda d: d["metaregression"][1].pop("missing"))
+    studies = DMVO_RAW / "studies.csv"
+    with pytest.raises(InputErrors) as info:
+        ReviewInputs.load(path, studies, DMVO_RAW / "extraction.csv")
+    errors = info.value.errors
+    lines = studies.read_text(encoding="utf-8").splitlines()
+    header = lines[0].split(",")
+    assert {e.column for e in errors} == {"technique"}
+    assert all(e.file == str(studies) for e in errors)
+    for e in errors:  # each row named is a study with reperfusion counts and no technique
+        cells = lines[e.row - 1].split(",")
+        assert cells[0] in {"Baig2022", "PerezGarcia2020", "NR2022_PCA"}
+        assert "empty cell" in e.message and "missing: omit" in e.message
+    assert header[-1] == "technique"
+
+
+# --------------------------------------------------------------------------- the stage
+
+
+def test_stage_writes_tables_plot_and_reports_what_cannot_be_fitted(tmp_path):
+    """The DMVO reperfusion meta-regressions through the stage: technique adjusted for
+    territory has as many coefficients as series with both values (k = 4, p = 4) and is
+    reported as not computed, with why; technique alone is fitted (numbers checked against
+    metafor 3.8.1 by hand in the branch report), with its permutation test and a bubble
+    plot."""
+    import csv
+
+    from metareview.inputs.protocol import analysis_plan, load_protocol, outcome_settings
+    from metareview.inputs.review import ReviewInputs
+    from metareview.stages.analyses import run_metaregression
+    from metareview.stages.common import OutcomeContext
+    from metareview.stages.pool import extract_outcome
+
+    inputs = ReviewInputs.load(DMVO, DMVO_RAW / "studies.csv", DMVO_RAW / "extraction.csv")
+    table = tmp_path / "reperfusion.csv"
+    extract_outcome(inputs, "reperfusion", table)
+    protocol = load_protocol(DMVO)
+    plan = analysis_plan(protocol, "reperfusion")
+    ctx = OutcomeContext.load(
+        protocol, "reperfusion", dict(outcome_settings(protocol, "reperfusion")), table
+    )
+    review = tmp_path / "results" / "dmvo-case-series"
+    out = review / "metaregression" / "reperfusion"
+    warnings = run_metaregression(ctx, plan, out, review)
+    assert len(warnings) == 1 and "technique-territory" in warnings[0]
+    index = json.loads((out / "index.json").read_text())
+    adjusted, alone = index["analyses"]
+    assert adjusted["tables"] == [] and adjusted["figures"] == []
+    assert any(
+        n.startswith("Not computed: meta-regression needs more studies (k = 4)")
+        for n in adjusted["notes"]
+    )
+    assert "error" in json.loads((out / "technique-territory.json").read_text())
+    result = json.loads((out / "technique.json").read_text())
+    assert result["k"] == 7 and result["test"] == "knha" and result["method"] == "REML"
+    assert result["permutation"]["exact"] is True and result["permutation"]["iter"] == 140
+    assert [c["name"] for c in result["coefficients"]] == [
+        "intrcpt",
+        "techniquemixed",
+        "techniquestent_retriever",
+    ]
+    with open(out / "technique.csv", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["Term"] for r in rows] == [
+        "Intercept",
+        "technique: Mixed",
+        "technique: Stent retriever",
+    ]
+    assert set(rows[0]) >= {"Estimate", "SE", "t", "p", "95% CI", "Permutation p"}
+    for ext in ("svg", "png", "pdf"):
+        assert (out / f"technique.{ext}").stat().st_size > 0
+    assert alone["figures"][0]["path"] == "metaregression/reperfusion/technique.svg"
+    model = alone["tables"][1]
+    assert model["columns"][3] == "R²" and model["rows"][0][3].endswith("%")
+    # rerun: byte-identical outputs
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    run_metaregression(ctx, plan, out, review)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_bubble_plot_of_a_continuous_moderator(tmp_path):
+    """dat.bcg's log RR on absolute latitude: the fitted line and its band are drawn."""
+    from metareview.engine.pooling import Settings, meta_regression
+    from metareview.plots.common import save_figure_set
+    from metareview.plots.metaregression import draw_bubble
+
+    spec = next(s for s in SPECS if s["id"] == "bcg_ablat_REML_z")
+    d = spec["data"]
+    rows = [
+        {"study": d["study"][i], "yi": d["yi"][i], "vi": d["vi"][i], "ablat": d["ablat"][i]}
+        for i in range(len(d["study"]))
+    ]
+    res = meta_regression(rows, Settings(measure="GEN", method="REML"), ["ablat"])
+    e = spec["expected"]
+    assert close(res["r2"], e["r2"]) and close(res["tau2"], e["tau2"])
+    pred = res["prediction"]
+    assert not pred["categorical"] and len(pred["x"]) == 61
+    b0, b1 = (c["estimate"] for c in e["coefficients"])
+    assert close(pred["estimate"][0], b0 + b1 * min(d["ablat"]))
+    fig = draw_bubble(res, title="BCG vaccine: by absolute latitude", y_label="Log risk ratio")
+    save_figure_set(fig, tmp_path / "bcg.svg")
+    assert (tmp_path / "bcg.png").stat().st_size > 0

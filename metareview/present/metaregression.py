@@ -60,7 +60,7 @@ def metareg_tables(result: dict[str, Any], level_labels: dict | None = None) -> 
             f"{num(c['ci_lb'], 3)} to {num(c['ci_ub'], 3)}",
         ]
         if perm:
-            row.append(pval(perm["pval"][j]) if j > 0 else DASH)
+            row.append(pval(perm["pval"][j]))
         rows.append(row)
     refs = []
     for m in mods:
