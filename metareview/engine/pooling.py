@@ -41,7 +41,8 @@ from metareview.engine.models import (
     rma_peto,
     study_records,
 )
-from metareview.engine.subgroups import metareg, q_between, subgroup_analysis
+from metareview.engine.permutation import permutest
+from metareview.engine.subgroups import design_matrix, metareg, q_between, subgroup_analysis
 from metareview.engine.transforms import back_transform
 from metareview.errors import AnalysisError
 
@@ -438,6 +439,118 @@ def pool_mods(rows: list[dict], settings: Settings, mods: list[str]) -> dict[str
     out = metareg(es.yi[use], es.vi[use], cov, mods, method=s.method, test=s.test, level=s.level)
     out["measure"] = s.measure
     return out
+
+
+#: tau2 estimators of a meta-regression (inverse variance)
+METAREG_METHODS = ("FE", "DL", "REML", "ML", "PM", "EB", "SJ", "HE", "HS")
+
+
+def meta_regression(
+    rows: list[dict],
+    settings: Settings,
+    mods: list[str],
+    factors=(),
+    *,
+    permutations: int = 0,
+    exact: bool = False,
+    seed: int = 1,
+    grid: int = 61,
+) -> dict[str, Any]:
+    """metafor's ``rma(yi, vi, mods = ~ ...)`` on ``rows`` (``settings.method`` one of
+    :data:`METAREG_METHODS`) with R2, ``permutest`` when ``permutations`` > 0 (or
+    ``exact``), the studies' points and the model's predictions along the first
+    moderator (the other design columns at their means, as metafor's ``regplot``), each
+    with its back-transformed value, for a bubble plot."""
+    s = settings.resolved()
+    s.check()
+    if s.method not in METAREG_METHODS:
+        raise AnalysisError(f"meta-regression needs an inverse-variance model, not {s.method}")
+    es = effect_sizes(rows, s)
+    use = es.usable
+    cov = {}
+    for m in mods:
+        if any(m not in r for r in rows):
+            raise AnalysisError(f"moderator column '{m}' not found")
+        cov[m] = [r[m] for r, u in zip(rows, use, strict=True) if u]
+    y, v = es.yi[use], es.vi[use]
+    out = metareg(
+        y,
+        v,
+        cov,
+        mods,
+        method=s.method,
+        test=s.test,
+        level=s.level,
+        factors=factors,
+        with_vcov=True,
+    )
+    vb = np.array(out.pop("vcov"), float)
+    crit = float(out.pop("crit"))
+    x, names = design_matrix(cov, mods, factors)
+    beta = np.array([c["estimate"] for c in out["coefficients"]], float)
+    ni = es.counts["ni"][use] if "ni" in es.counts else None
+
+    def back(values):
+        try:
+            return [float(b) for b in np.atleast_1d(back_transform(s.measure, values, ni))]
+        except ValueError:
+            return None
+
+    first = mods[0]
+    first_cols = [j for j, n in enumerate(names) if n == first or n.startswith(first)]
+    categorical = names[first_cols[0]] != first if first_cols else True
+    means = x.mean(axis=0)
+    if categorical:
+        levels = sorted({str(c).strip() for c in cov[first]})
+        xs: list[Any] = levels
+        grid_x = np.tile(means, (len(levels), 1))
+        for j in first_cols:
+            grid_x[:, j] = [1.0 if f"{first}{lev}" == names[j] else 0.0 for lev in levels]
+    else:
+        vals = x[:, first_cols[0]]
+        xs = list(np.linspace(vals.min(), vals.max(), grid))
+        grid_x = np.tile(means, (len(xs), 1))
+        grid_x[:, first_cols[0]] = xs
+    pred = grid_x @ beta
+    pred_se = np.sqrt(np.einsum("gi,ij,gj->g", grid_x, vb, grid_x))
+    lb, ub = pred - crit * pred_se, pred + crit * pred_se
+    w = 1 / (v + out["tau2"])
+    ids = [r["study"] for r, u in zip(rows, use, strict=True) if u]
+    out.update(
+        measure=s.measure,
+        level=s.level,
+        settings=s.as_record(),
+        factors=[f for f in factors if f in mods],
+        studies=[
+            {"study": sid, "yi": float(a), "vi": float(b), "weight": float(100 * ww / w.sum())}
+            | {m: str(cov[m][i]).strip() for m in mods}
+            for i, (sid, a, b, ww) in enumerate(zip(ids, y, v, w, strict=True))
+        ],
+        back_yi=back(y),
+        prediction={
+            "moderator": first,
+            "categorical": categorical,
+            "x": xs,
+            "others_at_means": len(names) > len(first_cols) + 1,
+            "estimate": pred.tolist(),
+            "ci_lb": lb.tolist(),
+            "ci_ub": ub.tolist(),
+            "back": {"estimate": back(pred), "ci_lb": back(lb), "ci_ub": back(ub)},
+        },
+    )
+    if permutations or exact:
+        out["permutation"] = permutest(
+            y,
+            v,
+            x,
+            method=s.method,
+            test=s.test,
+            iter=max(2, permutations),
+            seed=seed,
+            exact=exact,
+            observed=out,
+        )
+    return clean(out)
 
 
 def pool_by(rows: list[dict], settings: Settings, by: str) -> list[dict[str, Any]]:

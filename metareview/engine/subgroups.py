@@ -299,6 +299,11 @@ def _tau2_general(y, v, x, method):
     return max(0.0, t)
 
 
+def tau2_design(y, v, x, method: str) -> float:
+    """tau^2 of the model with design matrix ``x`` and estimator ``method``."""
+    return _tau2_general(np.asarray(y, float), np.asarray(v, float), np.asarray(x, float), method)
+
+
 def metareg(
     yi,
     vi,
@@ -309,9 +314,11 @@ def metareg(
     test="z",
     level=95.0,
     factors=(),
+    with_vcov: bool = False,
 ) -> dict[str, Any]:
     """Meta-regression on ``mods`` (columns of ``covariates``; those in ``factors`` always
-    categorical); returns a JSON-ready dict."""
+    categorical); returns a JSON-ready dict (with the coefficients' covariance matrix
+    ``vcov`` when ``with_vcov``)."""
     y = np.asarray(yi, float)
     v = np.asarray(vi, float)
     x, names = design_matrix(covariates, mods, factors)
@@ -357,6 +364,7 @@ def metareg(
     else:
         i2 = 100 * t2 / (vt + t2)
         h2 = t2 / vt + 1
+    r2 = pseudo_r2(y, v, x, t2, method)
     coefs = [
         {
             "name": n,
@@ -369,8 +377,10 @@ def metareg(
         }
         for n, b, s, z, pv in zip(names, beta, se, stat, pval, strict=True)
     ]
+    extra = {"vcov": vb.tolist(), "crit": crit} if with_vcov else {}
     return clean(
         {
+            **extra,
             "k": k,
             "method": method,
             "test": test,
@@ -386,5 +396,37 @@ def metareg(
             "q_df": k - p,
             "q_pval": float(chi2_sf(qe, k - p)),
             "df": (k - p) if test == "knha" else None,
+            "r2": r2,
         }
     )
+
+
+def pseudo_r2(y, v, x, tau2: float, method: str) -> float | None:
+    """R^2 as metafor's ``rma.uni`` reports it for a model with moderators (percent).
+
+    Random effects (``r2def = "1"``): ``max(0, 100 (tau2_RE - tau2) / tau2_RE)`` with
+    tau2_RE from the model without moderators and the same estimator; 0 when tau2_RE is
+    exactly 0; None when that model cannot be fitted. Fixed effect: the adjusted R^2 of the
+    weighted least-squares regression of yi on the moderators (weights 1/vi, metafor's
+    ``summary(lm(yi ~ X, weights = wi))$adj.r.squared``), 0 when all yi are equal."""
+    y, v, x = np.asarray(y, float), np.asarray(v, float), np.asarray(x, float)
+    k, p = x.shape
+    if method == "FE":
+        if np.var(y) == 0:
+            return 0.0
+        w = 1 / v
+        _, inv = _p_matrix(w, x)
+        beta = inv @ (x.T @ (w * y))
+        rss = float(np.sum(w * (y - x @ beta) ** 2))
+        mu = float(np.sum(w * y) / w.sum())
+        tss = float(np.sum(w * (y - mu) ** 2))
+        rsq = 1 - rss / tss
+        adj = 1 - (1 - rsq) * (k - 1) / (k - p)
+        return max(0.0, 100 * adj)
+    try:
+        tau2_re = _tau2_general(y, v, np.ones((k, 1)), method)
+    except AnalysisError:
+        return None
+    if tau2_re == 0:
+        return 0.0
+    return max(0.0, 100 * (tau2_re - tau2) / tau2_re)

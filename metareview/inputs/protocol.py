@@ -575,7 +575,7 @@ def _load_protocol(path: str | Path) -> dict:
             f"review_id {data['review_id']!r} must equal the file name {stem!r} "
             "(config/reviews/<review_id>.yaml)",
         )
-    for section in ("outcomes", "subgroups", "sensitivity"):
+    for section in ("outcomes", "subgroups", "sensitivity", "metaregression"):
         # ids name files and folders: compared ignoring case, as a case-insensitive file
         # system (macOS, Windows) compares the file names they become
         first: dict[str, int] = {}
@@ -707,7 +707,7 @@ def _load_protocol(path: str | Path) -> dict:
                 f"reported estimate ({est}) lies outside its CI ({lb}, {ub})",
             )
 
-    for section in ("subgroups", "sensitivity", "small_study"):
+    for section in ("subgroups", "sensitivity", "small_study", "metaregression"):
         for i, item in enumerate(data.get(section, [])):
             sel = item.get("outcomes", "all")
             if isinstance(sel, list):
@@ -729,6 +729,14 @@ def _load_protocol(path: str | Path) -> dict:
                     err(["sensitivity", i, "filter"], str(exc))
         if "methods" in item and item["kind"] != "methods":
             err(["sensitivity", i, "methods"], "'methods' is only used with kind: methods")
+    for i, item in enumerate(data.get("metaregression", [])):
+        for j, name in enumerate(item.get("factors") or []):
+            if name not in item["moderators"]:
+                err(
+                    ["metaregression", i, "factors", j],
+                    f"factor {name!r} is not one of the moderators "
+                    f"({', '.join(item['moderators'])}){_choice_hint(name, item['moderators'])}",
+                )
     if data.get("risk_of_bias"):
         from metareview.inputs.rob import tool_path  # only the standard library at import
 
@@ -846,7 +854,7 @@ def analysis_plan(protocol: dict, outcome_id: str) -> dict[str, list[dict]]:
             for item in protocol.get(section) or []
             if outcome_id in selected_outcomes(protocol, item.get("outcomes", "all"))
         ]
-        for section in ("subgroups", "sensitivity", "small_study")
+        for section in ("subgroups", "sensitivity", "small_study", "metaregression")
     }
 
 
@@ -905,6 +913,10 @@ def check_against_studies(protocol: dict, protocol_path: str | Path, studies) ->
         for j, column in enumerate(item.get("order_by") or []):
             what = f"sensitivity analysis {item['id']!r}"
             wanted.append((["sensitivity", i, "order_by", j], what, column))
+    for i, item in enumerate(protocol.get("metaregression") or []):
+        for j, column in enumerate(item.get("moderators") or []):
+            what = f"meta-regression {item['id']!r}"
+            wanted.append((["metaregression", i, "moderators", j], what, column))
     # extraction.csv's row-level columns (group, definition) are checked by the analyses
     missing = [
         (p, what, c) for p, what, c in wanted if c not in columns and c not in EXTRACTION_OPTIONAL
@@ -929,6 +941,42 @@ def check_against_studies(protocol: dict, protocol_path: str | Path, studies) ->
         InputError(file, node_line(root, p), yaml_path(p), f"{message} (in {studies_file})")
         for p, message in unmatched
     ]
+    raise_collected(errors)
+
+
+def check_moderator_cells(protocol: dict, protocol_path: str | Path, studies, extraction) -> None:
+    """Every study of an outcome a meta-regression applies to has a value of each of its
+    moderators (unless the entry says ``missing: omit``): ``InputError`` naming the file
+    (``studies.csv``, or ``extraction.csv`` for the row-level ``group``), row and column.
+
+    ``studies`` is a ``tables.StudyTable``, ``extraction`` a ``tables.Extraction``."""
+    errors: list[InputError] = []
+    studies_file = getattr(studies, "file", None) or "studies.csv"
+    for item in protocol.get("metaregression") or []:
+        if item.get("missing", "error") != "error":
+            continue
+        outcomes = set(selected_outcomes(protocol, item.get("outcomes", "all")))
+        records = [r for r in extraction if r.outcome in outcomes]
+        used = {r.study_id for r in records}
+        what = (
+            f"meta-regression {item['id']!r} (in {Path(protocol_path).name}) needs a value "
+            "for every study of the outcomes it applies to; write one, or give the entry "
+            "'missing: omit' to leave such studies out"
+        )
+        for column in item["moderators"]:
+            if column in EXTRACTION_OPTIONAL:
+                for r in records:
+                    if not str(getattr(r, column, "") or "").strip():
+                        errors.append(
+                            InputError(extraction.file, r.row, column, f"empty cell: {what}")
+                        )
+                continue
+            for study in studies:
+                value = study.get(column)
+                if study.study_id in used and (value is None or not str(value).strip()):
+                    errors.append(
+                        InputError(studies_file, study.row, column, f"empty cell: {what}")
+                    )
     raise_collected(errors)
 
 

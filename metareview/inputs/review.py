@@ -10,6 +10,7 @@ from pathlib import Path
 from metareview.engine import measures
 from metareview.inputs.protocol import (
     check_against_studies,
+    check_moderator_cells,
     load_protocol,
     outcome_arms,
     outcome_kind,
@@ -55,6 +56,7 @@ class ReviewInputs:
             protocol_arms(protocol),
             outcome_measures(protocol),
         )
+        check_moderator_cells(protocol, protocol_path, studies, extraction)
         return cls(protocol, studies, extraction, protocol_path)
 
     def outcome_table(self, outcome: str) -> ArmTable:

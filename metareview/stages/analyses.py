@@ -15,11 +15,13 @@ from typing import Any
 
 from metareview.engine.measures import TABLE_METHODS
 from metareview.engine.pooling import (
+    METAREG_METHODS,
     Settings,
     describe_layout,
     effect_sizes,
     is_two_arm,
     layout,
+    meta_regression,
     pool,
     pool_subgroups,
 )
@@ -39,10 +41,12 @@ from metareview.plots._table import message_figure
 from metareview.plots.common import save_figure_set
 from metareview.plots.forest import default_measure_label, draw_subgroup_forest
 from metareview.plots.funnel import draw_funnel
+from metareview.plots.metaregression import draw_bubble
 from metareview.plots.paging import SUMMARY_ROWS, even_steps, is_paged, most_changed
 from metareview.plots.sensitivity import draw_baujat, draw_cumulative, draw_leave_one_out
 from metareview.present.formats import est_ci, num, pval
 from metareview.present.labels import favours, forest_labels
+from metareview.present.metaregression import metareg_tables, scale_note
 from metareview.present.tables import (
     SUBGROUP_TEST_NAMES,
     contour_caption,
@@ -164,6 +168,140 @@ def group_units(ctx: OutcomeContext, level_labels: dict[str, str]):
             "Left out (a group that is not a level of this analysis): " + ", ".join(other) + "."
         )
     return rows, labels, notes
+
+
+# --------------------------------------------------------------------------- meta-regression
+
+
+def metareg_settings(settings: Settings, item: dict) -> tuple[Settings, str]:
+    """The model of a meta-regression: the entry's ``method`` and ``test``, else the
+    outcome's (REML when the outcome is pooled by GLMM, Mantel-Haenszel or Peto, whose
+    models have no moderators here), with metafor's escalc defaults for inverse variance;
+    and the note saying so when the estimator is not the outcome's."""
+    method = item.get("method") or (
+        settings.method if settings.method in METAREG_METHODS else "REML"
+    )
+    note = ""
+    if method != settings.method and not item.get("method"):
+        note = (
+            f"The outcome is pooled by {settings.method}; the meta-regression is an "
+            f"inverse-variance model (REML) of the study effect sizes, with metafor's "
+            "escalc rule for zero cells."
+        )
+    s = replace(
+        settings,
+        method=method,
+        test=item.get("test") or settings.test,
+        add=settings.add if settings.method in METAREG_METHODS else None,
+        drop00=settings.drop00 if settings.method in METAREG_METHODS else None,
+    )
+    return s, note
+
+
+def run_metaregression(ctx: OutcomeContext, plan, out_dir, review_dir) -> list[str]:
+    """Every meta-regression the protocol plans for the outcome: coefficients, QM, QE,
+    tau2, I2, R2 (JSON and CSV), metafor's permutation test where asked, a bubble plot."""
+    protocol, entry, rows, labels = ctx.protocol, ctx.entry, ctx.rows, ctx.labels
+    out = Output(out_dir, review_dir)
+    analyses, warnings = [], []
+    level_labels = _protocol_level_labels(protocol)
+    for item in plan.get("metaregression") or []:
+        mods, factors = list(item["moderators"]), list(item.get("factors") or [])
+        name = item.get("label") or ", ".join(mods)
+        base = {
+            "id": item["id"],
+            "kind": "metaregression",
+            "title": f"Meta-regression: {name}",
+            **_meta(item),
+        }
+        if item.get("question"):
+            base["description"] = f"Question: {item['question']}"
+        use_rows, use_labels, notes = rows, labels, []
+        if "group" in mods and ctx.group_rows:
+            use_rows, use_labels, notes = group_units(ctx, {})
+        missing = [r for r in use_rows if any(str(r.get(m, "") or "").strip() == "" for m in mods)]
+        if missing:
+            notes.append(
+                f"Left out (no value in {', '.join(repr(m) for m in mods)}): "
+                + ", ".join(use_labels.get(r["study"], r["study"]) for r in missing)
+                + "."
+            )
+        use = [r for r in use_rows if r not in missing]
+        settings, note = metareg_settings(ctx.settings, item)
+        notes += [note] if note else []
+        try:
+            if use and any(m not in use[0] for m in mods):
+                absent = [m for m in mods if m not in use[0]]
+                raise AnalysisError(
+                    f"no column {', '.join(map(repr, absent))} in the outcome's rows"
+                )
+            result = meta_regression(
+                use,
+                settings,
+                mods,
+                factors,
+                permutations=int(item.get("permutations") or 0),
+                exact=bool(item.get("exact")),
+                seed=int(item.get("seed", 1)),
+            )
+        except AnalysisError as exc:
+            reason = str(exc)
+            if use:
+                reason += (
+                    f" ({len(use)} studies with a value of every moderator: "
+                    + ", ".join(use_labels.get(r["study"], r["study"]) for r in use)
+                    + ")"
+                )
+            analyses.append(
+                {**base, "notes": notes + [f"Not computed: {reason}."], "tables": [], "figures": []}
+            )
+            warnings.append(f"{ctx.outcome} meta-regression {item['id']}: {exc}")
+            write_json(out.dir / f"{item['id']}.json", {"error": reason, **base})
+            continue
+        result.update(id=item["id"], outcome=ctx.outcome, label=name)
+        write_json(out.dir / f"{item['id']}.json", result)
+        tables = metareg_tables(result, level_labels)
+        write_table_csv(out.dir / f"{item['id']}.csv", tables[0])
+        first = mods[0]
+        fig = draw_bubble(
+            result,
+            title=f"{entry['label']}: by {first}",
+            y_label=default_measure_label({"measure": result["measure"]}),
+            level_labels=level_labels.get(first, {}),
+        )
+        shown = (
+            "fitted values with their CI at each level"
+            if result["prediction"]["categorical"]
+            else "the fitted line with its CI band"
+        )
+        figure = out.figure(
+            fig,
+            f"{item['id']}.svg",
+            f"Bubble plot: each study's {result['measure']} against {first} (circle area "
+            f"proportional to its weight), {shown}; the model is fitted on "
+            f"{scale_note(result['measure'])}"
+            + (", the other moderators at their means." if len(mods) > 1 else "."),
+        )
+        analyses.append(
+            {
+                **base,
+                "notes": notes,
+                "tables": tables,
+                "figures": [figure],
+                "result": out.rel(f"{item['id']}.json"),
+            }
+        )
+    write_json(out.dir / "index.json", {"outcome": ctx.outcome, "analyses": analyses})
+    return warnings
+
+
+def _protocol_level_labels(protocol: dict) -> dict[str, dict[str, str]]:
+    """Display labels of column values, from the protocol's subgroups' ``levels``."""
+    out: dict[str, dict[str, str]] = {}
+    for item in protocol.get("subgroups") or []:
+        for k, v in (item.get("levels") or {}).items():
+            out.setdefault(item["column"], {})[str(k)] = v
+    return out
 
 
 # --------------------------------------------------------------------------- sensitivity
@@ -801,6 +939,7 @@ def run_outcome_analyses(
     bias_json,
     funnel_svg,
     contour_svg,
+    metaregression_dir=None,
 ) -> list[str]:
     """All of an outcome's stage-4 analyses (one pipeline job), from the outcome's table and
     pooled fit as stages 2-3 wrote them; an empty plan section gives an index with no
@@ -809,6 +948,11 @@ def run_outcome_analyses(
     main_fit = json.loads(Path(fit_json).read_text(encoding="utf-8"))
     return (
         run_subgroups(ctx, plan, subgroup_dir, review_dir)
+        + (
+            run_metaregression(ctx, plan, metaregression_dir, review_dir)
+            if metaregression_dir is not None
+            else []
+        )
         + run_sensitivity(ctx, plan, sensitivity_dir, review_dir, main_fit)
         + run_small_study(ctx, plan, bias_json, funnel_svg, contour_svg, review_dir)
     )

@@ -87,6 +87,9 @@ class Layout:
     def subgroup_dir(self, outcome: str) -> str:
         return self._p("subgroup", outcome)
 
+    def metaregression_dir(self, outcome: str) -> str:
+        return self._p("metaregression", outcome)
+
     def sensitivity_dir(self, outcome: str) -> str:
         return self._p("sensitivity", outcome)
 
@@ -108,6 +111,7 @@ class Layout:
         """The stage-4 indexes of an outcome, in report order."""
         return [
             self._p("subgroup", outcome, "index.json"),
+            self._p("metaregression", outcome, "index.json"),
             self._p("sensitivity", outcome, "index.json"),
             self.bias(outcome),
         ]
@@ -171,6 +175,7 @@ class Layout:
         for o in analysed:
             out += [
                 self.subgroup_dir(o),
+                self.metaregression_dir(o),
                 self.sensitivity_dir(o),
                 self.bias(o),
                 *self.figure(self.funnel(o)),

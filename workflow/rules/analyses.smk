@@ -1,7 +1,7 @@
-# Stage 4 per outcome: the protocol's subgroup, sensitivity and small-study analyses, in
-# one job (each job is a new Python process; one import of the plotting stack serves all
-# three). The protocol is an `ancient` input and the outcome's analysis plan a param, so
-# editing one outcome's plan reruns that outcome only. Per review: the studies' tables
+# Stage 4 per outcome: the protocol's subgroup, meta-regression, sensitivity and small-study
+# analyses, in one job (each job is a new Python process; one import of the plotting stack
+# serves them all). The protocol is an `ancient` input and the outcome's analysis plan a
+# param, so editing one outcome's plan reruns that outcome only. Per review: the studies' tables
 # (all outcomes' effect sizes, data warnings) and their risk of bias.
 
 
@@ -12,6 +12,7 @@ rule analyses:
         protocol=ancient(f"{PROTOCOLS}/{{review}}.yaml"),
     output:
         subgroup=directory(L.subgroup_dir("{outcome}")),
+        metaregression=directory(L.metaregression_dir("{outcome}")),
         sensitivity=directory(L.sensitivity_dir("{outcome}")),
         bias=L.bias("{outcome}"),
         funnel=[

@@ -1,4 +1,5 @@
-"""Rule analyses: the outcome's subgroup, sensitivity and small-study analyses."""
+"""Rule analyses: the outcome's subgroup, meta-regression, sensitivity and small-study
+analyses."""
 
 import sys
 
@@ -19,6 +20,7 @@ run(
         sm.params.plan,
         review_dir=sm.params.review_dir,
         subgroup_dir=sm.output.subgroup,
+        metaregression_dir=sm.output.metaregression,
         sensitivity_dir=sm.output.sensitivity,
         bias_json=sm.output.bias,
         funnel_svg=sm.params.funnel,
