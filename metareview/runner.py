@@ -191,6 +191,7 @@ def run_review(folders: Folders, review: str) -> list[str]:
                 analysis_plan(protocol, o),
                 review_dir=layout.root,
                 subgroup_dir=layout.subgroup_dir(o),
+                metaregression_dir=layout.metaregression_dir(o),
                 sensitivity_dir=layout.sensitivity_dir(o),
                 bias_json=layout.bias(o),
                 funnel_svg=layout.funnel(o),

@@ -188,6 +188,10 @@ class Layout:
         """The entries of :meth:`review_results` that are directories."""
         return [
             *(self.forest_pages(o) for o in outcomes),
-            *(d for o in analysed for d in (self.subgroup_dir(o), self.sensitivity_dir(o))),
+            *(
+                d
+                for o in analysed
+                for d in (self.subgroup_dir(o), self.metaregression_dir(o), self.sensitivity_dir(o))
+            ),
             self.rob_dir,
         ]
