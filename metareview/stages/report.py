@@ -16,7 +16,13 @@ from typing import Any
 
 from markupsafe import Markup
 
-from metareview.audit import audit_outcome, audit_summary, deviations, published_decimals
+from metareview.audit import (
+    audit_outcome,
+    audit_summary,
+    deviations,
+    published_decimals,
+    reported_blocks,
+)
 from metareview.inputs.protocol import is_registered, load_protocol, outcome_settings
 from metareview.io import atomic_write_text, read_csv_dicts, write_json
 from metareview.present import grade
@@ -83,20 +89,26 @@ def rob_recorded(review_dir: str | Path) -> bool | None:
     return any(v for s in studies for v in (s.get("judgements") or {}).values())
 
 
-def _published_text(reported: dict) -> str:
-    """'1.33 [0.90, 1.98] (k = 3)' at the publication's decimals ('' when nothing was)."""
-    if reported.get("estimate") is None:
-        return ""
-    places = published_decimals(reported, "estimate")
-    text = " ".join(
-        [f"{reported['estimate']:.{places}f}"]
-        + (
-            [f"[{reported['ci_lb']:.{places}f}, {reported['ci_ub']:.{places}f}]"]
-            if reported.get("ci_lb") is not None and reported.get("ci_ub") is not None
-            else []
+def _published_text(reported: dict | list) -> str:
+    """'1.33 [0.90, 1.98] (k = 3)' at the publication's decimals ('' when nothing was);
+    '84% [76%, 90%]' for percentages; several blocks joined, each after its label."""
+    texts = []
+    for block in reported_blocks({"reported": reported}):
+        if block.get("estimate") is None:
+            continue
+        places = published_decimals(block, "estimate")
+        unit = "%" if block.get("percent") else ""
+        text = " ".join(
+            [f"{block['estimate']:.{places}f}{unit}"]
+            + (
+                [f"[{block['ci_lb']:.{places}f}{unit}, {block['ci_ub']:.{places}f}{unit}]"]
+                if block.get("ci_lb") is not None and block.get("ci_ub") is not None
+                else []
+            )
         )
-    )
-    return text + (f" (k = {reported['k']})" if reported.get("k") else "")
+        text += f" (k = {block['k']})" if block.get("k") else ""
+        texts.append(f"{block['label']}: {text}" if block.get("label") else text)
+    return "; ".join(texts)
 
 
 def _forest_absent(fit: dict) -> str:
@@ -166,6 +178,7 @@ def build_report(
                 "settings": settings,
                 "analyses": _analysis_sections(layout, oid),
                 "published": _published_text(entry.get("reported") or {}),
+                "reported": reported_blocks(entry),
                 "missing": not_contributing(studies, fit, validation.get("warnings") or [], oid),
             }
         )
