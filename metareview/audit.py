@@ -35,6 +35,9 @@ STATUSES = ("reproduced", "differs", "not computable")
 
 
 def decimals_of(value: Any) -> int:
+    """Decimals printed: an integer (YAML's 84, as 84% was printed) has none."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return 0
     text = repr(float(value)) if not isinstance(value, str) else value
     if "e" in text or "E" in text:
         return 6
