@@ -28,8 +28,8 @@ AUDIT_RULE = (
     "must match exactly (counted from the studies with data, pooled or not); a p-value printed "
     "as a bound (<0.001) is reproduced when ours lies on its side; a rate printed as a "
     "percentage is compared with ours x 100; not computable = we could not compute the value "
-    "(reason given); the reason for a difference is computed (counts) and the review team's "
-    "(`reason` of the reported block)"
+    "(reason given); the reason for a difference is computed (counts) or the review "
+    "team's (the reason recorded with the published values)"
 )
 STATUSES = ("reproduced", "differs", "not computable")
 

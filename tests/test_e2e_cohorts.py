@@ -155,6 +155,7 @@ def test_definition_variants_marked_in_tables_and_forest_plots(pipeline_workdir,
     page = html.unescape(read(pipeline_workdir, review, "report.html"))
     if marked:
         assert warning[0] in page
+        assert "\u0394 marks a study whose outcome definition differs" in page
 
 
 def audit_lines(review: str) -> list[tuple]:

@@ -111,6 +111,84 @@ def _published_text(reported: dict | list) -> str:
     return "; ".join(texts)
 
 
+_CI_PARTS = ("estimate", "ci_lb", "ci_ub")
+_QUANTITY_NAMES = {"i2": "I²", "tau2": "tau²", "k": "k", "n": "participants", "pval": "p"}
+
+
+def audit_groups(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The audit lines for reading: one group per reported block (outcome and label), the
+    estimate and its CI on one line ('84% [76%, 90%]'), every other quantity on its own,
+    and the block's reasons once."""
+    blocks: dict[tuple, list[dict]] = {}
+    for r in rows:
+        blocks.setdefault((r["outcome"], r.get("block", 0)), []).append(r)
+    out = []
+    for (outcome, _), lines in blocks.items():
+        items = []
+        ci = [r for r in lines if r["quantity"] in _CI_PARTS]
+        if ci:
+            items.append(_ci_item(ci))
+        for r in lines:
+            if r["quantity"] not in _CI_PARTS:
+                items.append(
+                    {
+                        "quantity": _QUANTITY_NAMES.get(r["quantity"], r["quantity"]),
+                        "published": _shown(r.get("published_text") or r["published"]),
+                        "ours": _shown(r["ours_rounded"]),
+                        "difference": _shown(r["difference"]),
+                        "status": r["status"],
+                    }
+                )
+        reasons = [r["reason"] for r in lines if r.get("reason")]
+        out.append(
+            {
+                "outcome": outcome,
+                "label": lines[0].get("label", ""),
+                "items": items,
+                "reason": " / ".join(dict.fromkeys(reasons)),
+            }
+        )
+    return out
+
+
+def _shown(value) -> str:
+    return "–" if value is None else str(value).replace("-", "−")
+
+
+def _ci_item(ci: list[dict]) -> dict[str, Any]:
+    """Estimate and CI bounds of one block as one line."""
+    by = {r["quantity"]: r for r in ci}
+    unit = "%" if ci[0].get("percent") else ""
+
+    def text(key: str) -> str:
+        parts = [by[q].get(key) for q in _CI_PARTS if q in by]
+        parts = [
+            "–" if v is None else f"{v}{unit}" if key != "difference" else str(v) for v in parts
+        ]
+        head = [parts.pop(0)] if "estimate" in by else []
+        tail = f"[{', '.join(parts)}]" if parts else ""
+        return _shown(" ".join(head + ([tail] if tail else [])))
+
+    differing = [q for q in _CI_PARTS if q in by and by[q]["status"] != "reproduced"]
+    names = {"estimate": "estimate", "ci_lb": "lower bound", "ci_ub": "upper bound"}
+    if not differing:
+        status = "reproduced"
+    elif len(differing) == len(by):
+        status = by[differing[0]]["status"]
+    else:
+        status = "differs"
+    return {
+        "quantity": "estimate [95% CI]" if "estimate" in by else "95% CI",
+        "published": text("published_text"),
+        "ours": text("ours_rounded"),
+        "difference": text("difference"),
+        "status": status,
+        "which": ""
+        if status == "reproduced" or len(differing) == len(by)
+        else ", ".join(names[q] for q in differing),
+    }
+
+
 def _forest_absent(fit: dict) -> str:
     """Why an outcome has no forest plot ('' when it has one: any study to show)."""
     if fit.get("studies"):
@@ -175,6 +253,7 @@ def build_report(
                 "svg": None if no_forest else forest_html(layout, oid),
                 "no_forest": no_forest,
                 "audit": rows,
+                "audit_groups": audit_groups(rows),
                 "settings": settings,
                 "analyses": _analysis_sections(layout, oid),
                 "published": _published_text(entry.get("reported") or {}),
@@ -219,6 +298,7 @@ def build_report(
         outcomes=outcomes,
         validation=validation,
         audit=audit,
+        audit_groups=audit_groups(audit["values"]),
         deviations=deviations(protocol),
         rob=_review_section(layout, "rob"),
         screening=_review_section(layout, "screening"),
