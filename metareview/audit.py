@@ -7,7 +7,11 @@ is read as 0.9, so the most decimals among the three count, or ``reported.decima
 Counts (k, n) must match exactly; they are counted from the studies with data even when
 the outcome is not pooled (one study on file for a published k of 3 *differs*). A value we
 cannot compute (the estimate of an outcome that is not pooled) is *not computable*, with
-the reason.
+the reason. An outcome may carry several ``reported:`` blocks (one per patient group or
+publication), each with its ``label``, ``source``, verbatim ``quote`` and the review team's
+``reason`` for a difference (different study set, definitions, method), which every line of
+the block that does not reproduce carries, beside the published value, ours and the
+difference (ours at the published rounding minus the published value).
 """
 
 from __future__ import annotations
@@ -21,13 +25,19 @@ from metareview.inputs.protocol import is_registered
 AUDIT_RULE = (
     "reproduced = our value rounded (half up) to the decimals the publication printed "
     "equals the published value (estimate and CI bounds share their decimals); k and n "
-    "must match exactly (counted from the studies with data, pooled or not); not computable "
-    "= we could not compute the value (reason given)"
+    "must match exactly (counted from the studies with data, pooled or not); a p-value printed "
+    "as a bound (<0.001) is reproduced when ours lies on its side; a rate printed as a "
+    "percentage is compared with ours x 100; not computable = we could not compute the value "
+    "(reason given); the reason for a difference is computed (counts) or the review "
+    "team's (the reason recorded with the published values)"
 )
 STATUSES = ("reproduced", "differs", "not computable")
 
 
 def decimals_of(value: Any) -> int:
+    """Decimals printed: an integer (YAML's 84, as 84% was printed) has none."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return 0
     text = repr(float(value)) if not isinstance(value, str) else value
     if "e" in text or "E" in text:
         return 6
@@ -64,16 +74,38 @@ def round_half_up(x: float, places: int) -> Decimal:
     return _quantize(Decimal(repr(float(x))), places)
 
 
+def reported_blocks(entry: dict) -> list[dict]:
+    """The outcome's ``reported:`` blocks (one block, or a list of them)."""
+    reported = entry.get("reported")
+    if not reported:
+        return []
+    return list(reported) if isinstance(reported, list) else [reported]
+
+
+_QUANTITIES = ("estimate", "ci_lb", "ci_ub", "i2", "tau2", "k", "n", "pval")
+
+
 def audit_outcome(entry: dict, fit: dict) -> list[dict[str, Any]]:
-    """One row per ``reported:`` value of an outcome."""
-    reported = entry.get("reported") or {}
+    """One row per ``reported:`` value of an outcome (of each block, in order)."""
     rows = []
+    for index, block in enumerate(reported_blocks(entry)):
+        rows += _audit_block(entry, block, fit, index)
+    return rows
+
+
+def _ours(fit: dict, percent: bool) -> dict[str, Any]:
     back = fit.get("back") or {}
     pooled = bool(fit.get("pooled"))
-    ours_by_key = {
-        "estimate": back.get("estimate") if pooled else None,
-        "ci_lb": back.get("ci_lb") if pooled else None,
-        "ci_ub": back.get("ci_ub") if pooled else None,
+    scale = 100.0 if percent else 1.0
+
+    def scaled(key):
+        value = back.get(key) if pooled else None
+        return None if value is None else float(value) * scale
+
+    return {
+        "estimate": scaled("estimate"),
+        "ci_lb": scaled("ci_lb"),
+        "ci_ub": scaled("ci_ub"),
         "i2": fit.get("i2") if pooled else None,
         "tau2": fit.get("tau2") if pooled else None,
         "pval": fit.get("pval") if pooled else None,
@@ -81,16 +113,25 @@ def audit_outcome(entry: dict, fit: dict) -> list[dict[str, Any]]:
         "k": fit.get("k"),
         "n": _participants(fit),
     }
-    for key in ("estimate", "ci_lb", "ci_ub", "i2", "tau2", "k", "n", "pval"):
+
+
+def _audit_block(entry: dict, reported: dict, fit: dict, index: int) -> list[dict[str, Any]]:
+    rows = []
+    ours_by_key = _ours(fit, bool(reported.get("percent")))
+    for key in _QUANTITIES:
         if key not in reported or reported[key] is None:
             continue
         pub = reported[key]
         ours = ours_by_key.get(key)
         row = {
             "outcome": entry["id"],
+            "block": index,
+            "label": reported.get("label", ""),
             "quantity": key,
             "published": pub,
             "ours": ours,
+            "difference": None,
+            "percent": bool(reported.get("percent")) and key in ("estimate", "ci_lb", "ci_ub"),
             "primary": entry.get("role") == "primary",
             "prespecified": not entry.get("post_hoc", False),
         }
@@ -102,14 +143,23 @@ def audit_outcome(entry: dict, fit: dict) -> list[dict[str, Any]]:
             row["ours_rounded"] = None
         elif key in ("k", "n"):
             row["ours_rounded"] = int(ours)
+            row["difference"] = int(ours) - int(pub)
             row["status"] = "reproduced" if int(ours) == int(pub) else "differs"
             row["reason"] = "" if row["status"] == "reproduced" else _count_reason(key, ours, pub)
+        elif key == "pval" and isinstance(pub, str):
+            side, bound = _pval_bound(pub)
+            same = float(ours) < bound if side == "<" else float(ours) > bound
+            row["published_text"] = f"{side}{pub.strip()[1:].strip()}"  # as printed
+            row["ours_rounded"] = row["published_text"] if same else _pval_text(float(ours), bound)
+            row["status"] = "reproduced" if same else "differs"
+            row["reason"] = ""
         else:
             places = published_decimals(reported, key)
             rounded = round_half_up(float(ours), places)
             published = _quantize(Decimal(repr(float(pub))), places, ROUND_HALF_EVEN)
             row["ours_rounded"] = f"{rounded:.{places}f}"
             row["published_text"] = f"{published:.{places}f}"
+            row["difference"] = f"{rounded - published:+.{places}f}"
             row["decimals"] = places
             same = rounded == published
             row["status"] = "reproduced" if same else "differs"
@@ -121,7 +171,27 @@ def audit_outcome(entry: dict, fit: dict) -> list[dict[str, Any]]:
         for r in rows:
             if r["status"] == "differs" and r["quantity"] not in ("k", "n"):
                 r["reason"] = k_row["reason"]
+    # the review team's reason for the block's differences, after the computed one
+    why = (reported.get("reason") or "").strip()
+    if why:
+        for r in rows:
+            if r["status"] != "reproduced":
+                r["reason"] = f"{r['reason']}; {why}" if r["reason"] else why
     return rows
+
+
+def _pval_bound(text: str) -> tuple[str, float]:
+    """'<0.001' -> ('<', 0.001): a p-value printed as a bound."""
+    text = text.strip()
+    return text[0], float(text[1:].strip())
+
+
+def _pval_text(p: float, bound: float) -> str:
+    """Our p-value at the bound's decimals (at least 2 significant digits)."""
+    places = max(decimals_of(repr(bound)), 2)
+    if p != 0 and abs(p) < 10 ** (-places):
+        return f"{p:.1e}"
+    return f"{p:.{places}f}"
 
 
 def _participants(fit: dict) -> int | None:

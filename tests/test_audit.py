@@ -192,3 +192,79 @@ def test_deviations_from_post_hoc_flags_and_list():
     registered = deviations({**protocol, "registration": {"registry": "OSF", "id": "abc"}})
     assert registered[0]["registered"] == "not in the registered protocol"
     assert is_registered({"registration": {"registry": "OSF"}}) is False
+
+
+def test_several_blocks_with_labels_percentages_and_reasons():
+    """One outcome, two published values (e.g. per patient group): each line carries its
+    block's label, the difference at the published rounding and the block's reason."""
+    e = {
+        "id": "x",
+        "role": "primary",
+        "reported": [
+            {
+                "label": "Primary",
+                "estimate": 84,
+                "ci_lb": 76,
+                "ci_ub": 90,
+                "percent": True,
+                "reason": "other study set",
+            },
+            {"label": "Secondary", "estimate": 82.8, "percent": True, "reason": "other set"},
+        ],
+    }
+    rows = audit_outcome(e, fit(0.8278, 0.7567, 0.8813))
+    got = [
+        (
+            r["label"],
+            r["quantity"],
+            r["published_text"],
+            r["ours_rounded"],
+            r["difference"],
+            r["status"],
+            r["reason"],
+        )
+        for r in rows
+    ]
+    assert got == [
+        ("Primary", "estimate", "84", "83", "-1", "differs", "other study set"),
+        ("Primary", "ci_lb", "76", "76", "+0", "reproduced", ""),
+        ("Primary", "ci_ub", "90", "88", "-2", "differs", "other study set"),
+        ("Secondary", "estimate", "82.8", "82.8", "+0.0", "reproduced", ""),
+    ]
+    assert rows[0]["ours"] == pytest.approx(82.78) and rows[0]["percent"]
+
+
+def test_integer_published_values_have_no_decimals():
+    assert published_decimals({"estimate": 12, "ci_lb": 8, "ci_ub": 18}, "estimate") == 0
+    assert published_decimals({"i2": 43}, "i2") == 0
+    rows = audit_outcome(entry(i2=43), fit(1.0, 0.5, 2.0, i2=42.6))
+    assert (rows[0]["ours_rounded"], rows[0]["status"]) == ("43", "reproduced")
+
+
+@pytest.mark.parametrize(
+    ("printed", "p", "status", "ours_text"),
+    [
+        ("<0.001", 0.0004, "reproduced", "<0.001"),
+        ("<0.001", 0.0064, "differs", "0.006"),
+        ("< 0.0002", 0.0045, "differs", "0.0045"),
+        (">0.05", 0.2, "reproduced", ">0.05"),
+        ("<0.001", 1.5e-12, "reproduced", "<0.001"),
+        (">0.05", 1.5e-12, "differs", "1.5e-12"),
+    ],
+)
+def test_pval_printed_as_a_bound(printed, p, status, ours_text):
+    f = fit(2.0, 1.2, 3.3) | {"pval": p}
+    (row,) = audit_outcome(entry(pval=printed, reason="r"), f)
+    assert (row["status"], row["ours_rounded"], row["difference"]) == (status, ours_text, None)
+    assert row["reason"] == ("" if status == "reproduced" else "r")
+
+
+def test_block_reason_follows_the_computed_one():
+    rows = audit_outcome(
+        entry(estimate=0.81, k=3, reason="definitions differ"), fit(0.9, 0.5, 1.5, k=2)
+    )
+    assert {r["quantity"]: r["reason"] for r in rows} == {
+        "estimate": "2 studies with data here vs 3 published; definitions differ",
+        "k": "2 studies with data here vs 3 published; definitions differ",
+    }
+    assert {r["quantity"]: r["difference"] for r in rows} == {"estimate": "+0.09", "k": -1}

@@ -577,14 +577,31 @@ def test_arms_must_differ(tmp_path):
         ({"measure": "RD", "reported": {"ci_ub": 1.5}}, "ci_ub", "between -1 and 1"),
         ({"measure": "PLO", "arm": "evt", "reported": {"estimate": 45.2}}, "estimate",
          "a proportion lies between 0 and 1"),
+        ({"measure": "PLO", "arm": "evt", "reported": {"estimate": 145, "percent": True}},
+         "estimate", "a percentage: percent: true divides it by 100"),
+        ({"reported": [{"estimate": 1.2}, {"label": "b", "ci_lb": 2, "ci_ub": 1}]}, "1.ci_lb",
+         "reported ci_lb (2) > ci_ub (1)"),
     ],
 )  # fmt: skip
 def test_reported_values_must_be_possible(tmp_path, changes, key, message):
     data = copy.deepcopy(BASE)
     data["outcomes"][1].update(changes)
     err = error_of(write_protocol(tmp_path, data))
-    assert err.column == f"outcomes[1].reported.{key}"
+    assert err.column in (f"outcomes[1].reported.{key}", f"outcomes[1].reported[{key[0]}]{key[1:]}")
     assert message in str(err) and err.row is not None
+
+
+def test_reported_percentages_and_bounds_are_valid(tmp_path):
+    data = copy.deepcopy(BASE)
+    data["outcomes"][1].update(
+        measure="PLO",
+        arm="evt",
+        reported=[
+            {"label": "a", "estimate": 84, "ci_lb": 76, "ci_ub": 90, "percent": True},
+            {"label": "b", "estimate": 0.5, "pval": "<0.001", "quote": "q", "reason": "r"},
+        ],
+    )
+    load_protocol(write_protocol(tmp_path, data))
 
 
 def test_reported_values_of_any_finite_size_are_audited():

@@ -684,28 +684,11 @@ def _load_protocol(path: str | Path) -> dict:
                     f"outcome {oid!r}: rows_of must name another outcome of the protocol "
                     "that has rows of its own",
                 )
-        rep = out.get("reported") or {}
-        lb, ub, est = rep.get("ci_lb"), rep.get("ci_ub"), rep.get("estimate")
-        low, high, scale = measure.reported_range
-        for key in ("estimate", "ci_lb", "ci_ub"):
-            value = rep.get(key)
-            if value is None:
-                continue
-            bad = low is not None and (value <= low if measure.ratio else value < low)
-            if bad or (high is not None and value > high):
-                err(
-                    ["outcomes", i, "reported", key],
-                    f"reported {key} ({value}) is not a possible {s['measure']}: {scale} "
-                    "(give the published value itself, not its logarithm or a percentage)",
-                )
-                lb = ub = est = None  # no order check on an impossible value
-        if lb is not None and ub is not None and lb > ub:
-            err(["outcomes", i, "reported", "ci_lb"], f"reported ci_lb ({lb}) > ci_ub ({ub})")
-        elif est is not None and ((lb is not None and est < lb) or (ub is not None and est > ub)):
-            err(
-                ["outcomes", i, "reported", "estimate"],
-                f"reported estimate ({est}) lies outside its CI ({lb}, {ub})",
-            )
+        reported = out.get("reported") or []
+        blocks = reported if isinstance(reported, list) else [reported]
+        for b, rep in enumerate(blocks):
+            where = ["outcomes", i, "reported"] + ([b] if isinstance(reported, list) else [])
+            _check_reported(rep, measure, s["measure"], where, err)
 
     for section in ("subgroups", "sensitivity", "small_study", "metaregression"):
         for i, item in enumerate(data.get(section, [])):
@@ -1076,3 +1059,33 @@ def is_registered(protocol: dict) -> bool:
     """Whether the protocol records a registration (``registration.id``): only then can
     pre-specification, and deviations from it, be checked against a registered record."""
     return bool((protocol.get("registration") or {}).get("id"))
+
+
+def _check_reported(rep: dict, measure, measure_id: str, where: list, err) -> None:
+    """A ``reported:`` block's estimate and CI: possible values of the measure (on the
+    percent scale when ``percent``), in order."""
+    factor = 100.0 if rep.get("percent") else 1.0
+    lb, ub, est = rep.get("ci_lb"), rep.get("ci_ub"), rep.get("estimate")
+    low, high, scale = measure.reported_range
+    for key in ("estimate", "ci_lb", "ci_ub"):
+        value = rep.get(key)
+        if value is None:
+            continue
+        value = value / factor
+        bad = low is not None and (value <= low if measure.ratio else value < low)
+        if bad or (high is not None and value > high):
+            err(
+                where + [key],
+                f"reported {key} ({rep[key]}) is not a possible {measure_id}: {scale} "
+                + (
+                    "(a percentage: percent: true divides it by 100)"
+                    if factor != 1.0
+                    else "(give the published value itself, not its logarithm or a percentage, "
+                    "or mark a percentage with percent: true)"
+                ),
+            )
+            lb = ub = est = None  # no order check on an impossible value
+    if lb is not None and ub is not None and lb > ub:
+        err(where + ["ci_lb"], f"reported ci_lb ({lb}) > ci_ub ({ub})")
+    elif est is not None and ((lb is not None and est < lb) or (ub is not None and est > ub)):
+        err(where + ["estimate"], f"reported estimate ({est}) lies outside its CI ({lb}, {ub})")

@@ -17,7 +17,13 @@ from typing import Any
 from markupsafe import Markup
 
 from metareview import figures
-from metareview.audit import audit_outcome, audit_summary, deviations, published_decimals
+from metareview.audit import (
+    audit_outcome,
+    audit_summary,
+    deviations,
+    published_decimals,
+    reported_blocks,
+)
 from metareview.inputs.protocol import is_registered, load_protocol, outcome_settings
 from metareview.io import atomic_write_text, read_csv_dicts, write_json
 from metareview.present import grade
@@ -84,20 +90,104 @@ def rob_recorded(review_dir: str | Path) -> bool | None:
     return any(v for s in studies for v in (s.get("judgements") or {}).values())
 
 
-def _published_text(reported: dict) -> str:
-    """'1.33 [0.90, 1.98] (k = 3)' at the publication's decimals ('' when nothing was)."""
-    if reported.get("estimate") is None:
-        return ""
-    places = published_decimals(reported, "estimate")
-    text = " ".join(
-        [f"{reported['estimate']:.{places}f}"]
-        + (
-            [f"[{reported['ci_lb']:.{places}f}, {reported['ci_ub']:.{places}f}]"]
-            if reported.get("ci_lb") is not None and reported.get("ci_ub") is not None
-            else []
+def _published_text(reported: dict | list) -> str:
+    """'1.33 [0.90, 1.98] (k = 3)' at the publication's decimals ('' when nothing was);
+    '84% [76%, 90%]' for percentages; several blocks joined, each after its label."""
+    texts = []
+    for block in reported_blocks({"reported": reported}):
+        if block.get("estimate") is None:
+            continue
+        places = published_decimals(block, "estimate")
+        unit = "%" if block.get("percent") else ""
+        text = " ".join(
+            [f"{block['estimate']:.{places}f}{unit}"]
+            + (
+                [f"[{block['ci_lb']:.{places}f}{unit}, {block['ci_ub']:.{places}f}{unit}]"]
+                if block.get("ci_lb") is not None and block.get("ci_ub") is not None
+                else []
+            )
         )
-    )
-    return text + (f" (k = {reported['k']})" if reported.get("k") else "")
+        text += f" (k = {block['k']})" if block.get("k") else ""
+        texts.append(f"{block['label']}: {text}" if block.get("label") else text)
+    return "; ".join(texts)
+
+
+_CI_PARTS = ("estimate", "ci_lb", "ci_ub")
+_QUANTITY_NAMES = {"i2": "I²", "tau2": "tau²", "k": "k", "n": "participants", "pval": "p"}
+
+
+def audit_groups(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The audit lines for reading: one group per reported block (outcome and label), the
+    estimate and its CI on one line ('84% [76%, 90%]'), every other quantity on its own,
+    and the block's reasons once."""
+    blocks: dict[tuple, list[dict]] = {}
+    for r in rows:
+        blocks.setdefault((r["outcome"], r.get("block", 0)), []).append(r)
+    out = []
+    for (outcome, _), lines in blocks.items():
+        items = []
+        ci = [r for r in lines if r["quantity"] in _CI_PARTS]
+        if ci:
+            items.append(_ci_item(ci))
+        for r in lines:
+            if r["quantity"] not in _CI_PARTS:
+                items.append(
+                    {
+                        "quantity": _QUANTITY_NAMES.get(r["quantity"], r["quantity"]),
+                        "published": _shown(r.get("published_text") or r["published"]),
+                        "ours": _shown(r["ours_rounded"]),
+                        "difference": _shown(r["difference"]),
+                        "status": r["status"],
+                    }
+                )
+        reasons = [r["reason"] for r in lines if r.get("reason")]
+        out.append(
+            {
+                "outcome": outcome,
+                "label": lines[0].get("label", ""),
+                "items": items,
+                "reason": " / ".join(dict.fromkeys(reasons)),
+            }
+        )
+    return out
+
+
+def _shown(value) -> str:
+    return "–" if value is None else str(value).replace("-", "−")
+
+
+def _ci_item(ci: list[dict]) -> dict[str, Any]:
+    """Estimate and CI bounds of one block as one line."""
+    by = {r["quantity"]: r for r in ci}
+    unit = "%" if ci[0].get("percent") else ""
+
+    def text(key: str) -> str:
+        parts = [by[q].get(key) for q in _CI_PARTS if q in by]
+        parts = [
+            "–" if v is None else f"{v}{unit}" if key != "difference" else str(v) for v in parts
+        ]
+        head = [parts.pop(0)] if "estimate" in by else []
+        tail = f"[{', '.join(parts)}]" if parts else ""
+        return _shown(" ".join(head + ([tail] if tail else [])))
+
+    differing = [q for q in _CI_PARTS if q in by and by[q]["status"] != "reproduced"]
+    names = {"estimate": "estimate", "ci_lb": "lower bound", "ci_ub": "upper bound"}
+    if not differing:
+        status = "reproduced"
+    elif len(differing) == len(by):
+        status = by[differing[0]]["status"]
+    else:
+        status = "differs"
+    return {
+        "quantity": "estimate [95% CI]" if "estimate" in by else "95% CI",
+        "published": text("published_text"),
+        "ours": text("ours_rounded"),
+        "difference": text("difference"),
+        "status": status,
+        "which": ""
+        if status == "reproduced" or len(differing) == len(by)
+        else ", ".join(names[q] for q in differing),
+    }
 
 
 def _forest_absent(fit: dict) -> str:
@@ -173,9 +263,11 @@ def build_report(
                 "svg": None if no_forest else forest_html(layout, oid),
                 "no_forest": no_forest,
                 "audit": rows,
+                "audit_groups": audit_groups(rows),
                 "settings": settings,
                 "analyses": _analysis_sections(layout, oid),
                 "published": _published_text(entry.get("reported") or {}),
+                "reported": reported_blocks(entry),
                 "missing": not_contributing(studies, fit, validation.get("warnings") or [], oid),
             }
         )
@@ -218,6 +310,7 @@ def build_report(
         outcomes=outcomes,
         validation=validation,
         audit=audit,
+        audit_groups=audit_groups(audit["values"]),
         deviations=deviations(protocol),
         rob=_review_section(layout, "rob"),
         screening=_review_section(layout, "screening"),
