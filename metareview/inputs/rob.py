@@ -261,9 +261,27 @@ def load_tool(name_or_path: Any) -> Any:
     Newcastle-Ottawa Scale) a ``metareview.inputs.stars.StarTool``."""
     if isinstance(name_or_path, RobTool) or getattr(name_or_path, "kind", None) == "stars":
         return name_or_path
+    path = _resolve(name_or_path)
+    try:  # a job of several reviews reads each template once (while the file is unchanged)
+        st = path.stat()
+        key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
+    except OSError:
+        key = None  # read_yaml_document names the problem
+    if key in _LOADED:
+        return _LOADED[key]
+    tool = _load_tool(path)
+    if key is not None:
+        _LOADED[key] = tool
+    return tool
+
+
+#: templates read in this process, by (real path, mtime, size)
+_LOADED: dict[tuple[str, int, int], Any] = {}
+
+
+def _load_tool(path: Path) -> Any:
     from metareview.inputs.protocol import node_line, read_yaml_document, yaml_path
 
-    path = _resolve(name_or_path)
     file = str(path)
     data, root = read_yaml_document(path, "risk-of-bias tool template")
     errors: list[InputError] = []

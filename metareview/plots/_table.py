@@ -560,7 +560,11 @@ def message_figure(title: str, message: str, *, gid: str = "message") -> Any:
     """A small figure without axes: a title and one line saying why there is nothing to
     plot (an output the workflow declares must still exist). Both are truncated to the
     page width."""
+    from metareview import figures
     from metareview.plots.common import journal_style, new_figure
+
+    if not figures.drawn():  # config `figures: []`
+        return None
 
     w, rows = FIG_WIDTH, 4.0
 

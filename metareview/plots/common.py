@@ -9,11 +9,13 @@ leaves a half-written file behind.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import ParamSpec
 
 import matplotlib
 
@@ -24,6 +26,8 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from metareview import figures  # noqa: E402
 from metareview.text import xml_safe  # noqa: E402
+
+P = ParamSpec("P")
 
 __all__ = [
     "FONT_FAMILY",
@@ -116,6 +120,17 @@ def new_figure(width: float, height: float) -> Figure:
     return fig
 
 
+def when_drawn(draw: Callable[P, Figure]) -> Callable[P, Figure | None]:
+    """Decorate a ``draw_*`` function: it returns ``None`` without drawing when the run
+    writes no figures (config ``figures: []``); the writers skip a ``None`` figure."""
+
+    @functools.wraps(draw)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> Figure | None:
+        return draw(*args, **kwargs) if figures.drawn() else None
+
+    return wrapper
+
+
 def _atomic_save(fig: Figure, path: Path, fmt: str, **kwargs: object) -> None:
     """Render ``fig`` to a temporary file next to ``path``, then rename it into place."""
     path = Path(path)
@@ -142,7 +157,7 @@ def _atomic_save(fig: Figure, path: Path, fmt: str, **kwargs: object) -> None:
 
 
 def save_figure(
-    fig: Figure,
+    fig: Figure | None,
     svg_path: str | os.PathLike[str] | None = None,
     png_path: str | os.PathLike[str] | None = None,
     dpi: int = PRINT_DPI,
@@ -164,6 +179,8 @@ def save_figure(
     """
     if svg_path is None and png_path is None and pdf_path is None:
         raise ValueError("save_figure: give svg_path, png_path and/or pdf_path")
+    if fig is None:  # not drawn: the run writes no figures (:func:`when_drawn`)
+        return
     wanted = figures.formats()  # config `figures`: a path of a format not set is skipped
     with matplotlib.rc_context(SAVE_RC):
         if svg_path is not None and "svg" in wanted:
@@ -181,7 +198,7 @@ def print_paths(svg_path: str | os.PathLike[str]) -> tuple[Path, Path]:
     return svg.with_suffix(".png"), svg.with_suffix(".pdf")
 
 
-def save_figure_set(fig: Figure, svg_path: str | os.PathLike[str]) -> None:
+def save_figure_set(fig: Figure | None, svg_path: str | os.PathLike[str]) -> None:
     """The SVG (for the report) and, beside it, the print copies: a vector PDF and a
     300 dpi PNG (:func:`print_paths`)."""
     png, pdf = print_paths(svg_path)

@@ -65,7 +65,7 @@ from metareview.plots._table import (
     title_line,
     wrap_words,
 )
-from metareview.plots.common import journal_style, new_figure
+from metareview.plots.common import journal_style, new_figure, when_drawn
 from metareview.plots.paging import Page, is_paged, summary_note
 from metareview.present.tables import primary_subgroup_test
 
@@ -994,6 +994,7 @@ def _rob_legend_layout(
 # --------------------------------------------------------------------------- public API
 
 
+@when_drawn
 def draw_forest(
     fit: Mapping[str, Any],
     *,
@@ -1042,6 +1043,7 @@ def draw_forest(
         )
 
 
+@when_drawn
 def draw_forest_summary(
     fit: Mapping[str, Any],
     *,
@@ -1069,6 +1071,7 @@ def draw_forest_summary(
         )
 
 
+@when_drawn
 def draw_forest_page(
     fit: Mapping[str, Any],
     page: Page,
@@ -1264,6 +1267,7 @@ def _subgroup_test_text(result: Mapping[str, Any], model: str) -> str | None:
     return f"{name}: " + ", ".join(parts)
 
 
+@when_drawn
 def draw_subgroup_forest(
     result: Mapping[str, Any],
     *,

@@ -29,7 +29,7 @@ from matplotlib.patches import Patch, Polygon, Rectangle
 from matplotlib.text import Text
 
 from metareview.plots._table import FONT_SIZE, TITLE_SIZE, Measurer, clean, fmt_tick
-from metareview.plots.common import journal_style, new_figure
+from metareview.plots.common import journal_style, new_figure, when_drawn
 from metareview.plots.forest import measure_kind
 from metareview.plots.paging import is_paged
 
@@ -75,6 +75,7 @@ def _linear_ticks(lo: float, hi: float, nbins: int = 5) -> list[float]:
     return [round(float(t), 10) + 0.0 for t in locator.tick_values(lo, hi) if lo <= t <= hi]
 
 
+@when_drawn
 def draw_funnel(
     data: Mapping[str, Any],
     *,

@@ -16,7 +16,7 @@ from matplotlib.text import Text
 
 from metareview.engine import measures
 from metareview.plots._table import clean
-from metareview.plots.common import journal_style, new_figure
+from metareview.plots.common import journal_style, new_figure, when_drawn
 
 FIG_W, FIG_H = 5.0, 3.4
 POINT_FACE = "#9ecae1"
@@ -26,6 +26,7 @@ BAND = "#d9d9d9"
 MAX_AREA = 260.0  # points^2 of the heaviest study
 
 
+@when_drawn
 def draw_bubble(
     result: Mapping[str, Any],
     *,

@@ -35,7 +35,7 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle
 
-from metareview.plots.common import journal_style, new_figure
+from metareview.plots.common import journal_style, new_figure, when_drawn
 
 __all__ = ["draw_prisma", "box_lines", "COLUMN_WIDTH", "PAGE_WIDTH"]
 
@@ -270,6 +270,7 @@ def _layout_text(box: _Box, m: _Measure) -> None:
     box.h = len(box.lines) * LINE_H + 2 * PAD_Y
 
 
+@when_drawn
 def draw_prisma(counts: Mapping[str, Any], width: float | None = None) -> Figure:
     """The PRISMA 2020 flow diagram of ``counts`` (a ``prisma.count`` dictionary)."""
     with journal_style():

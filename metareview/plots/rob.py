@@ -40,7 +40,7 @@ from metareview.plots._table import (
     text_fn,
     title_line,
 )
-from metareview.plots.common import journal_style, new_figure
+from metareview.plots.common import journal_style, new_figure, when_drawn
 
 __all__ = ["draw_summary_bar", "draw_traffic_light"]
 
@@ -81,6 +81,7 @@ def _long_label(column: Any) -> str:
 # --------------------------------------------------------------------------- traffic light
 
 
+@when_drawn
 def draw_traffic_light(
     rob_table: RobTable,
     *,
@@ -220,6 +221,7 @@ def _dark(colour: str) -> bool:
     return 0.2126 * r + 0.7152 * g + 0.0722 * b < 0.45
 
 
+@when_drawn
 def draw_summary_bar(
     rob_table: RobTable,
     *,

@@ -69,7 +69,7 @@ from metareview.plots._table import (
     text_fn,
     title_line,
 )
-from metareview.plots.common import journal_style, new_figure
+from metareview.plots.common import journal_style, new_figure, when_drawn
 from metareview.plots.forest import default_measure_label, measure_kind
 from metareview.present.formats import pct, pval
 
@@ -293,6 +293,7 @@ def _draw_rows(
     return fig
 
 
+@when_drawn
 def draw_leave_one_out(
     loo_dict: Mapping[str, Any],
     fit_dict: Mapping[str, Any],
@@ -350,6 +351,7 @@ def draw_leave_one_out(
         )
 
 
+@when_drawn
 def draw_cumulative(
     cumul_dict: Mapping[str, Any],
     *,
@@ -423,6 +425,7 @@ def _nice_upper(v: float) -> list[float]:
     return [round(t, 10) + 0.0 for t in ticks]
 
 
+@when_drawn
 def draw_baujat(
     baujat_dict: Mapping[str, Any],
     *,

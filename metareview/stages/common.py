@@ -83,5 +83,6 @@ class Output:
         return (self.dir / name).relative_to(self.review_dir).as_posix()
 
     def figure(self, fig, name: str, caption: str) -> dict[str, str]:
+        """Save ``fig`` (none when the run draws no figures) and return its index entry."""
         save_figure_set(fig, self.dir / name)  # with its PDF and 300 dpi PNG
         return {"path": self.rel(name), "caption": caption}

@@ -9,6 +9,7 @@ warnings of the small-study tests, the influence criteria, which figures were dr
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from pathlib import Path
@@ -49,6 +50,33 @@ def _read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+@functools.cache
+def _environment(folder: str):
+    """The template environment of ``folder``, one per process: a job rendering several
+    reviews compiles the template once (jinja2 reloads it when the file changes)."""
+    import jinja2  # only the report renders HTML
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(folder),
+        autoescape=True,
+        undefined=jinja2.ChainableUndefined,
+        keep_trailing_newline=True,
+    )
+    env.filters["num"] = num
+    env.filters["p"] = pval
+    env.tests["numeric"] = is_numeric_cell
+    return env
+
+
+def inline_figures(review_dir: Path, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """An index's figures for the report (none when the run draws no figures)."""
+    return [
+        {"svg": figure_html(review_dir, f["path"]), "caption": f.get("caption", "")}
+        for f in entries
+        if figures.drawn() or (review_dir / f["path"]).is_file()
+    ]
+
+
 def _analysis_sections(layout: Layout, outcome: str) -> list[dict[str, Any]]:
     """The outcome's subgroup, sensitivity and small-study analyses, as the stages wrote
     them: each index lists analyses with their tables (:mod:`metareview.present.tables`)
@@ -59,10 +87,7 @@ def _analysis_sections(layout: Layout, outcome: str) -> list[dict[str, Any]]:
         if not path.is_file():
             continue
         for analysis in _read_json(path).get("analyses", []):
-            svgs = [
-                {"svg": figure_html(review_dir, f["path"]), "caption": f.get("caption", "")}
-                for f in analysis.get("figures") or []
-            ]
+            svgs = inline_figures(review_dir, analysis.get("figures") or [])
             sections.append({**analysis, "svgs": svgs})
     return sections
 
@@ -74,10 +99,7 @@ def _review_section(layout: Layout, name: str) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     index = _read_json(path)
-    index["svgs"] = [
-        {"svg": figure_html(review_dir, f["path"]), "caption": f.get("caption", "")}
-        for f in index.get("figures", [])
-    ]
+    index["svgs"] = inline_figures(review_dir, index.get("figures", []))
     return index
 
 
@@ -237,7 +259,6 @@ def build_report(
     studies.csv) gives the characteristics-of-studies table and the studies that do not
     contribute to each outcome; ``sof`` the summary of findings (``sof.json``);
     ``provenance`` the version, commit and date of the data printed in the page."""
-    import jinja2  # only this job renders HTML
 
     if not isinstance(protocol, dict):
         protocol = load_protocol(protocol)
@@ -273,15 +294,7 @@ def build_report(
         )
     audit = audit_summary(protocol["review_id"], audit_rows)
     write_json(out_audit, audit)
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(Path(template_path).parent)),
-        autoescape=True,
-        undefined=jinja2.ChainableUndefined,
-        keep_trailing_newline=True,
-    )
-    env.filters["num"] = num
-    env.filters["p"] = pval
-    env.tests["numeric"] = is_numeric_cell
+    env = _environment(str(Path(template_path).parent))
     derivations = _derivations(protocol, layout)
     html = env.get_template(Path(template_path).name).render(
         protocol=protocol,
