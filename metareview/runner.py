@@ -11,6 +11,7 @@ per-outcome DAG calls :func:`finish_review`, so the last stage is the same code 
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,29 +67,17 @@ def review_inputs(folders: Folders, review: str, protocol: Mapping[str, Any]) ->
     ]
 
 
-def review_outputs(
-    folders: Folders, review: str, protocol: Mapping[str, Any]
-) -> tuple[list[str], list[str]]:
-    """Every file and every directory a whole review writes (the per-outcome DAG's
-    outputs): ``(files, directories)``."""
+def review_targets(folders: Folders, review: str) -> list[str]:
+    """What a whole-review job declares to Snakemake: the report, the audit and the
+    manifest, which hashes every other file the job writes.
+
+    Snakemake records, for every output of a job, the checksum of every input: declaring
+    each of a review's ~40 files in a job of 25 reviews would cost 40 x 25 x 100 checksums
+    per job (a quarter of a 1,000-review run). The job clears the review's folder first
+    (:func:`run_review`), so what is there afterwards is this run's.
+    """
     layout = Layout.of(folders.results_dir, review)
-    screening = bool(plan.screening_inputs(protocol, f"{folders.raw_dir}/{review}"))
-    results = layout.review_results(
-        plan.outcome_ids(protocol), plan.analysed_outcomes(protocol), screening
-    )
-    dirs = set(
-        layout.review_directories(plan.outcome_ids(protocol), plan.analysed_outcomes(protocol))
-    )
-    report = [
-        layout.report,
-        layout.audit,
-        layout.sof_json,
-        layout.sof_csv,
-        *layout.manuscript_files,
-        layout.manifest,
-    ]
-    files = [p for p in results if p not in dirs] + report
-    return files, [p for p in results if p in dirs]
+    return [layout.report, layout.audit, layout.manifest]
 
 
 def finish_review(
@@ -137,6 +126,21 @@ def finish_review(
     return warnings
 
 
+def clear_results(layout: Layout) -> None:
+    """Remove what an earlier run left in the review's results folder (its logs folder
+    stays: the running job writes its log there)."""
+    root = Path(layout.root)
+    if not root.is_dir():
+        return
+    for entry in root.iterdir():
+        if entry.name == "logs":
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
 def run_review(folders: Folders, review: str) -> list[str]:
     """Every stage of one review, in DAG order; returns the warnings of all stages, each
     prefixed with its stage (``[pool death] ...``)."""
@@ -150,6 +154,7 @@ def run_review(folders: Folders, review: str) -> list[str]:
     protocol_path = folders.protocol(review)
     protocol = load_protocol(protocol_path)
     layout = Layout.of(folders.results_dir, review)
+    clear_results(layout)
     studies = folders.raw(review, "studies")
     extraction = folders.raw(review, "extraction")
     warnings: list[str] = []

@@ -2,9 +2,10 @@
 # Python process (metareview.runner), writing the same files as the per-outcome jobs. A
 # thousand reviews are then a few dozen jobs instead of ten thousand: one interpreter
 # start-up and import per N reviews, and a DAG small enough for Snakemake's scheduler.
-# The rules are generated, one per batch, because a rule's outputs (every file of its
-# reviews) depend on the reviews' protocols, which output patterns cannot express.
-from metareview.runner import Folders, review_inputs, review_outputs
+# The rules are generated, one per batch (a batch's reviews are not a wildcard pattern).
+# A job owns its reviews' results folders: it clears each before running it, and declares
+# the report, audit and manifest (which hashes every other file written).
+from metareview.runner import Folders, review_inputs, review_targets
 
 FOLDERS = Folders(results_dir=RESULTS, raw_dir=RAW, reviews_dir=PROTOCOLS)
 
@@ -22,12 +23,9 @@ def batch_inputs(members):
 
 
 def batch_outputs(members):
-    files, dirs = [], []
-    for r in members:
-        f, d = review_outputs(FOLDERS, r, protocol(r))
-        files += f
-        dirs += d
-    return files + [directory(d) for d in dirs]
+    """Each review's report, audit and manifest (the manifest hashes every other file;
+    see metareview.runner.review_targets)."""
+    return [f for r in members for f in review_targets(FOLDERS, r)]
 
 
 for _number, _members in enumerate(review_batches(), start=1):
