@@ -1,0 +1,71 @@
+"""The lock-step refits of engine.casefits against R metafor 3.8.1.
+
+Reviews of fewer than ``casefits.FAST_MIN_K`` studies are refitted by ``fit_iv_many`` (the
+fixtures of test_sensitivity.py check that path). Here the lock-step path is forced for
+every fixture (``FAST_MIN_K`` = 0, and row chunks of a few rows so that chunking is
+exercised) and the same metafor fixtures (tests/reference/fixtures_sensitivity.json:
+leave1out, cumul, baujat, influence, with the step-halved refits where metafor's default
+Fisher scoring fails) are checked to the same tolerance, 1e-6 relative.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import test_sensitivity as ts
+
+from metareview.engine import casefits
+from metareview.engine import sensitivity as sens
+
+
+@pytest.fixture
+def lockstep(monkeypatch):
+    monkeypatch.setattr(casefits, "FAST_MIN_K", 0)
+    monkeypatch.setattr(casefits, "CHUNK_ELEMENTS", 40)
+
+
+@pytest.mark.parametrize("spec", ts.spec_ids())
+def test_leave_one_out_lockstep(spec, lockstep):
+    ts.test_leave_one_out(spec)
+
+
+@pytest.mark.parametrize("spec", ts.spec_ids())
+def test_cumulative_lockstep(spec, lockstep):
+    ts.test_cumulative(spec)
+
+
+@pytest.mark.parametrize("spec", ts.spec_ids())
+def test_baujat_lockstep(spec, lockstep):
+    ts.test_baujat(spec)
+
+
+@pytest.mark.parametrize("spec", ts.spec_ids("influence"))
+def test_influence_lockstep(spec, lockstep):
+    ts.test_influence(spec)
+
+
+def test_deletions_computed_once(monkeypatch):
+    """run_all fits the k deletions once for leave-one-out, influence and Baujat."""
+    spec = next(s for s in ts.SPECS if s["settings"]["method"] == "REML")
+    calls = []
+    real = sens.deletions
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sens, "deletions", counting)
+    sens.run_all(ts.rows_of(spec), ts.settings_of(spec))
+    assert len(calls) == 1
+
+
+def test_refit_masks():
+    d, p = casefits.Refits("delete", 4), casefits.Refits("prefix", 4)
+    assert (d.dense() == ~np.eye(4, dtype=bool)).all()
+    assert (p.dense() == np.tri(4, dtype=bool)).all()
+    a = np.array([1.0, 5.0, 2.0, 3.0])
+    rows = np.arange(4)
+    assert d.totals(a, rows).tolist() == [10.0, 6.0, 9.0, 8.0]
+    assert p.totals(a, rows).tolist() == [1.0, 6.0, 8.0, 11.0]
+    assert d.top(a, rows).tolist() == [5.0, 3.0, 5.0, 5.0]
+    assert p.top(a, rows).tolist() == [1.0, 5.0, 5.0, 5.0]
