@@ -1,4 +1,6 @@
-"""The lock-step refits of engine.casefits against R metafor 3.8.1.
+"""The large-review code paths (issue 20) against R metafor 3.8.1, forced on the fixtures.
+
+engine.casefits (the k refits of leave-one-out, influence, Baujat and cumulative):
 
 Reviews of fewer than ``casefits.FAST_MIN_K`` studies are refitted by ``fit_iv_many`` (the
 fixtures of test_sensitivity.py check that path). Here the lock-step path is forced for
@@ -6,15 +8,22 @@ every fixture (``FAST_MIN_K`` = 0, and row chunks of a few rows so that chunking
 exercised) and the same metafor fixtures (tests/reference/fixtures_sensitivity.json:
 leave1out, cumul, baujat, influence, with the step-halved refits where metafor's default
 Fisher scoring fails) are checked to the same tolerance, 1e-6 relative.
+
+engine.subgroups (meta-regression, tests for subgroup differences, Egger-type tests): from
+``DENSE_P_MAX_K`` studies the matrix P is used through its factors; forced here on the
+fixtures of test_reference.py (tests/reference/fixtures.json: metafor's rma.uni with
+moderators) and test_smallstudy.py (regtest, trimfill: fixtures_smallstudy.json).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import test_reference as tr
 import test_sensitivity as ts
+import test_smallstudy as tss
 
-from metareview.engine import casefits
+from metareview.engine import casefits, subgroups
 from metareview.engine import sensitivity as sens
 
 
@@ -69,3 +78,28 @@ def test_refit_masks():
     assert p.totals(a, rows).tolist() == [1.0, 6.0, 8.0, 11.0]
     assert d.top(a, rows).tolist() == [5.0, 3.0, 5.0, 5.0]
     assert p.top(a, rows).tolist() == [1.0, 5.0, 5.0, 5.0]
+
+
+@pytest.fixture
+def factored(monkeypatch):
+    monkeypatch.setattr(subgroups, "DENSE_P_MAX_K", 0)
+
+
+@pytest.mark.parametrize("spec", tr.by_kind("metareg"))
+def test_metareg_factored(spec, factored):
+    tr.test_metareg_matches_metafor(spec)
+
+
+@pytest.mark.parametrize("spec", tr.by_kind("subgroup"))
+def test_subgroups_factored(spec, factored):
+    tr.test_subgroups_match_metafor(spec)
+
+
+@pytest.mark.parametrize("spec", tss.by_kind("regtest"))
+def test_regtest_factored(spec, factored):
+    tss.test_regtest_matches_metafor(spec)
+
+
+@pytest.mark.parametrize("spec", tss.by_kind("trimfill"))
+def test_trimfill_factored(spec, factored):
+    tss.test_trimfill_matches_metafor(spec)
