@@ -13,18 +13,25 @@ engine.subgroups (meta-regression, tests for subgroup differences, Egger-type te
 ``DENSE_P_MAX_K`` studies the matrix P is used through its factors; forced here on the
 fixtures of test_reference.py (tests/reference/fixtures.json: metafor's rma.uni with
 moderators) and test_smallstudy.py (regtest, trimfill: fixtures_smallstudy.json).
+
+io.dumps_json (the C encoder, indented by a tokenizer) against json.dumps(indent=2).
 """
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pytest
 import test_reference as tr
 import test_sensitivity as ts
 import test_smallstudy as tss
+from hypothesis import given
+from hypothesis import strategies as st
 
 from metareview.engine import casefits, subgroups
 from metareview.engine import sensitivity as sens
+from metareview.io import dumps_json
 
 
 @pytest.fixture
@@ -103,3 +110,32 @@ def test_regtest_factored(spec, factored):
 @pytest.mark.parametrize("spec", tss.by_kind("trimfill"))
 def test_trimfill_factored(spec, factored):
     tss.test_trimfill_matches_metafor(spec)
+
+
+# --------------------------------------------------------------------------- JSON writer
+
+_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(),
+)
+_values = st.recursive(
+    _scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=30,
+)
+
+
+@given(_values)
+def test_dumps_json_is_the_indenting_encoder(obj):
+    """io.dumps_json (C encoder, indented by a tokenizer) gives json.dumps(indent=2)'s bytes."""
+    expected = json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    assert dumps_json(obj) == expected + "\n"
+
+
+def test_dumps_json_strings_with_json_syntax():
+    obj = {"a": {}, "b": [[], {}, [1, {'x"y': 'q",o}t{e[s]: \\'}]], "c": "\u2028\x01"}
+    expected = json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    assert dumps_json(obj) == expected + "\n"

@@ -152,10 +152,10 @@ def _exact(y, v, refits: Refits, rows, method, test, level) -> dict[str, np.ndar
 
 def _sums(yc3, v, refits: Refits, rows, t, cubes=True):
     """Per refit of ``rows`` with tau^2 ``t``: ``S = sum w [1, y, y^2]``, ``T = sum w^2
-    [1, y, y^2]``, ``U = sum w^3`` and the largest weight (w = 1/(v + t))."""
+    [1, y, y^2]`` and ``U = sum w^3`` (w = 1/(v + t))."""
     n = rows.size
     big_s, big_t = np.empty((n, 3)), np.empty((n, 3))
-    u, wmax = np.empty(n), np.empty(n)
+    u = np.empty(n)
     for part in refits.chunks(rows):
         r = rows[part]
         c = refits.ncols(r)
@@ -163,12 +163,11 @@ def _sums(yc3, v, refits: Refits, rows, t, cubes=True):
         np.reciprocal(w, out=w)
         refits.zero_out(w, r)
         big_s[part] = w @ yc3[:c]
-        wmax[part] = w.max(1)
         if cubes:
             w2 = w * w
             big_t[part] = w2 @ yc3[:c]
             u[part] = np.einsum("ij,ij->i", w2, w)
-    return big_s, big_t, u, wmax
+    return big_s, big_t, u
 
 
 def _logdet(v, refits: Refits, rows, t):
@@ -188,7 +187,7 @@ def _rss(big_s):
     return np.maximum(0.0, s2 - s1 * (s1 / s0))
 
 
-def _fisher(yc3, v, refits, rows, kk, method, start):
+def _fisher(yc3, v, refits, rows, kk, method, start, vmin):
     """metafor's Fisher scoring for all refits ``rows`` in lock-step (as
     ``tau2._fisher_loop``); returns ``(tau2, ok)``: ``ok`` False where the refit must be
     redone exactly (not converged, infinite step, one study carrying the weight)."""
@@ -200,7 +199,8 @@ def _fisher(yc3, v, refits, rows, kk, method, start):
         it += 1
         idx = np.flatnonzero(active)
         ta = t[idx]
-        big_s, big_t, u, wmax = _sums(yc3, v, refits, rows[idx], ta)
+        big_s, big_t, u = _sums(yc3, v, refits, rows[idx], ta)
+        wmax = 1.0 / (vmin[idx] + ta)  # the largest weight: that of the smallest v
         s0, s1, _ = big_s.T
         t0, t1, t2 = big_t.T
         ybar = s1 / s0
@@ -262,7 +262,8 @@ def _fast(y, v, refits: Refits, rows, method, test, level):
         t2 = np.maximum(0.0, (rss_u - (sv - sv / kk)) / (kk - 1))
         if method in ("ML", "REML", "EB"):
             todo = np.flatnonzero(~exact)
-            t_fit, ok = _fisher(yc3, v, refits, rows[todo], kk[todo], method, t2[todo])
+            vmin = -refits.top(-v, rows[todo])
+            t_fit, ok = _fisher(yc3, v, refits, rows[todo], kk[todo], method, t2[todo], vmin)
             t2[todo] = t_fit
             exact[todo[~ok]] = True
             if method in ("ML", "REML"):
