@@ -139,3 +139,16 @@ def test_dumps_json_strings_with_json_syntax():
     obj = {"a": {}, "b": [[], {}, [1, {'x"y': 'q",o}t{e[s]: \\'}]], "c": "\u2028\x01"}
     expected = json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
     assert dumps_json(obj) == expected + "\n"
+
+
+def test_kendall_tau_b_beyond_the_exact_test():
+    """Kendall's tau-b of a large review (row chunks over all pairs, ties in both variables)
+    agrees with scipy's independent O(k log k) implementation."""
+    from scipy import stats
+
+    from metareview.engine.smallstudy import _kendall_tau_b
+
+    rng = np.random.default_rng(20)
+    x = np.round(rng.normal(size=1500), 2)
+    y = np.round(x + rng.normal(size=1500), 1)
+    assert _kendall_tau_b(x, y) == pytest.approx(stats.kendalltau(x, y).statistic, rel=1e-12)
