@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from metareview.engine.measures import TABLE_METHODS
-from metareview.engine.models import clean
+from metareview.engine.models import IV_METHODS, clean
 from metareview.engine.pooling import (
     Settings,
     describe_layout,
@@ -28,6 +28,7 @@ from metareview.engine.sensitivity import (
     baujat,
     case_arguments,
     cumulative,
+    deletions,
     influence,
     leave_one_out,
     order_keys,
@@ -562,6 +563,14 @@ class _Case:
         self.measure = settings.measure
         self.favours = favours or {}  # favours_left / favours_right of the outcome's forest
         self.es, self.ids, self.common, self.zero = case_arguments(rows, settings)
+        self._deletions = None
+
+    def deletions(self, what: str):
+        """The k case-deletion refits, fitted once for leave-one-out, influence and Baujat
+        (``what`` names the analysis in an error, as each analysis did)."""
+        if self._deletions is None:
+            self._deletions = deletions(self.es, self.ids, **self.common, **self.zero, what=what)
+        return self._deletions
 
     def label(self, study: str) -> str:
         return self.labels.get(study, study)
@@ -587,7 +596,8 @@ def shown_rows(table: dict[str, Any], keep: list[int] | None, note: str) -> dict
 
 
 def _leave_one_out(case: _Case, item: dict) -> dict[str, Any]:
-    res = leave_one_out(case.es, case.ids, **case.common, **case.zero).to_dict()
+    shared = case.deletions("leave-one-out")
+    res = leave_one_out(case.es, case.ids, **case.common, **case.zero, shared=shared).to_dict()
     name = item["id"]
     write_json(case.out.dir / f"{name}.json", res)
     omitted = [f"Omitting {case.label(e['study'])}" for e in res["studies"]]
@@ -621,8 +631,14 @@ def _leave_one_out(case: _Case, item: dict) -> dict[str, Any]:
 
 
 def _influence(case: _Case, item: dict) -> dict[str, Any]:
-    inf = influence(case.es, case.ids, **case.common).to_dict()
-    bj = baujat(case.es, case.ids, **case.common, **case.zero).to_dict()
+    if case.common["method"] not in IV_METHODS:  # as influence() says, before any refit
+        influence(case.es, case.ids, **case.common)
+    inf = influence(
+        case.es, case.ids, **case.common, shared=case.deletions("influence diagnostics")
+    ).to_dict()
+    bj = baujat(
+        case.es, case.ids, **case.common, **case.zero, shared=case.deletions("Baujat plot")
+    ).to_dict()
     name = item["id"]
     write_json(case.out.dir / f"{name}.json", {"influence": inf, "baujat": bj})
     table = influence_table(inf, [case.label(e["study"]) for e in inf["studies"]])
