@@ -10,7 +10,7 @@ storing a (k, k) array, and :func:`fit_refits` fits them all:
   refits each deletion from its default start, so that the converged values are metafor's);
 * for k >= ``FAST_MIN_K`` the refits of FE, DL, HE, HS, ML, REML and EB are computed in
   lock-step: per Fisher-scoring step the sums over each refit's studies (of w, w y, w y^2,
-  w^2, w^2 y, w^2 y^2, w^3 with w = 1/(v + tau2 of that refit)) are matrix products over
+  w^2, w^2 y, w^2 y^2, w^3 with w = 1/(v + tau2 of that refit)) are row sums over
   row chunks of at most ``CHUNK_ELEMENTS`` cells (about 8 MB per buffer), and sums with
   weights common to all refits (the fixed-effect weights of Q and I^2, the Hedges start)
   are totals minus each refit's own term (delete) or running sums (prefix). The effect
@@ -150,6 +150,17 @@ def _exact(y, v, refits: Refits, rows, method, test, level) -> dict[str, np.ndar
 # --------------------------------------------------------------------------- lock-step
 
 
+def _row_sums(w, yc3):
+    """``w @ yc3`` for the three columns [1, y, y^2], by numpy's own loops: BLAS with three
+    columns is slow with several threads on busy cores (about 10 times here) and its sums
+    depend on the thread count."""
+    out = np.empty((w.shape[0], 3))
+    out[:, 0] = w.sum(1)
+    out[:, 1] = np.einsum("ij,j->i", w, yc3[:, 1])
+    out[:, 2] = np.einsum("ij,j->i", w, yc3[:, 2])
+    return out
+
+
 def _sums(yc3, v, refits: Refits, rows, t, cubes=True):
     """Per refit of ``rows`` with tau^2 ``t``: ``S = sum w [1, y, y^2]``, ``T = sum w^2
     [1, y, y^2]`` and ``U = sum w^3`` (w = 1/(v + t))."""
@@ -162,10 +173,10 @@ def _sums(yc3, v, refits: Refits, rows, t, cubes=True):
         w = v[None, :c] + t[part][:, None]
         np.reciprocal(w, out=w)
         refits.zero_out(w, r)
-        big_s[part] = w @ yc3[:c]
+        big_s[part] = _row_sums(w, yc3[:c])
         if cubes:
             w2 = w * w
-            big_t[part] = w2 @ yc3[:c]
+            big_t[part] = _row_sums(w2, yc3[:c])
             u[part] = np.einsum("ij,ij->i", w2, w)
     return big_s, big_t, u
 
