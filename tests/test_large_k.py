@@ -7,7 +7,10 @@ fixtures of test_sensitivity.py check that path). Here the lock-step path is for
 every fixture (``FAST_MIN_K`` = 0, and row chunks of a few rows so that chunking is
 exercised) and the same metafor fixtures (tests/reference/fixtures_sensitivity.json:
 leave1out, cumul, baujat, influence, with the step-halved refits where metafor's default
-Fisher scoring fails) are checked to the same tolerance, 1e-6 relative.
+Fisher scoring fails) are checked to the same tolerance, 1e-6 relative. Reviews of 300
+simulated trials (tests/reference/fixtures_large_k.json, make_fixtures_large_k.R: with
+and without heterogeneity, and with one trial that carries most of the weight) take the
+lock-step path as the pipeline does.
 
 engine.subgroups (meta-regression, tests for subgroup differences, Egger-type tests): from
 ``DENSE_P_MAX_K`` studies the matrix P is used through its factors; forced here on the
@@ -32,6 +35,40 @@ from hypothesis import strategies as st
 from metareview.engine import casefits, subgroups
 from metareview.engine import sensitivity as sens
 from metareview.io import dumps_json
+
+LARGE = json.loads((ts.REF.parent / "fixtures_large_k.json").read_text())
+
+
+def large_specs(kind=None):
+    return [
+        pytest.param(s, id=s["id"]) for s in LARGE["specs"] if kind is None or kind in s["expected"]
+    ]
+
+
+def test_large_fixtures_use_the_lockstep_path():
+    assert LARGE["metafor_version"] == "3.8.1"
+    assert all(len(s["data"]["study"]) >= casefits.FAST_MIN_K for s in LARGE["specs"])
+    assert {s["settings"]["method"] for s in LARGE["specs"]} >= set(casefits.FAST_METHODS)
+
+
+@pytest.mark.parametrize("spec", large_specs())
+def test_large_leave_one_out(spec):
+    ts.test_leave_one_out(spec)
+
+
+@pytest.mark.parametrize("spec", large_specs())
+def test_large_cumulative(spec):
+    ts.test_cumulative(spec)
+
+
+@pytest.mark.parametrize("spec", large_specs())
+def test_large_baujat(spec):
+    ts.test_baujat(spec)
+
+
+@pytest.mark.parametrize("spec", large_specs("influence"))
+def test_large_influence(spec):
+    ts.test_influence(spec)
 
 
 @pytest.fixture

@@ -261,6 +261,7 @@ def _fast(y, v, refits: Refits, rows, method, test, level):
     trp0 = s0_0 - t0_0 / s0_0
     exact = (kk < 3) | (refits.top(w0, rows) > tau2mod.DOMINANT_SHARE * s0_0)
     converged = np.ones(rows.size, dtype=bool)
+    set_to_zero = np.zeros(0, dtype=int)
     if method == "FE":
         t2 = np.zeros(rows.size)
     elif method == "DL":
@@ -292,6 +293,7 @@ def _fast(y, v, refits: Refits, rows, method, test, level):
                         ll0 = ll0 - 0.5 * np.log(s0_0[check])
                     stuck = ll0 - ll > tau2mod.UNIROOT_TOL
                     t2[check[stuck]] = 0.0
+                    set_to_zero = check[stuck]
     t2 = np.maximum(0.0, t2)
     big_s = _sums(yc3, v, refits, rows, t2, cubes=False)[0]
     s0, s1, _ = big_s.T
@@ -333,6 +335,10 @@ def _fast(y, v, refits: Refits, rows, method, test, level):
         "converged": converged,
         "notes": [[] for _ in range(rows.size)],
     }
+    for i in set_to_zero:  # as tau2.fisher_scoring notes it
+        out["notes"][i].append(
+            "Fisher scoring may have stopped at a local maximum; tau^2 set to 0 (metafor rule)"
+        )
     return out, exact
 
 
