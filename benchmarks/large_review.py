@@ -22,7 +22,9 @@ binomial (sICH rare, so some trials have zero cells).
 
 ``--profile pool|analyses`` instead calls one outcome's stage function in this process
 (``stages.pool.extract_and_pool`` or ``stages.analyses.run_outcome_analyses``) under
-cProfile and prints the functions with the largest cumulative time.
+cProfile and prints the functions with the largest cumulative time; ``--profile cpu``
+calls both without the profiler and prints their CPU seconds (steadier than wall time on
+shared cores). The cold run also prints the CPU seconds of all its processes.
 
     python benchmarks/large_review.py [--n 5000] [--cores 2] [--seed 1] [--keep DIR]
     python benchmarks/large_review.py --n 2000 --profile analyses [--outcome mrs02]
@@ -39,6 +41,7 @@ import io
 import os
 import pstats
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -210,6 +213,13 @@ def job_times(log_text: str) -> list[tuple[str, str, float]]:
     return out
 
 
+def _load() -> str:
+    try:
+        return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:  # pragma: no cover - not on this platform
+        return "load average unknown"
+
+
 def svg_height_px(path: Path) -> float:
     head = path.read_text(encoding="utf-8", errors="replace")[:2000]
     m = re.search(r'height="([0-9.]+)pt"', head)
@@ -221,6 +231,7 @@ def run(work: Path, cores: int) -> int:
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     }
+    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", "--cores", str(cores)],
@@ -234,7 +245,10 @@ def run(work: Path, cores: int) -> int:
         print(proc.stderr[-6000:], file=sys.stderr)
         print(f"snakemake failed (exit {proc.returncode}) after {wall:.1f} s", file=sys.stderr)
         return proc.returncode
+    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
     print(f"whole run (cold snakemake --cores {cores}): {wall:.1f} s")
+    print(f"CPU time of the run (user + sys, every process): {cpu:.1f} s; {_load()}")
     logs = sorted((work / ".snakemake" / "log").glob("*.snakemake.log"))
     if logs:
         print("\njob                                  seconds (Snakemake log, 1 s resolution)")
@@ -308,6 +322,15 @@ def profile(work: Path, stage: str, outcome: str, top: int) -> None:
         t0 = time.perf_counter()
         pool_stage()
         print(f"(pool stage first, unprofiled: {time.perf_counter() - t0:.1f} s)")
+    if stage == "cpu":  # both stages in this process, CPU seconds, no profiler
+        for name, fn in (("pool", pool_stage), ("analyses", analyses_stage)):
+            c0, t0 = time.process_time(), time.perf_counter()
+            fn()
+            print(
+                f"{name} stage of {outcome}: {time.process_time() - c0:.2f} s CPU, "
+                f"{time.perf_counter() - t0:.2f} s wall; {_load()}"
+            )
+        return
     fn = pool_stage if stage == "pool" else analyses_stage
     prof = cProfile.Profile()
     t0 = time.perf_counter()
@@ -326,7 +349,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--keep", type=Path, help="write the review here and keep it")
-    ap.add_argument("--profile", choices=["pool", "analyses"], help="profile one stage")
+    ap.add_argument(
+        "--profile",
+        choices=["pool", "analyses", "cpu"],
+        help="profile one stage (cpu: time both stages in-process, without the profiler)",
+    )
     ap.add_argument("--outcome", default="mrs02", choices=list(OUTCOMES))
     ap.add_argument("--top", type=int, default=35, help="profile lines to print")
     args = ap.parse_args(argv)

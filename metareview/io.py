@@ -101,8 +101,42 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+#: the tokens of compact JSON: a string, a run of scalar text (": ", numbers, true, null),
+#: or a bracket or comma
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[^"{}\[\],]+|[{}\[\],]')
+_CLOSE = {"{": "}", "[": "]"}
+
+
 def dumps_json(obj: Any) -> str:
-    return json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
+    """``json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)``
+    and a final newline, byte for byte; encoded by the json module's C encoder (which has
+    no indentation) and indented here: several times faster for results of thousands of
+    studies (the pure-Python indenting encoder took seconds per file)."""
+    compact = json.dumps(
+        obj, sort_keys=True, ensure_ascii=False, allow_nan=False, separators=(",", ": ")
+    )
+    tokens = _JSON_TOKEN.findall(compact)
+    out = []
+    level = 0
+    i, n = 0, len(tokens)
+    while i < n:
+        tok = tokens[i]
+        if tok == "{" or tok == "[":
+            if i + 1 < n and tokens[i + 1] == _CLOSE[tok]:
+                out.append(tok + tokens[i + 1])
+                i += 2
+                continue
+            level += 1
+            out.append(tok + "\n" + "  " * level)
+        elif tok == "}" or tok == "]":
+            level -= 1
+            out.append("\n" + "  " * level + tok)
+        elif tok == ",":
+            out.append(",\n" + "  " * level)
+        else:
+            out.append(tok)
+        i += 1
+    return "".join(out) + "\n"
 
 
 def write_json(path: str | Path, obj: Any) -> None:

@@ -43,6 +43,7 @@ import numpy as np
 from scipy import special
 
 from metareview.engine import tau2 as tau2mod
+from metareview.engine.casefits import Refits, fit_refits
 from metareview.engine.effects import EffectSizes, escalc
 from metareview.engine.measures import default_add, default_drop00
 from metareview.engine.models import (
@@ -61,10 +62,12 @@ from metareview.errors import AnalysisError
 __all__ = [
     "Baujat",
     "Cumulative",
+    "Deletions",
     "Influence",
     "LeaveOneOut",
     "baujat",
     "cumulative",
+    "deletions",
     "influence",
     "leave_one_out",
     "order_keys",
@@ -313,19 +316,24 @@ def _empty(g: int) -> dict[str, np.ndarray]:
     return {name: np.full(g, np.nan) for name in ROW_FIELDS}
 
 
-def _iv_fits(m: _Model, mask: np.ndarray) -> dict[str, np.ndarray]:
-    """Inverse-variance refits of the rows of ``mask`` (shape (G, k)), metafor's k = 1 rule."""
+def _iv_fits(m: _Model, mask) -> dict[str, np.ndarray]:
+    """Inverse-variance refits of the rows of ``mask`` (a (G, k) array, or the k refits of
+    a :class:`~metareview.engine.casefits.Refits`), metafor's k = 1 rule."""
+    structured = isinstance(mask, Refits)
     g = mask.shape[0]
-    y = np.broadcast_to(m.y, mask.shape)
-    v = np.broadcast_to(m.v, mask.shape)
-    k = mask.sum(1)
+    k = mask.sizes(np.arange(g)) if structured else mask.sum(1)
     out = _empty(g)
     out["k"] = k.astype(float)
     out["s2w"] = np.full(g, np.nan)
     out["ok"] = np.zeros(g, dtype=bool)
     multi = np.flatnonzero(k >= 2)
     if multi.size:
-        r = fit_iv_many(y[multi], v[multi], mask[multi], m.method, m.test, m.level)
+        if structured:
+            r = fit_refits(m.y, m.v, mask, multi, m.method, m.test, m.level)
+        else:
+            y = np.broadcast_to(m.y, mask.shape)
+            v = np.broadcast_to(m.v, mask.shape)
+            r = fit_iv_many(y[multi], v[multi], mask[multi], m.method, m.test, m.level)
         ok = np.asarray(r["converged"], dtype=bool)
         for name in ROW_FIELDS:
             if name in ("k", "df"):
@@ -333,7 +341,10 @@ def _iv_fits(m: _Model, mask: np.ndarray) -> dict[str, np.ndarray]:
             out[name][multi] = np.where(ok, np.asarray(r[name], dtype=float), np.nan)
         if m.test == "knha":
             out["df"][multi] = np.where(ok, k[multi] - 1, np.nan)
-            rss = tau2mod.weighted_parts(y[multi], v[multi], mask[multi], r["tau2"])[4]
+            if structured:
+                rss = r["rss"]
+            else:
+                rss = tau2mod.weighted_parts(y[multi], v[multi], mask[multi], r["tau2"])[4]
             s2w = np.where(rss <= EPS, 0.0, rss / (k[multi] - 1))
         else:
             s2w = np.ones(multi.size)
@@ -341,7 +352,7 @@ def _iv_fits(m: _Model, mask: np.ndarray) -> dict[str, np.ndarray]:
         out["ok"][multi] = ok
     one = np.flatnonzero(k == 1)
     if one.size:  # rma.uni with k = 1: tau2 = 0, z test, no heterogeneity
-        col = mask[one].argmax(1)
+        col = (mask.mask(one) if structured else mask[one]).argmax(1)
         est, se = m.y[col], np.sqrt(m.v[col])
         crit = norm_crit(m.level)
         out["estimate"][one] = est
@@ -503,7 +514,9 @@ def _peto_fits(m: _Model, mask: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
-def _fits(m: _Model, mask: np.ndarray) -> dict[str, np.ndarray]:
+def _fits(m: _Model, mask) -> dict[str, np.ndarray]:
+    if m.method in ("MH", "PETO") and isinstance(mask, Refits):
+        mask = mask.dense()
     if m.method == "MH":
         out = _mh_fits(m, mask)
     elif m.method == "PETO":
@@ -515,15 +528,14 @@ def _fits(m: _Model, mask: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
-def _refit_back(
-    m: _Model, cols: Mapping[str, np.ndarray], mask: np.ndarray
-) -> dict[str, np.ndarray]:
+def _refit_back(m: _Model, cols: Mapping[str, np.ndarray], mask) -> dict[str, np.ndarray]:
     """Back-transformed estimate and CI per refit (PFT: harmonic mean of the refit's ni)."""
     keys = ("estimate", "ci_lb", "ci_ub")
     if m.measure == "PFT":
         out = {key: np.full(mask.shape[0], np.nan) for key in keys}
         for i in range(mask.shape[0]):
-            ni = m.counts["ni"][mask[i]]
+            row = mask.mask(np.array([i]))[0] if isinstance(mask, Refits) else mask[i]
+            ni = m.counts["ni"][row]
             for key in keys:
                 out[key][i] = back_transform("PFT", cols[key][i], ni=ni)
     else:
@@ -555,6 +567,51 @@ def _full_fit(m: _Model, what: str) -> dict[str, np.ndarray]:
     return full
 
 
+def _vb_del(v: np.ndarray, t2_del: np.ndarray) -> np.ndarray:
+    """1 / sum_j 1/(v_j + tau2_(-i)) over all k studies, per deletion i (in row chunks)."""
+    out = np.empty(t2_del.size)
+    step = max(1, (1 << 20) // max(v.size, 1))
+    for start in range(0, t2_del.size, step):
+        part = slice(start, start + step)
+        out[part] = 1.0 / (1.0 / (v[None, :] + t2_del[part, None])).sum(1)
+    return out
+
+
+@dataclass
+class Deletions:
+    """The k refits of one model without one study each: computed once per outcome and
+    read by :func:`leave_one_out`, :func:`influence` and :func:`baujat`."""
+
+    model: _Model
+    refits: Refits
+    cols: dict[str, np.ndarray]
+    _full: dict[str, np.ndarray] | None = None
+
+    def full_fit(self, what: str) -> dict[str, np.ndarray]:
+        """The fit of all k studies (the model the deletions are compared with)."""
+        if self._full is None:
+            self._full = _full_fit(self.model, what)
+        return self._full
+
+
+def deletions(
+    es: EffectSizes,
+    study_ids: Sequence[Any],
+    *,
+    method: str = "REML",
+    test: str = "z",
+    level: float = 95.0,
+    add: float | None = None,
+    to: str = "only0",
+    drop00: bool | None = None,
+    what: str = "leave-one-out",
+) -> Deletions:
+    """The k case-deletion refits (arguments as :func:`leave_one_out`)."""
+    m = _prepare(es, study_ids, method, test, level, add, to, drop00, what)
+    refits = Refits("delete", m.k)
+    return Deletions(m, refits, _fits(m, refits))
+
+
 # --------------------------------------------------------------------------- public API
 
 
@@ -569,17 +626,29 @@ def leave_one_out(
     to: str = "only0",
     drop00: bool | None = None,
     what: str = "leave-one-out",
+    shared: Deletions | None = None,
 ) -> LeaveOneOut:
     """Refit the model k times, each time without one study (metafor ``leave1out``).
 
     ``es``/``study_ids``/``method``/``test``/``level`` are those of
     :func:`metareview.engine.models.rma`; for ``method="MH"`` or ``"PETO"`` the refits start from
     ``es.counts`` with the zero-cell rule ``add``/``to``/``drop00`` (defaults metafor's:
-    1/2, ``only0``, TRUE).
+    1/2, ``only0``, TRUE). ``shared``: the refits of :func:`deletions` for the same
+    arguments, computed once for leave-one-out, influence and Baujat.
     """
-    m = _prepare(es, study_ids, method, test, level, add, to, drop00, what)
-    mask = ~np.eye(m.k, dtype=bool)
-    cols = _fits(m, mask)
+    if shared is None:
+        shared = deletions(
+            es,
+            study_ids,
+            method=method,
+            test=test,
+            level=level,
+            add=add,
+            to=to,
+            drop00=drop00,
+            what=what,
+        )
+    m, mask, cols = shared.model, shared.refits, shared.cols
     return LeaveOneOut.of(
         m,
         studies=list(m.ids),
@@ -633,7 +702,7 @@ def cumulative(
     idx = _order_index(order, es.yi.size)
     row_of = {int(pos): j for j, pos in enumerate(m0.rows)}  # input position -> model row
     m = _reorder(m0, np.array([row_of[i] for i in idx if i in row_of], dtype=int))
-    mask = np.tri(m.k, dtype=bool)
+    mask = Refits("prefix", m.k)
     cols = _fits(m, mask)
     return Cumulative.of(
         m,
@@ -663,22 +732,26 @@ def influence(
     test: str = "z",
     level: float = 95.0,
     what: str = "influence diagnostics",
+    shared: Deletions | None = None,
 ) -> Influence:
-    """Case-deletion diagnostics of an inverse-variance model (``influence.rma.uni``)."""
+    """Case-deletion diagnostics of an inverse-variance model (``influence.rma.uni``);
+    ``shared`` as for :func:`leave_one_out`."""
     if method not in IV_METHODS:
         raise AnalysisError(f"{what}: only for inverse-variance models (not {method})")
-    m = _prepare(es, study_ids, method, test, level, None, "only0", None, what)
+    if shared is None:
+        shared = deletions(es, study_ids, method=method, test=test, level=level, what=what)
+    m = shared.model
     k = m.k
-    full = _full_fit(m, what)
+    full = shared.full_fit(what)
     beta, se_full, t2 = full["estimate"][0], full["se"][0], full["tau2"][0]
     w = 1.0 / (m.v + t2)
     hat = w / w.sum()
     hat = np.where(hat > 1 - 10 * EPS, 1.0, hat)
     weight = 100 * w / w.sum()
-    d = _iv_fits(m, ~np.eye(k, dtype=bool))
+    d = shared.cols
     b_del, se_del, t2_del, s2w = d["estimate"], d["se"], d["tau2"], d["s2w"]
     delta = beta - b_del
-    vb_del = 1.0 / (1.0 / (m.v[None, :] + t2_del[:, None])).sum(1)
+    vb_del = _vb_del(m.v, t2_del)
     with np.errstate(invalid="ignore", divide="ignore"):
         dffits = delta / np.sqrt(s2w * hat * (t2_del + m.v))
         dfbs = delta / np.sqrt(s2w * vb_del)
@@ -726,10 +799,24 @@ def baujat(
     to: str = "only0",
     drop00: bool | None = None,
     what: str = "Baujat plot",
+    shared: Deletions | None = None,
 ) -> Baujat:
-    """Baujat plot coordinates (metafor ``baujat.rma``), for every model family."""
-    m = _prepare(es, study_ids, method, test, level, add, to, drop00, what)
-    full = _full_fit(m, what)
+    """Baujat plot coordinates (metafor ``baujat.rma``), for every model family;
+    ``shared`` as for :func:`leave_one_out`."""
+    if shared is None:
+        shared = deletions(
+            es,
+            study_ids,
+            method=method,
+            test=test,
+            level=level,
+            add=add,
+            to=to,
+            drop00=drop00,
+            what=what,
+        )
+    m = shared.model
+    full = shared.full_fit(what)
     beta, t2 = full["estimate"][0], full["tau2"][0]
     if m.is_iv:
         yi, vi = m.y, m.v + t2
@@ -739,7 +826,7 @@ def baujat(
         yi, vi = yy[0], vv[0]
     resid = yi - beta
     resid = np.where(np.abs(resid) < 100 * EPS, 0.0, resid)
-    d = _fits(m, ~np.eye(m.k, dtype=bool))
+    d = shared.cols
     with np.errstate(invalid="ignore", divide="ignore"):
         x = resid**2 / vi
         y = (d["estimate"] - beta) ** 2 / d["se"] ** 2
@@ -817,16 +904,19 @@ def run_all(
     """
     s = settings.resolved()
     es, ids, common, zero = case_arguments(rows, settings)
+    shared = deletions(es, ids, **common, **zero, what=what)
     out: dict[str, Any] = {
-        "leave_one_out": leave_one_out(es, ids, **common, **zero, what=what).to_dict(),
+        "leave_one_out": leave_one_out(
+            es, ids, **common, **zero, what=what, shared=shared
+        ).to_dict(),
         "cumulative": cumulative(
             es, ids, order=order_keys(rows, order_by), **common, **zero, what=what
         ).to_dict(),
-        "baujat": baujat(es, ids, **common, **zero, what=what).to_dict(),
+        "baujat": baujat(es, ids, **common, **zero, what=what, shared=shared).to_dict(),
         "influence": None,
     }
     if s.method in IV_METHODS:
-        out["influence"] = influence(es, ids, **common, what=what).to_dict()
+        out["influence"] = influence(es, ids, **common, what=what, shared=shared).to_dict()
     out["cumulative"]["order_by"] = list(order_by)
     if any("year" in r for r in rows):
         year_of = {str(r["study"]): _key_value(r.get("year")) for r in rows}

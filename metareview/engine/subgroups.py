@@ -225,32 +225,95 @@ def _p_matrix(w, x):
     return np.diag(w) - wx @ inv @ wx.T, inv
 
 
+#: above this many studies the (k, k) matrix P is not formed: its products, trace and sum
+#: of squares come from its factors (O(k p^2) instead of O(k^2) memory and time)
+DENSE_P_MAX_K = 200
+
+
+class _DenseP:
+    """``P = W - W X (X'WX)^-1 X'W`` formed as a matrix (metafor's arithmetic)."""
+
+    def __init__(self, w, x):
+        self.m, self.inv = _p_matrix(w, x)
+
+    def dot(self, y):
+        return self.m @ y
+
+    def quad(self, y) -> float:
+        return float(y @ self.m @ y)
+
+    def trace(self) -> float:
+        return np.trace(self.m)
+
+    def sum_sq(self) -> float:
+        return np.sum(self.m * self.m)
+
+
+class _FactoredP:
+    """The same P from its factors: with ``A = W X M X'W`` (M = (X'WX)^-1), ``P y = w y -
+    WX (M (X'W y))``, ``tr P = sum (w_i - A_ii)`` and ``sum P_ij^2 = sum (w_i - A_ii)^2 +
+    tr(M B M B) - sum A_ii^2`` (B = X'W^2 X: tr(AA) = tr(MBMB))."""
+
+    def __init__(self, w, x):
+        self.w = w
+        self.wx = x * w[:, None]
+        self.inv = np.linalg.inv(x.T @ self.wx)
+        self.a_diag = np.sum((self.wx @ self.inv) * self.wx, axis=1)
+
+    def dot(self, y):
+        return self.w * y - self.wx @ (self.inv @ (self.wx.T @ y))
+
+    def quad(self, y) -> float:
+        return float(y @ self.dot(y))
+
+    def trace(self) -> float:
+        return float(np.sum(self.w - self.a_diag))
+
+    def sum_sq(self) -> float:
+        mb = self.inv @ (self.wx.T @ self.wx)
+        return float(
+            np.sum((self.w - self.a_diag) ** 2) + np.sum(mb * mb.T) - np.sum(self.a_diag**2)
+        )
+
+
+def _p_of(w, x):
+    return _DenseP(w, x) if x.shape[0] <= DENSE_P_MAX_K else _FactoredP(w, x)
+
+
+def _he_general(y, v, x, k, p):
+    """The Hedges estimate (untruncated) for design ``x``."""
+    if k <= DENSE_P_MAX_K:
+        ident = np.eye(k)
+        pols = ident - x @ np.linalg.inv(x.T @ x) @ x.T
+        return (float(y @ pols @ y) - np.trace(pols * v[None, :])) / (k - p)
+    inv = np.linalg.inv(x.T @ x)
+    xty = x.T @ y
+    h = np.sum((x @ inv) * x, axis=1)  # the OLS hat values
+    return (float(y @ y - xty @ inv @ xty) - float(np.sum(v * (1 - h)))) / (k - p)
+
+
 def _tau2_general(y, v, x, method):
     """tau^2 for a model with design matrix ``x`` (metafor ``rma.uni`` formulas)."""
     k, p = x.shape
     if method == "FE":
         return 0.0
     w0 = 1 / v
-    p0, _ = _p_matrix(w0, x)
-    rss0 = float(y @ p0 @ y)
+    p0 = _p_of(w0, x)
+    rss0 = p0.quad(y)
     if method == "DL":
-        return max(0.0, (rss0 - (k - p)) / np.trace(p0))
+        return max(0.0, (rss0 - (k - p)) / p0.trace())
     if method == "HS":
         return max(0.0, (rss0 - k) / w0.sum())
-    ident = np.eye(k)
-    pols = ident - x @ np.linalg.inv(x.T @ x) @ x.T
-    he = (float(y @ pols @ y) - np.trace(pols * v[None, :])) / (k - p)
+    he = _he_general(y, v, x, k, p)
     if method == "HE":
         return max(0.0, he)
     if method == "SJ":
         tau0 = float(np.mean((y - y.mean()) ** 2))
-        pw, _ = _p_matrix(1 / (v + tau0), x)
-        return max(0.0, tau0 * float(y @ pw @ y) / (k - p))
+        return max(0.0, tau0 * _p_of(1 / (v + tau0), x).quad(y) / (k - p))
     if method == "PM":
 
         def f(t):
-            pw, _ = _p_matrix(1 / (v + t), x)
-            return float(y @ pw @ y) - (k - p)
+            return _p_of(1 / (v + t), x).quad(y) - (k - p)
 
         if f(0.0) < 0:
             return 0.0
@@ -268,12 +331,12 @@ def _tau2_general(y, v, x, method):
         it += 1
         old = t
         w = 1 / (v + t)
-        pm, _ = _p_matrix(w, x)
-        py = pm @ y
+        pm = _p_of(w, x)
+        py = pm.dot(y)
         if method == "ML":
             adj = (py @ py - w.sum()) / (w**2).sum()
         elif method == "REML":
-            adj = (py @ py - np.trace(pm)) / np.sum(pm * pm)
+            adj = (py @ py - pm.trace()) / pm.sum_sq()
         else:
             adj = (float(y @ py) * k / (k - p) - k) / w.sum()
         while t + adj < 0:
@@ -286,8 +349,7 @@ def _tau2_general(y, v, x, method):
 
         def ll(tt):
             w = 1 / (v + tt)
-            pm, inv = _p_matrix(w, x)
-            rss = float(y @ pm @ y)
+            rss = _p_of(w, x).quad(y)
             base = -0.5 * np.log(v + tt).sum() - 0.5 * rss
             if method == "ML":
                 return -0.5 * k * np.log(2 * np.pi) + base
@@ -329,7 +391,7 @@ def metareg(
         raise AnalysisError("meta-regression: moderators are collinear")
     t2 = _tau2_general(y, v, x, method)
     w = 1 / (v + t2)
-    pw, inv = _p_matrix(w, x)
+    inv = _p_of(w, x).inv
     beta = inv @ (x.T @ (w * y))
     vb = inv
     if test == "knha":
@@ -355,9 +417,9 @@ def metareg(
     else:
         qm_pval = float(chi2_sf(qm, m))
     w0 = 1 / v
-    p0, _ = _p_matrix(w0, x)
-    qe = max(0.0, float(y @ p0 @ y))
-    vt = (k - p) / np.trace(p0)
+    p0 = _p_of(w0, x)
+    qe = max(0.0, p0.quad(y))
+    vt = (k - p) / p0.trace()
     if method == "FE":
         i2 = max(0.0, 100 * (qe - (k - p)) / qe) if qe > 0 else 0.0
         h2 = qe / (k - p)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from metareview.engine.measures import TABLE_METHODS
+from metareview.engine.models import IV_METHODS, clean
 from metareview.engine.pooling import (
     METAREG_METHODS,
     Settings,
@@ -29,6 +30,7 @@ from metareview.engine.sensitivity import (
     baujat,
     case_arguments,
     cumulative,
+    deletions,
     influence,
     leave_one_out,
     order_keys,
@@ -396,10 +398,50 @@ def zero_cell_variants(settings: Settings) -> list[tuple[str, Settings]]:
     return out
 
 
-def _variant_analysis(item, title, description, rows, variants, measure, out, name):
+def _try_pool_studies_as(rows, settings: Settings, what: str, main_studies: dict):
+    """``_try_pool`` with the fit's study records cut to the values that differ from the
+    main analysis' records ``main_studies`` (study id -> record as pooled/<outcome>.json
+    holds it): a study whose record is the same is left out (issue 20: every variant
+    repeated every study record)."""
+    try:
+        fit = pool(rows, settings, what=what)
+    except AnalysisError as exc:
+        return None, str(exc)
+    out = replace(fit, studies=[]).to_dict()
+    out["studies"] = _changed_records(fit.studies, main_studies)
+    return out, ""
+
+
+def _changed_records(studies: list[dict], main_studies: dict) -> list[dict]:
+    changed = []
+    for rec in studies:
+        ref = main_studies.get(str(rec["study"]))
+        if ref is None:
+            changed.append(clean(rec))
+            continue
+        diff = {}
+        for key, value in rec.items():
+            value = clean(value)
+            if key != "study" and ref.get(key, _MISSING) != value:
+                diff[key] = value
+        if diff:
+            changed.append({"study": rec["study"], **diff})
+    return changed
+
+
+_MISSING = object()
+#: what a variant's ``studies`` hold (written in each models/zero-cells JSON)
+VARIANT_STUDIES_NOTE = (
+    "Each fit's 'studies' lists only the studies whose per-study values differ from the "
+    "main analysis (pooled/<outcome>.json), with only the values that differ."
+)
+
+
+def _variant_analysis(item, title, description, rows, variants, measure, out, name, main_fit=None):
     table_rows, records = [], []
+    main_studies = {str(r["study"]): r for r in (main_fit or {}).get("studies") or []}
     for label, s in variants:
-        fit, err = _try_pool(rows, s, label)
+        fit, err = _try_pool_studies_as(rows, s, label, main_studies)
         table_rows.append((label, fit, err))
         records.append(
             {
@@ -409,7 +451,10 @@ def _variant_analysis(item, title, description, rows, variants, measure, out, na
                 "error": err or None,
             }
         )
-    write_json(out.dir / f"{name}.json", {"id": item["id"], "variants": records})
+    write_json(
+        out.dir / f"{name}.json",
+        {"id": item["id"], "studies": VARIANT_STUDIES_NOTE, "variants": records},
+    )
     table = fit_table(table_rows, measure)
     write_table_csv(out.dir / f"{name}.csv", table)
     return {
@@ -656,6 +701,14 @@ class _Case:
         self.measure = settings.measure
         self.favours = favours or {}  # favours_left / favours_right of the outcome's forest
         self.es, self.ids, self.common, self.zero = case_arguments(rows, settings)
+        self._deletions = None
+
+    def deletions(self, what: str):
+        """The k case-deletion refits, fitted once for leave-one-out, influence and Baujat
+        (``what`` names the analysis in an error, as each analysis did)."""
+        if self._deletions is None:
+            self._deletions = deletions(self.es, self.ids, **self.common, **self.zero, what=what)
+        return self._deletions
 
     def label(self, study: str) -> str:
         return self.labels.get(study, study)
@@ -681,7 +734,8 @@ def shown_rows(table: dict[str, Any], keep: list[int] | None, note: str) -> dict
 
 
 def _leave_one_out(case: _Case, item: dict) -> dict[str, Any]:
-    res = leave_one_out(case.es, case.ids, **case.common, **case.zero).to_dict()
+    shared = case.deletions("leave-one-out")
+    res = leave_one_out(case.es, case.ids, **case.common, **case.zero, shared=shared).to_dict()
     name = item["id"]
     write_json(case.out.dir / f"{name}.json", res)
     omitted = [f"Omitting {case.label(e['study'])}" for e in res["studies"]]
@@ -715,8 +769,14 @@ def _leave_one_out(case: _Case, item: dict) -> dict[str, Any]:
 
 
 def _influence(case: _Case, item: dict) -> dict[str, Any]:
-    inf = influence(case.es, case.ids, **case.common).to_dict()
-    bj = baujat(case.es, case.ids, **case.common, **case.zero).to_dict()
+    if case.common["method"] not in IV_METHODS:  # as influence() says, before any refit
+        influence(case.es, case.ids, **case.common)
+    inf = influence(
+        case.es, case.ids, **case.common, shared=case.deletions("influence diagnostics")
+    ).to_dict()
+    bj = baujat(
+        case.es, case.ids, **case.common, **case.zero, shared=case.deletions("Baujat plot")
+    ).to_dict()
     name = item["id"]
     write_json(case.out.dir / f"{name}.json", {"influence": inf, "baujat": bj})
     table = influence_table(inf, [case.label(e["study"]) for e in inf["studies"]])
@@ -875,6 +935,7 @@ def run_sensitivity(ctx: OutcomeContext, plan, out_dir, review_dir, main_fit: di
                     settings.measure,
                     out,
                     item["id"],
+                    main_fit,
                 )
             )
             table_methods = [m for m in methods if m.partition("+")[0] in TABLE_METHODS]
@@ -911,6 +972,7 @@ def run_sensitivity(ctx: OutcomeContext, plan, out_dir, review_dir, main_fit: di
                     settings.measure,
                     out,
                     item["id"],
+                    main_fit,
                 )
             )
         elif kind == "exclude":

@@ -9,6 +9,7 @@ properties carry the date of the data, not the time of the run.
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import zipfile
@@ -145,11 +146,31 @@ def write_docx(path, protocol: dict, sof: dict, tables: dict, data_date: str | N
         header = OxmlElement("w:tblHeader")  # the head row repeats on every page
         header.set(qn("w:val"), "true")
         t.rows[0]._tr.get_or_add_trPr().append(header)
+        # a row of plain texts (one w:t per cell) is a copy of the first such row with its
+        # texts replaced: the same XML as python-docx writes, without its cost per cell
+        # (5,000 studies: about 15 s)
+        template, copies = None, set()
         for row in rows:
-            cells = t.add_row().cells
-            for cell, text in zip(cells, row, strict=True):
-                cell.text = str(text)
+            texts = [str(text) for text in row]
+            plain = all(_plain_cell(text) for text in texts)
+            if plain and template is not None:
+                tr = copy.deepcopy(template)
+                for node, text in zip(tr.iter(qn("w:t")), texts, strict=True):
+                    node.text = text
+                t._tbl.append(tr)
+                copies.add(tr)
+                continue
+            new = t.add_row()
+            for cell, text in zip(new.cells, texts, strict=True):
+                cell.text = text
+            if plain:
+                for cell in new.cells:
+                    for run in cell.paragraphs[0].runs:
+                        run.font.size = Pt(8)
+                template = copy.deepcopy(new._tr)
         for row in t.rows:
+            if row._tr in copies:
+                continue
             for cell in row.cells:
                 for p in cell.paragraphs:
                     for run in p.runs:
@@ -179,6 +200,11 @@ def write_docx(path, protocol: dict, sof: dict, tables: dict, data_date: str | N
     buf = io.BytesIO()
     doc.save(buf)
     atomic_write_bytes(path, _repack(buf.getvalue()))
+
+
+def _plain_cell(text: str) -> bool:
+    """A cell text python-docx writes as one ``w:t`` without ``xml:space``."""
+    return bool(text) and text.strip() == text and not any(c in text for c in "\t\r\n")
 
 
 def _text(value) -> str:
