@@ -56,8 +56,12 @@ ENV = {
 }
 
 
-def fresh_copy(work: Path, names=("Snakefile", "config", "workflow", "data")) -> Path:
-    """The pipeline's files (no results) in ``work``."""
+def fresh_copy(
+    work: Path, names=("Snakefile", "config", "workflow", "data"), per_outcome: bool = True
+) -> Path:
+    """The pipeline's files (no results) in ``work``; with ``per_outcome`` the config runs
+    one job per stage and outcome (the bundled config's ``reviews_per_job`` line removed):
+    the tests exercise that DAG, and ``test_batch.py`` the whole-review jobs against it."""
     work.mkdir(parents=True, exist_ok=True)
     for name in names:
         src = ROOT / name
@@ -67,6 +71,12 @@ def fresh_copy(work: Path, names=("Snakefile", "config", "workflow", "data")) ->
             )
         else:
             shutil.copy2(src, work / name)
+    config = work / "config" / "config.yaml"
+    if per_outcome and config.is_file():
+        lines = config.read_text(encoding="utf-8").splitlines(keepends=True)
+        config.write_text(
+            "".join(x for x in lines if not x.startswith("reviews_per_job:")), encoding="utf-8"
+        )
     return work
 
 

@@ -28,7 +28,8 @@ def _results(work):
 
 @pytest.mark.slow
 def test_whole_review_jobs_write_the_per_outcome_jobs_bytes(pipeline_workdir, tmp_path):
-    work = fresh_copy(tmp_path / "batch")
+    work = fresh_copy(tmp_path / "batch", per_outcome=False)
+    assert "reviews_per_job: 1" in (work / "config" / "config.yaml").read_text()
     dry = run_pipeline(work, "-n", "--config", "reviews_per_job=3")
     assert dry.returncode == 0, dry.stderr[-3000:]
     assert "reviews_1" in dry.stdout and "reviews_2" in dry.stdout
