@@ -8,9 +8,11 @@ files, byte for byte, as the default per-outcome jobs (the shared pipeline run).
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 
 import pytest
-from conftest import all_files, fresh_copy, run_pipeline
+from conftest import ENV, SNAKEMAKE, all_files, fresh_copy, run_pipeline
 
 from metareview import figures
 from metareview.errors import InputError
@@ -30,10 +32,17 @@ def _results(work):
 def test_whole_review_jobs_write_the_per_outcome_jobs_bytes(pipeline_workdir, tmp_path):
     work = fresh_copy(tmp_path / "batch", per_outcome=False)
     assert "reviews_per_job: 1" in (work / "config" / "config.yaml").read_text()
-    dry = run_pipeline(work, "-n", "--config", "reviews_per_job=3")
+    dry = subprocess.run(
+        [*SNAKEMAKE, "-n", "--config", "reviews_per_job=3"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        env=ENV,
+    )
     assert dry.returncode == 0, dry.stderr[-3000:]
-    assert "reviews_1" in dry.stdout and "reviews_2" in dry.stdout
-    assert "pool" not in dry.stdout.split("Job stats:")[-1]  # no per-outcome job
+    stats = dry.stdout.split("Job stats:")[-1].split("Reasons:")[0]
+    jobs = dict(re.findall(r"(?m)^(\S+)\s+(\d+)$", stats))
+    assert jobs == {"reviews_1": "1", "reviews_2": "1", "all": "1", "total": "3"}, stats
     run = run_pipeline(work, "--config", "reviews_per_job=3")
     assert run.returncode == 0, run.stderr[-4000:]
     ours, theirs = _results(work), _results(pipeline_workdir)

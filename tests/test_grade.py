@@ -271,3 +271,13 @@ def test_summary_of_findings_row_uses_the_protocols_judgements(tmp_path):
     assert row["texts"]["statement"] == "EVT may reduce death."
     assert any("a national registry" in f for f in row["footnotes"])
     assert any("(reviewers' judgement): unblinded" in f for f in row["footnotes"])
+
+
+def test_a_pooled_proportion_is_a_rate_not_an_effect():
+    # the stenting-group mortality of the rescue-stenting review (metafor rma.glmm PLO,
+    # tests/reference/fixtures_bundled_cohorts.json): 0.2500 (0.1530 to 0.3811)
+    assert grade.proportion_text(0.25, 0.153, 0.3811, 95) == "Rate 25.0% (15.3% to 38.1%)"
+    assert grade.proportion_text(0.25, 0.153, 0.3811, 90).endswith("(90% CI)")
+    text = grade.proportion_statement("Mortality in the stenting group", 1)
+    assert "not a comparison" in text and "very low certainty about mortality" in text
+    assert "effect of" not in text

@@ -356,6 +356,20 @@ def statement(intervention: str, outcome: str, level: int, important: bool, redu
     return f"{intervention} {text}."
 
 
+def proportion_statement(outcome: str, level: int) -> str:
+    """The statement for a pooled proportion in one group: certainty about a rate, not the
+    effect of an intervention (there is no comparator)."""
+    o = _lower_first(outcome)
+    words = {4: "high", 3: "moderate", 2: "low", 1: "very low"}[max(1, min(4, level))]
+    return f"A rate in one group, not a comparison: {words} certainty about {o}."
+
+
+def proportion_text(estimate: float, lb: float, ub: float, level: float) -> str:
+    """A pooled proportion for the summary of findings, ``Rate 25.0% (15.3% to 38.1%)``."""
+    ci = "" if level == 95 else f" ({level:g}% CI)"
+    return f"Rate {100 * estimate:.1f}% ({100 * lb:.1f}% to {100 * ub:.1f}%){ci}"
+
+
 def important_effect(
     difference: float, difference_ci: tuple[float, float], threshold: float
 ) -> bool:

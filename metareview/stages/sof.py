@@ -283,12 +283,22 @@ def outcome_row(protocol: dict, layout: Layout, entry: dict, rob: tuple[set, set
             "(certainty.threshold): an effect is called important when its CI excludes no "
             "effect.",
         )
-    row["statement"] = grade.statement(
-        intervention, entry["label"], cert["level"], important, reduces
-    )
+    proportion = m.kind == measures.SINGLE_ARM_BINARY  # a rate in one group, no comparison
+    if proportion:
+        row["statement"] = grade.proportion_statement(entry["label"], cert["level"])
+    else:
+        row["statement"] = grade.statement(
+            intervention, entry["label"], cert["level"], important, reduces
+        )
+    if m.two_arm:
+        relative = grade.relative_text(measure, est, lb, ub, fit["level"])
+    elif proportion:
+        relative = grade.proportion_text(est, lb, ub, fit["level"])
+    else:
+        relative = "–"
     row["texts"] = {
         "participants": grade.participants_text(row["participants"], design, k),
-        "relative": grade.relative_text(measure, est, lb, ub, fit["level"]) if m.two_arm else "–",
+        "relative": relative,
         "risk_comparator": (
             f"{grade.per_1000(absolute.risk_comparator)} per 1,000" if absolute else "–"
         ),
