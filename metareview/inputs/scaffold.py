@@ -85,6 +85,8 @@ subgroups: []  # e.g. - {{id: region, column: region, label: Region}} (a studies
 sensitivity: []  # e.g. - {{id: loo, kind: leave_one_out}}; kinds: leave_one_out, influence,
 #   cumulative, methods, zero_cells, exclude (with filter: "column == value")
 small_study: []  # e.g. - {{tests: [egger, begg, trimfill]}} (flagged below min_k: 10 studies)
+metaregression: []  # e.g. - {{id: year, label: Year, moderators: [year], test: knha}}
+#   (studies.csv or row-level columns; factors: [...] for categorical; permutations: 1000)
 {rob}screening:  # the screening export of data/raw/{review_id}/ (no file: no PRISMA stage)
   format: auto  # auto, generic, covidence, rayyan, asreview
   file: screening.csv  # file name(s) under data/raw/{review_id}/
