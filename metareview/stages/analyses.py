@@ -265,10 +265,11 @@ def run_metaregression(ctx: OutcomeContext, plan, out_dir, review_dir) -> list[s
         tables = metareg_tables(result, level_labels)
         write_table_csv(out.dir / f"{item['id']}.csv", tables[0])
         first = mods[0]
+        y_label = default_measure_label({"measure": result["measure"]})
         fig = draw_bubble(
             result,
             title=f"{entry['label']}: by {first}",
-            y_label=default_measure_label({"measure": result["measure"]}),
+            y_label=y_label,
             level_labels=level_labels.get(first, {}),
         )
         shown = (
@@ -279,7 +280,7 @@ def run_metaregression(ctx: OutcomeContext, plan, out_dir, review_dir) -> list[s
         figure = out.figure(
             fig,
             f"{item['id']}.svg",
-            f"Bubble plot: each study's {result['measure']} against {first} (circle area "
+            f"Bubble plot: each study's {y_label.lower()} against {first} (circle area "
             f"proportional to its weight), {shown}; the model is fitted on "
             f"{scale_note(result['measure'])}"
             + (", the other moderators at their means." if len(mods) > 1 else "."),
