@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from metareview.engine.measures import TABLE_METHODS
+from metareview.engine.measures import TABLE_METHODS, accepts
 from metareview.engine.models import IV_METHODS, clean
 from metareview.engine.pooling import (
     METAREG_METHODS,
@@ -321,6 +321,7 @@ METHOD_LABELS = {
     "SJ": "Random effects, Sidik-Jonkman",
     "HE": "Random effects, Hedges",
     "HS": "Random effects, Hunter-Schmidt",
+    "GLMM": "Random effects, GLMM (ML)",
 }
 #: the studies.csv columns that order a cumulative meta-analysis by default (metafor's
 #: ``cumul(res, order = year)``: ties keep the data order)
@@ -339,8 +340,9 @@ def _try_pool(rows, settings: Settings, what: str):
 
 def model_variants(settings: Settings, methods: list[str]) -> list[tuple[str, Settings]]:
     """The outcome under alternative models, one per protocol entry: an estimator name
-    (Wald-type z test) or ``<estimator>+knha`` (Knapp-Hartung); MH and Peto only for
-    two-arm measures, Peto only for OR.
+    (Wald-type z test) or ``<estimator>+knha`` (Knapp-Hartung); MH, Peto and GLMM only
+    where the measure registry accepts them and the rows hold event counts (MH for 2x2
+    tables, Peto for OR, GLMM for OR and PLO: metafor's ``rma.glmm``, tau2 by ML).
 
     ``settings`` as the protocol gives them (``add``/``drop00`` None unless set), so each
     model gets metafor's defaults for it (``Settings.resolved``); MH and Peto always get
@@ -349,10 +351,9 @@ def model_variants(settings: Settings, methods: list[str]) -> list[tuple[str, Se
     for entry in methods:
         m, _, test = entry.partition("+")
         test = test or "z"
-        if m in ("MH", "PETO") and layout(settings) != "two_arm":
-            continue
-        if m == "PETO" and settings.measure != "OR":
-            continue
+        counts = layout(settings) in ("two_arm", "single_arm")
+        if m in ("MH", "PETO", "GLMM") and not (counts and accepts(m, settings.measure)):
+            continue  # the registry: MH for 2x2 tables, Peto for OR, GLMM for OR and PLO
         variant = replace(settings, method=m, test=test)
         if m in ("MH", "PETO"):
             # metafor's rma.mh / rma.peto defaults, as in the zero-cell table: no correction
