@@ -629,6 +629,7 @@ class _Columns:
     rob_total: float  # width of the risk-of-bias block with its gap
     study_needed: float  # width of the widest label of the study column
     arm_unit: str = ARM_UNIT  # the arm columns' second heading line
+    weighted: bool = True  # whether the fit gives study weights (not the GLMM)
 
 
 def _columns(
@@ -663,10 +664,16 @@ def _columns(
     est_w = est_w_num + space_w + ci_w
     est_head_w = max(m.width(t, **bold) for t in est_head)
     est_col_w = max(est_w, min(est_head_w, 1.6))
-    weight_w = max(
-        max((m.width(it.weight, **it.font) for it in table), default=0.0),
-        m.width("100.0%", **bold),
-        m.width("Weight", **bold),
+    # a model without study weights (the GLMM) gets no weight column
+    weighted = any(it.weight for it in table)
+    weight_w = (
+        max(
+            max((m.width(it.weight, **it.font) for it in table), default=0.0),
+            m.width("100.0%", **bold),
+            m.width("Weight", **bold),
+        )
+        if weighted
+        else 0.0
     )
     rob_ws = [max(ROB_CELL_W, m.width(h, **bold) + 0.05) for h in rob_headers]
     for it in table:  # cells printed as text (the stars of a star-count tool)
@@ -737,6 +744,7 @@ def _columns(
         rob_total=rob_total,
         study_needed=study_needed,
         arm_unit=unit,
+        weighted=weighted,
     )
 
 
@@ -843,7 +851,8 @@ def _render(
     est_col_w, x_est_c = cols.est_col_w, cols.x_est_c
     text(x_est_c, y_head1, m.fit(est_head[0], est_col_w, **bold), ha="center", weight="bold")
     text(x_est_c, y_head2, m.fit(est_head[1], est_col_w, **bold), ha="center", weight="bold")
-    text(cols.x_weight_r, y_head2, "Weight", ha="right", weight="bold")
+    if cols.weighted:
+        text(cols.x_weight_r, y_head2, "Weight", ha="right", weight="bold")
     if rob is not None and cols.rob_x:
         rob_w = W - MARGIN - cols.rob_x0
         head = m.fit(rob.heading, rob_w, **bold)
