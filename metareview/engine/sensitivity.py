@@ -514,9 +514,22 @@ def _peto_fits(m: _Model, mask: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
+#: cells of one block of Mantel-Haenszel or Peto refits (their sums are row sums over
+#: (refits, k) arrays: in blocks, k = 5,000 needs ~100 MB instead of ~1 GB)
+TABLE_BLOCK_CELLS = 1 << 20
+
+
 def _fits(m: _Model, mask) -> dict[str, np.ndarray]:
     if m.method in ("MH", "PETO") and isinstance(mask, Refits):
-        mask = mask.dense()
+        n = mask.shape[0]
+        step = max(1, TABLE_BLOCK_CELLS // max(m.k, 1))
+        if n <= step:
+            return _fits(m, mask.dense())
+        parts = [
+            _fits(m, mask.mask(np.arange(start, min(start + step, n)), m.k))
+            for start in range(0, n, step)
+        ]
+        return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
     if m.method == "MH":
         out = _mh_fits(m, mask)
     elif m.method == "PETO":
