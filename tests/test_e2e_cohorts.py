@@ -3,7 +3,8 @@ rescue-stenting) on the session's shared pipeline run.
 
 Pooled values and the sensitivity analysis without definition variants against metafor
 (fixtures_bundled_cohorts.json, made by tests/reference/make_fixtures_bundled_cohorts.R on
-the same extraction rows: rma.glmm for the pooled proportions, rma for OR and RR), the
+the same extraction rows: rma.glmm for the pooled proportions, rma for OR and RR; the
+GLMM row of the alternative-models analysis against rma.glmm(OR, UM.FS)), the
 handling of groups within a study, the marking of definition variants in tables and forest
 plots, the audit against the published values quoted in the protocols, and the report's
 sections.
@@ -86,6 +87,55 @@ def test_sensitivity_without_definition_variants_matches_metafor(pipeline_workdi
         assert [s["study"] for s in sens["fit"]["studies"]] == left
         se_rel = SE_REL.get((case["review"], case["outcome"], "without_variants"), REL)
         assert_fit(sens["fit"], want, se_rel)
+
+
+GLMM_OR = FIX["glmm_or"]
+
+
+def models_rows(work: Path, outcome: str) -> dict:
+    """The alternative-models sensitivity analysis of a rescue-stenting outcome, by method
+    (REML+knha under its own key)."""
+    variants = read(work, "rescue-stenting", f"sensitivity/{outcome}/models.json")["variants"]
+    out = {}
+    for v in variants:
+        s = v["settings"]
+        out[s["method"] + ("+knha" if s["test"] == "knha" else "")] = v
+    return out
+
+
+@pytest.mark.parametrize("case", GLMM_OR, ids=[c["outcome"] for c in GLMM_OR])
+def test_glmm_sensitivity_row_matches_metafor(pipeline_workdir, case):
+    """The GLMM row of the alternative-models analysis of each OR outcome is metafor's
+    rma.glmm(measure = "OR", model = "UM.FS") on the main analysis' units (the fixture's
+    tightly converged fit). The se and CI are compared with the fixture's ``accurate``
+    values (numDeriv's Richardson Hessian of glmer's deviance), as in test_glmm_or.py:
+    lme4's own se is a finite difference of step 1e-4 on a deviance known to the PIRLS
+    tolerance (here off by up to 6.5e-7 relative, sich)."""
+    row = models_rows(pipeline_workdir, case["outcome"])["GLMM"]
+    assert row["analysis"] == "Random effects, GLMM (ML)" and row["error"] is None
+    fit, want = row["fit"], case["fit"]
+    assert fit["k"] == want["k"] and fit["measure"] == "OR" and fit["model"] == "RE"
+    assert [s["study"] for s in fit["studies"]] == list(case["studies"])
+    for key in ("estimate", "tau2", "i2"):
+        assert fit[key] == pytest.approx(want[key], rel=REL, abs=ABS), key
+    assert fit["back"]["estimate"] == pytest.approx(want["back"]["estimate"], rel=REL)
+    for key in ("se", "ci_lb", "ci_ub"):
+        assert fit[key] == pytest.approx(want["accurate"][key], rel=REL, abs=ABS), key
+
+
+def test_glmm_sensitivity_row_only_for_or(pipeline_workdir):
+    """GLMM is listed in the protocol's models analysis; the RR outcomes get no GLMM row
+    (metafor's rma.glmm has no RR; the measure registry does not accept it), the OR
+    outcomes do."""
+    listed = next(s for s in protocol("rescue-stenting")["sensitivity"] if s["id"] == "models")
+    assert "GLMM" in listed["methods"]
+    for outcome in ("mrs02-rr", "death-rr", "sich-rr"):
+        rows = models_rows(pipeline_workdir, outcome)
+        assert "GLMM" not in rows and "FE" in rows and "REML" in rows, outcome
+        csv_text = read(pipeline_workdir, "rescue-stenting", f"sensitivity/{outcome}/models.csv")
+        assert "GLMM" not in csv_text
+    for case in GLMM_OR:
+        assert "GLMM" in models_rows(pipeline_workdir, case["outcome"])
 
 
 def test_groups_within_a_study(pipeline_workdir):

@@ -9,6 +9,12 @@
 # that outcome (an arm's rows for a pooled rate). The sensitivity analysis drops the rows
 # with a `definition` before the groups are summed (its filter `definition != ""`).
 # Only analyses with at least 2 units are fitted.
+# `glmm_or`: the GLMM row of the alternative-models sensitivity analysis of each OR outcome
+# of rescue-stenting (results/rescue-stenting/sensitivity/<outcome>/models.json):
+# rma.glmm(measure = "OR", model = "UM.FS") on the main analysis' units, metafor's defaults
+# (ML, z test, drop00 = TRUE), refitted tightly with make_fixtures_glmm_or.R's glmer
+# optimiser `bobyqa_newton` (copied below); `accurate` is the se (and CI) from numDeriv's
+# Richardson Hessian of glmer's deviance function, as in make_fixtures_glmm_or.R.
 #
 #   Rscript tests/reference/make_fixtures_bundled_cohorts.R
 #
@@ -118,7 +124,66 @@ one <- function(cs, drop_variants) {
 out <- lapply(cases, function(cs) {
   c(cs, list(main = one(cs, FALSE), without_variants = one(cs, TRUE)))
 })
+
+# make_fixtures_glmm_or.R's tight glmer optimiser: bobyqa, then Newton steps on the free
+# parameters (a parameter at its bound stays there)
+bobyqa_newton <- function(par, fn, lower, upper, control = list()) {
+  o <- minqa::bobyqa(par, fn, lower = lower, upper = upper,
+                     control = list(rhoend = 1e-10, maxfun = 1e5))
+  x <- o$par
+  free <- x > lower + 1e-8
+  steps <- 0L
+  for (it in 1:30) {
+    g <- numDeriv::grad(fn, x)[free]
+    H <- numDeriv::hessian(fn, x)[free, free, drop = FALSE]
+    step <- tryCatch(solve(H, g), error = function(e) NULL)
+    if (is.null(step)) break
+    xn <- x
+    xn[free] <- x[free] - step
+    if (any(xn < lower) || fn(xn) > fn(x) + 1e-12) break
+    x <- xn
+    steps <- steps + 1L
+    if (max(abs(step)) < 1e-10) break
+  }
+  list(par = x, fval = fn(x), conv = 0, message = paste("bobyqa +", steps, "Newton steps"))
+}
+TIGHT_NEWTON <- list(glmerCtrl = list(optimizer = bobyqa_newton, tolPwrss = 1e-10))
+
+# se from an accurate Hessian of glmer's deviance function at the fit's optimum
+accurate_se <- function(res) {
+  m <- res$res.ML
+  dd <- update(m, devFunOnly = TRUE)
+  theta <- getME(m, "theta")
+  par <- c(theta, fixef(m))
+  vb <- if (theta > 0) {
+    2 * solve(numDeriv::hessian(dd, par))[2, 2]
+  } else {
+    2 * solve(numDeriv::hessian(function(b) dd(c(0, b)), fixef(m)))[1, 1]
+  }
+  se <- sqrt(vb)
+  crit <- qnorm(1 - res$level / 2)  # metafor stores the level as alpha
+  list(se = se, ci_lb = res$beta[1] - crit * se, ci_ub = res$beta[1] + crit * se)
+}
+
+fit_glmm_or <- function(d) {
+  r <- rma.glmm(measure = "OR", ai = d$ai, n1i = d$n1i, ci = d$ci, n2i = d$n2i,
+                model = "UM.FS", control = TIGHT_NEWTON, retfit = TRUE)
+  pr <- predict(r, transf = exp)
+  list(control = "bobyqa_newton", k = r$k, estimate = r$beta[1], se = r$se[1],
+       ci_lb = r$ci.lb[1], ci_ub = r$ci.ub[1], pval = r$pval[1], tau2 = r$tau2, i2 = r$I2,
+       q_wald = r$QE.Wld, q_lrt = r$QE.LRT, q_df = r$QE.df,
+       back = list(estimate = pr$pred, ci_lb = pr$ci.lb, ci_ub = pr$ci.ub),
+       accurate = accurate_se(r))
+}
+
+glmm_or <- lapply(Filter(function(cs) cs$review == "rescue-stenting" && cs$measure == "OR",
+                         cases), function(cs) {
+  d <- two_arm_units(cs$review, cs$rows_of, FALSE)
+  list(review = cs$review, outcome = cs$outcome, rows_of = cs$rows_of, measure = "OR",
+       model = "UM.FS", studies = I(d$study), fit = fit_glmm_or(d))
+})
+
 write_fixture_json(full_precision(list(meta = versions("make_fixtures_bundled_cohorts.R"),
-                                       cases = out)),
+                                       cases = out, glmm_or = glmm_or)),
                    file.path(OUT, "fixtures_bundled_cohorts.json"))
 cat("wrote", file.path(OUT, "fixtures_bundled_cohorts.json"), "\n")
