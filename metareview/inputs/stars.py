@@ -39,6 +39,7 @@ from metareview.inputs.rob import (
     Domain,
     Judgement,
     RobStudy,
+    RobTable,
     study_weights,
 )
 from metareview.inputs.rob import norm_text as _norm
@@ -536,38 +537,19 @@ def load_star_tool(data: dict, root: Any, file: str) -> StarTool:
 
 
 @dataclass
-class StarTable:
+class StarTable(RobTable):
     """The stars of a review's studies under one star-count tool (file order).
 
     Each study is a ``RobStudy`` whose ``judgements`` map a domain id to its stars (an int,
     None = not rated) and ``overall`` to the derived rating id (None unless every domain is
-    rated); ``items`` holds the per-item stars where the study was rated per item.
+    rated); ``items`` holds the per-item stars where the study was rated per item. The
+    container methods (iteration, ``ids``, ``get``, ``columns``) are the judgement table's.
     """
 
     tool: StarTool
     studies: list[RobStudy]
     file: str = "studies.csv"
     items: dict[str, dict[str, int]] = field(default_factory=dict)
-
-    def __iter__(self):
-        return iter(self.studies)
-
-    def __len__(self) -> int:
-        return len(self.studies)
-
-    @property
-    def columns(self) -> tuple[Any, ...]:
-        return self.tool.columns
-
-    @property
-    def ids(self) -> list[str]:
-        return [s.study_id for s in self.studies]
-
-    def get(self, study_id: str) -> RobStudy | None:
-        for s in self.studies:
-            if s.study_id == study_id:
-                return s
-        return None
 
     def total(self, study: RobStudy) -> int | None:
         """The study's stars over all domains (None unless every domain is rated)."""
