@@ -232,7 +232,12 @@ def pool_glmm(rows: list[dict], s: Settings, *, what: str = "meta-analysis") -> 
     from metareview.engine.glmm import summary as glmm_summary
 
     res = rma_glmm_plo(d["xi"], d["ni"], test=s.test, level=s.level, what=what)
-    out = glmm_summary(res)
+    studies = glmm_study_records([r["study"] for r in rows], d["xi"], d["ni"], s.level)
+    return _glmm_fit(res, glmm_summary(res), s, studies, {})
+
+
+def _glmm_fit(res, out: dict, s: Settings, studies: list, extra: dict) -> Fit:
+    """The :class:`Fit` of an ``rma.glmm`` result (PLO or OR; ``out`` its summary)."""
     return Fit(
         measure=s.measure,
         method="GLMM",
@@ -263,7 +268,7 @@ def pool_glmm(rows: list[dict], s: Settings, *, what: str = "meta-analysis") -> 
         q_df=res.q_df,
         q_pval=res.q_wald_pval,
         back=out["back"],
-        studies=glmm_study_records([r["study"] for r in rows], d["xi"], d["ni"], s.level),
+        studies=studies,
         warnings=list(res.warnings),
         extra={
             "q_lrt": res.q_lrt,
@@ -271,6 +276,7 @@ def pool_glmm(rows: list[dict], s: Settings, *, what: str = "meta-analysis") -> 
             "vt": res.vt,
             "ll": res.ll,
             "nagq": 7,
+            **extra,
         },
     )
 
@@ -289,50 +295,10 @@ def pool_glmm_or(rows: list[dict], s: Settings, *, what: str = "meta-analysis") 
     res, _dropped = rma_glmm_or(
         d["ai"], d["n1i"], d["ci"], d["n2i"], test=s.test, level=s.level, what=what
     )
-    out = summary_or(res)
     es = escalc("OR", d, add=s.add, to=s.to, drop00=True, correction=s.correction)
     ids = [r["study"] for r in rows]
-    return Fit(
-        measure=s.measure,
-        method="GLMM",
-        test=s.test,
-        level=s.level,
-        model=res.model,
-        k=res.k,
-        estimate=out["estimate"],
-        se=out["se"],
-        ci_lb=out["ci_lb"],
-        ci_ub=out["ci_ub"],
-        stat=out["stat"],
-        pval=out["pval"],
-        df=res.df,
-        pi_lb=out["pi_lb"],
-        pi_ub=out["pi_ub"],
-        tau2=res.tau2,
-        tau2_se=None,
-        tau2_ci_lb=None,
-        tau2_ci_ub=None,
-        i2=res.i2,
-        i2_ci_lb=None,
-        i2_ci_ub=None,
-        h2=res.h2,
-        h2_ci_lb=None,
-        h2_ci_ub=None,
-        q=res.q_wald,
-        q_df=res.q_df,
-        q_pval=res.q_wald_pval,
-        back=out["back"],
-        studies=study_records(es, ids, [None] * len(ids), norm_crit(s.level)),
-        warnings=list(res.warnings),
-        extra={
-            "q_lrt": res.q_lrt,
-            "q_lrt_pval": res.q_lrt_pval,
-            "vt": res.vt,
-            "ll": res.ll,
-            "nagq": 7,
-            "glmm_model": "UM.FS",
-        },
-    )
+    studies = study_records(es, ids, [None] * len(ids), norm_crit(s.level))
+    return _glmm_fit(res, summary_or(res), s, studies, {"glmm_model": "UM.FS"})
 
 
 def _subgroups_glmm(rows: list[dict], s: Settings, column: str) -> dict[str, Any]:
