@@ -279,28 +279,114 @@ def load_tool(name_or_path: Any) -> Any:
 _LOADED: dict[tuple[str, int, int], Any] = {}
 
 
-def _load_tool(path: Path) -> Any:
-    from metareview.inputs.protocol import node_line, read_yaml_document, yaml_path
+class TemplateCheck:
+    """A tool template's checks: each error collected at its line and key (``err``), texts
+    read and normalised (``text``); :meth:`done` raises them all at once."""
 
-    file = str(path)
-    data, root = read_yaml_document(path, "risk-of-bias tool template")
-    errors: list[InputError] = []
+    def __init__(self, file: str, root: Any):
+        self.file, self.root = file, root
+        self.errors: list[InputError] = []
 
-    def err(where: list, message: str, key: bool = False) -> None:
-        errors.append(
-            InputError(file, node_line(root, where, key), yaml_path(where) or None, message)
+    def err(self, where: list, message: str, key: bool = False) -> None:
+        from metareview.inputs.protocol import node_line, yaml_path
+
+        self.errors.append(
+            InputError(
+                self.file, node_line(self.root, where, key), yaml_path(where) or None, message
+            )
         )
 
-    def text(value: Any, where: list, required: bool = True) -> str:
+    def text(self, value: Any, where: list, required: bool = True) -> str:
         if value is None and not required:
             return ""
         if isinstance(value, bool) or not isinstance(value, str | int | float):
-            err(where, "must be a text" + ("" if required else " (or left out)"))
+            self.err(where, "must be a text" + ("" if required else " (or left out)"))
             return ""
         s = " ".join(str(value).split())
         if required and not s:
-            err(where, "must not be empty")
+            self.err(where, "must not be empty")
         return s
+
+    def done(self) -> None:
+        raise_collected(self.errors)
+
+
+def template_judgements(
+    check: TemplateCheck, raw: Any, noun: str = "judgement"
+) -> tuple[list[Judgement], dict[str, Judgement]]:
+    """The ``judgements`` list of a template (``noun``: "rating" for a star-count tool's
+    derived ratings) and the lookup of every spelling (id, label, aliases) to its entry;
+    a spelling that would name two entries is an error."""
+    judgements: list[Judgement] = []
+    lookup: dict[str, Judgement] = {}
+    if not isinstance(raw, list) or not raw:
+        check.err(["judgements"], f"must be a non-empty list of {noun}s")
+        raw = []
+    for i, value in enumerate(raw):
+        where = ["judgements", i]
+        if not isinstance(value, dict):
+            check.err(where, f"must be a mapping with keys {', '.join(_JUDGEMENT_KEYS)}")
+            continue
+        for key in value:
+            if key not in _JUDGEMENT_KEYS:
+                check.err([*where, key], f"unknown key {key!r}", key=True)
+        missing = [k for k, req in _JUDGEMENT_KEYS.items() if req and k not in value]
+        if missing:
+            check.err(where, f"missing key {missing[0]!r}")
+            continue
+        aliases_raw = value.get("aliases") or []
+        if not isinstance(aliases_raw, list):
+            check.err([*where, "aliases"], "must be a list of texts")
+            aliases_raw = []
+        aliases = tuple(check.text(a, [*where, "aliases", n]) for n, a in enumerate(aliases_raw))
+        colour = check.text(value["colour"], [*where, "colour"])
+        if colour and not _COLOUR.match(colour):
+            check.err([*where, "colour"], f"colour {colour!r} must be '#RRGGBB'")
+        j = Judgement(
+            id=check.text(value["id"], [*where, "id"]),
+            label=check.text(value["label"], [*where, "label"]),
+            colour=colour.upper(),
+            symbol=check.text(value["symbol"], [*where, "symbol"]),
+            aliases=aliases,
+        )
+        for spelling in (j.id, j.label, *aliases):
+            key = _norm(spelling)
+            if key in lookup and lookup[key].id != j.id:
+                check.err(
+                    where,
+                    f"{spelling!r} would name both {lookup[key].id!r} and {j.id!r}",
+                )
+            lookup.setdefault(key, j)
+        judgements.append(j)
+    return judgements, lookup
+
+
+def template_severity(
+    check: TemplateCheck, raw: Any, ids: list[str], noun: str, order: str
+) -> list[str]:
+    """The ``severity`` list: every entry a judgement (or rating) id, once, in ``order``."""
+    severity: list[str] = []
+    if not isinstance(raw, list) or not raw:
+        check.err(["severity"], f"must be a non-empty list of {noun} ids, {order}")
+        return severity
+    for i, value in enumerate(raw):
+        sid = check.text(value, ["severity", i])
+        if sid not in ids:
+            check.err(["severity", i], f"{sid!r} is not a {noun} id (ids: {', '.join(ids)})")
+        elif sid in severity:
+            check.err(["severity", i], f"{sid!r} is listed twice")
+        else:
+            severity.append(sid)
+    return severity
+
+
+def _load_tool(path: Path) -> Any:
+    from metareview.inputs.protocol import read_yaml_document
+
+    file = str(path)
+    data, root = read_yaml_document(path, "risk-of-bias tool template")
+    check = TemplateCheck(file, root)
+    err, text, errors = check.err, check.text, check.errors
 
     if not isinstance(data, dict):
         raise InputError(file, None, None, "a tool template must be a YAML mapping")
@@ -363,63 +449,10 @@ def _load_tool(path: Path) -> Any:
                 err([*where, attr], f"{attr} {value!r} is used twice")
             seen[value] = i
 
-    judgements: list[Judgement] = []
-    lookup: dict[str, Judgement] = {}
-    raw = data["judgements"]
-    if not isinstance(raw, list) or not raw:
-        err(["judgements"], "must be a non-empty list of judgements")
-        raw = []
-    for i, value in enumerate(raw):
-        where = ["judgements", i]
-        if not isinstance(value, dict):
-            err(where, f"must be a mapping with keys {', '.join(_JUDGEMENT_KEYS)}")
-            continue
-        for key in value:
-            if key not in _JUDGEMENT_KEYS:
-                err([*where, key], f"unknown key {key!r}", key=True)
-        missing = [k for k, req in _JUDGEMENT_KEYS.items() if req and k not in value]
-        if missing:
-            err(where, f"missing key {missing[0]!r}")
-            continue
-        aliases_raw = value.get("aliases") or []
-        if not isinstance(aliases_raw, list):
-            err([*where, "aliases"], "must be a list of texts")
-            aliases_raw = []
-        aliases = tuple(text(a, [*where, "aliases", n]) for n, a in enumerate(aliases_raw))
-        colour = text(value["colour"], [*where, "colour"])
-        if colour and not _COLOUR.match(colour):
-            err([*where, "colour"], f"colour {colour!r} must be '#RRGGBB'")
-        j = Judgement(
-            id=text(value["id"], [*where, "id"]),
-            label=text(value["label"], [*where, "label"]),
-            colour=colour.upper(),
-            symbol=text(value["symbol"], [*where, "symbol"]),
-            aliases=aliases,
-        )
-        for spelling in (j.id, j.label, *aliases):
-            key = _norm(spelling)
-            if key in lookup and lookup[key].id != j.id:
-                err(
-                    where,
-                    f"{spelling!r} would name both {lookup[key].id!r} and {j.id!r}",
-                )
-            lookup.setdefault(key, j)
-        judgements.append(j)
-
-    severity_raw = data["severity"]
-    severity: list[str] = []
-    ids = [j.id for j in judgements]
-    if not isinstance(severity_raw, list) or not severity_raw:
-        err(["severity"], "must be a non-empty list of judgement ids, least severe first")
-    else:
-        for i, value in enumerate(severity_raw):
-            sid = text(value, ["severity", i])
-            if sid not in ids:
-                err(["severity", i], f"{sid!r} is not a judgement id (ids: {', '.join(ids)})")
-            elif sid in severity:
-                err(["severity", i], f"{sid!r} is listed twice")
-            else:
-                severity.append(sid)
+    judgements, lookup = template_judgements(check, data["judgements"])
+    severity = template_severity(
+        check, data["severity"], [j.id for j in judgements], "judgement", "least severe first"
+    )
     designs = data.get("study_designs") or []
     if not isinstance(designs, list):
         err(["study_designs"], "must be a list")

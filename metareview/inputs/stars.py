@@ -40,7 +40,10 @@ from metareview.inputs.rob import (
     Judgement,
     RobStudy,
     RobTable,
+    TemplateCheck,
     study_weights,
+    template_judgements,
+    template_severity,
 )
 from metareview.inputs.rob import norm_text as _norm
 from metareview.inputs.rob import row_values as _row_values
@@ -84,7 +87,6 @@ _DOMAIN_KEYS = {"id": True, "column": True, "short": True, "label": True, "max":
 _DOMAIN_OPTIONAL = ("abbrev", "items")
 _ITEM_KEYS = ("id", "column", "label", "max")
 _OVERALL_KEYS = {"id": True, "short": True, "label": True, "abbrev": False}
-_JUDGEMENT_KEYS = {"id": True, "aliases": False, "label": True, "colour": True, "symbol": True}
 _MAX_GRID = 100_000  # combinations of stars the rule check enumerates
 _INT = re.compile(r"[0-9]{1,3}\Z")
 
@@ -257,25 +259,8 @@ class StarTool:
 def load_star_tool(data: dict, root: Any, file: str) -> StarTool:
     """A ``kind: stars`` template already read as YAML (``root``: its node tree for the
     line numbers of errors). Called by :func:`metareview.inputs.rob.load_tool`."""
-    from metareview.inputs.protocol import node_line, yaml_path
-
-    errors: list[InputError] = []
-
-    def err(where: list, message: str, key: bool = False) -> None:
-        errors.append(
-            InputError(file, node_line(root, where, key), yaml_path(where) or None, message)
-        )
-
-    def text(value: Any, where: list, required: bool = True) -> str:
-        if value is None and not required:
-            return ""
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
-            err(where, "must be a text" + ("" if required else " (or left out)"))
-            return ""
-        s = " ".join(str(value).split())
-        if required and not s:
-            err(where, "must not be empty")
-        return s
+    check = TemplateCheck(file, root)
+    err, text, errors = check.err, check.text, check.errors
 
     def count(value: Any, where: list, least: int = 1) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
@@ -374,47 +359,9 @@ def load_star_tool(data: dict, root: Any, file: str) -> StarTool:
             err(["overall", "id"], f"id {overall.id!r} is also a domain's id")
 
     # ratings: the judgements of the derived column
-    judgements: list[Judgement] = []
-    lookup: dict[str, Judgement] = {}
-    raw = data["judgements"]
-    if not isinstance(raw, list) or not raw:
-        err(["judgements"], "must be a non-empty list of ratings")
-        raw = []
-    for i, value in enumerate(raw):
-        where = ["judgements", i]
-        req = [k for k, r in _JUDGEMENT_KEYS.items() if r]
-        if not keys_of(value, where, _JUDGEMENT_KEYS, req):
-            continue
-        colour = text(value["colour"], [*where, "colour"])
-        if colour and not _COLOUR.match(colour):
-            err([*where, "colour"], f"colour {colour!r} must be '#RRGGBB'")
-        aliases = value.get("aliases") or []
-        if not isinstance(aliases, list):
-            err([*where, "aliases"], "must be a list of texts")
-            aliases = []
-        j = Judgement(
-            id=text(value["id"], [*where, "id"]),
-            label=text(value["label"], [*where, "label"]),
-            colour=colour.upper(),
-            symbol=text(value["symbol"], [*where, "symbol"]),
-            aliases=tuple(text(a, [*where, "aliases", n]) for n, a in enumerate(aliases)),
-        )
-        for spelling in (j.id, j.label, *j.aliases):
-            lookup.setdefault(_norm(spelling), j)
-        judgements.append(j)
+    judgements, lookup = template_judgements(check, data["judgements"], "rating")
     ids = [j.id for j in judgements]
-    severity: list[str] = []
-    if not isinstance(data["severity"], list) or not data["severity"]:
-        err(["severity"], "must be a non-empty list of rating ids, best first")
-    else:
-        for i, value in enumerate(data["severity"]):
-            sid = text(value, ["severity", i])
-            if sid not in ids:
-                err(["severity", i], f"{sid!r} is not a rating id (ids: {', '.join(ids)})")
-            elif sid in severity:
-                err(["severity", i], f"{sid!r} is listed twice")
-            else:
-                severity.append(sid)
+    severity = template_severity(check, data["severity"], ids, "rating", "best first")
 
     # the rating rules
     rating = data["rating"]
